@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures; run them all with ``make bench``."""

@@ -1,0 +1,1 @@
+"""The ``ecohub`` command line."""

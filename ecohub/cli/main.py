@@ -1,0 +1,214 @@
+"""The ``ecohub`` command: set up the store, import the registry, export data, serve.
+
+Every command reads the database from ``ECOHUB_DATABASE_URL`` (default: an SQLite file
+under ``./var/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine
+
+from ecohub.config import get_settings
+from ecohub.registry.importer import KINDS, ImportReport, import_file
+from ecohub.store.db import make_engine
+from ecohub.store.export import count_range, export_range
+from ecohub.store.migrate import upgrade
+from ecohub.store.quarantine import list_quarantine
+from ecohub.store.summary import counts
+
+app = typer.Typer(
+    help="EcoHub: eco-environment data platform (registry, HJ 212 ingest, store, open data).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+registry_app = typer.Typer(help="Regions, sites, enterprises, permits, outlets and points.")
+quarantine_app = typer.Typer(help="Rejected input kept for review.")
+demo_app = typer.Typer(help="Demo data for a first look.")
+app.add_typer(registry_app, name="registry")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def engine() -> Engine:
+    """The engine of the configured store, migrated to the current schema."""
+    created = make_engine(get_settings().database_url)
+    upgrade(created)
+    return created
+
+
+def _parse_time(text: str) -> dt.datetime:
+    """An ISO time; without an offset it is taken as China Standard Time (UTC+8)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"{text!r} is not an ISO date or time") from error
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    return value
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the store's schema and load the parameter code table."""
+    store = engine()
+    console.print(f"store ready: {store.url.render_as_string(hide_password=True)}")
+
+
+def _print_report(report: ImportReport, name: str) -> None:
+    accepted = ", ".join(f"{count} {kind}" for kind, count in report.accepted.items()) or "nothing"
+    console.print(f"{name}: imported {accepted}")
+    for where, reason in report.rejected:
+        err_console.print(f"[red]rejected[/red] {where}: {reason}")
+    if report.rejected:
+        err_console.print(
+            f"{len(report.rejected)} record(s) rejected and quarantined "
+            "(see `ecohub quarantine list --source registry`)"
+        )
+
+
+@registry_app.command("import")
+def registry_import(
+    paths: Annotated[list[Path], typer.Argument(help="CSV or JSON registry files.", exists=True)],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help=f"What a CSV file holds: one of {', '.join(KINDS)} (default: file name)."
+        ),
+    ] = None,
+) -> None:
+    """Import sites, enterprises, permits, outlets and points from CSV or JSON.
+
+    Good records are imported even when others are rejected; rejected ones are printed
+    with their line and reason and quarantined. Exit status 1 if any was rejected.
+    """
+    store = engine()
+    rejected = 0
+    for path in paths:
+        try:
+            report = import_file(store, path, get_settings().actor, kind)
+        except ValueError as error:
+            err_console.print(f"[red]error[/red] {error}")
+            raise typer.Exit(2) from error
+        _print_report(report, path.name)
+        rejected += len(report.rejected)
+    if rejected:
+        raise typer.Exit(1)
+
+
+@registry_app.command("summary")
+def registry_summary() -> None:
+    """Print how many records of each kind the registry and store hold."""
+    _print_counts(engine())
+
+
+def _print_counts(store: Engine) -> None:
+    table = Table("what", "count", title="EcoHub store")
+    for name, count in counts(store).items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="File to write.")],
+    start: Annotated[str, typer.Option(help="Start (inclusive), ISO; no offset = UTC+8.")],
+    end: Annotated[str, typer.Option(help="End (exclusive), ISO; no offset = UTC+8.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    interval: Annotated[str | None, typer.Option(help="Only rt, min, hour or day.")] = None,
+    point: Annotated[str | None, typer.Option(help="Only this monitoring point code.")] = None,
+) -> None:
+    """Export observations of a time range to CSV or Parquet (timestamps in UTC)."""
+    if fmt not in {"csv", "parquet"}:
+        raise typer.BadParameter(f"format {fmt!r}: use csv or parquet", param_hint="--format")
+    store = engine()
+    begin, finish = _parse_time(start), _parse_time(end)
+    if finish <= begin:
+        raise typer.BadParameter("end must be after start", param_hint="--end")
+    total = count_range(store, begin, finish, interval, point)
+    with _progress() as progress:
+        task = progress.add_task(f"export {out.name}", total=total)
+        written = export_range(
+            store,
+            out,
+            fmt,
+            begin,
+            finish,
+            interval=interval,
+            point_code=point,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(f"wrote {written:,} rows to {out}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str | None, typer.Option(help="Only this input (hj212, registry…).")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """Show the newest quarantined input with its reason and raw text."""
+    rows = list_quarantine(engine(), source=source, limit=limit)
+    if not rows:
+        console.print("quarantine is empty")
+    for row in rows:
+        received = row.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        peer = f" from {row.peer}" if row.peer else ""
+        heading = f"{received} UTC {row.source}{peer} [{row.reason_code}]"
+        console.print(heading, soft_wrap=True, markup=False, style="bold")
+        console.print(f"  reason: {row.reason}", soft_wrap=True, markup=False)
+        console.print(f"  raw:    {row.raw}", soft_wrap=True, markup=False)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo registry: air and water sites, enterprises, permits, outlets, points."""
+    path = Path(str(files("ecohub.demo") / "registry.json"))
+    report = import_file(engine(), path, "demo")
+    _print_report(report, "demo registry")
+
+
+@app.command()
+def serve(
+    hj212_port: Annotated[
+        int | None, typer.Option(help="TCP port of the HJ 212 gateway (default 9000).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 0.0.0.0).")] = None,
+) -> None:
+    """Run the platform: the HJ 212 data-logger gateway, after printing the store summary."""
+    from ecohub.ingest.hj212_gateway import run_gateway
+
+    settings = get_settings()
+    store = engine()
+    _print_counts(store)
+    run_gateway(
+        store,
+        host=host or settings.hj212_host,
+        port=hj212_port or settings.hj212_port,
+        idle_timeout=settings.hj212_idle_timeout,
+    )
+
+
+if __name__ == "__main__":
+    app()

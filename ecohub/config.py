@@ -1,0 +1,42 @@
+"""The platform's one settings object, read from ``ECOHUB_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Settings of one EcoHub installation.
+
+    ``database_url`` defaults to an SQLite file under ``./var/`` (WAL mode). A
+    ``postgresql+psycopg://`` URL switches the whole platform to PostgreSQL; nothing
+    else changes for the user.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ECOHUB_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_VAR_DIR / 'ecohub.sqlite3'}",
+        description="SQLAlchemy URL of the store: sqlite:///path or postgresql+psycopg://...",
+    )
+    actor: str = Field(
+        default="cli",
+        description="Name recorded in the audit log for changes made by this process.",
+    )
+    hj212_host: str = Field(default="0.0.0.0", description="Address the HJ 212 gateway binds.")
+    hj212_port: int = Field(default=9000, description="TCP port of the HJ 212 gateway.")
+    hj212_idle_timeout: float = Field(
+        default=600.0, description="Seconds of silence after which a logger connection is closed."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once from the environment)."""
+    return Settings()

@@ -1,0 +1,142 @@
+"""Input records of the registry, validated (Pydantic) before anything touches the store.
+
+Each record names its references by natural keys (region code, credit code, outlet code,
+site code), so an import file never needs database ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ecohub.registry.models import OutletKind, SiteKind, SiteStatus
+from ecohub.registry.uscc import validate_uscc
+
+_REGION_CODE = re.compile(r"^\d{6}$")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_region_code(code: str | None) -> str | None:
+    if code is None or code == "":
+        return None
+    if not _REGION_CODE.match(code):
+        raise ValueError(f"region code {code!r} is not a six-digit GB/T 2260 code")
+    return code
+
+
+class _Located(_Record):
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+
+
+class RegionIn(_Record):
+    code: str
+    name: str = Field(min_length=1)
+    parent_code: str | None = None
+
+    _codes = field_validator("code", "parent_code")(_check_region_code)
+
+    @model_validator(mode="after")
+    def _not_own_parent(self) -> RegionIn:
+        if self.parent_code == self.code:
+            raise ValueError(f"region {self.code} cannot be its own parent")
+        return self
+
+
+class SiteIn(_Located):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1)
+    kind: SiteKind
+    region_code: str | None = None
+    status: SiteStatus = SiteStatus.ACTIVE
+
+    _region = field_validator("region_code")(_check_region_code)
+
+
+class EnterpriseIn(_Located):
+    uscc: str
+    name: str = Field(min_length=1)
+    region_code: str | None = None
+    industry: str | None = None
+
+    _region = field_validator("region_code")(_check_region_code)
+
+    @field_validator("uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str) -> str:
+        return validate_uscc(value)
+
+
+class OutletIn(_Located):
+    enterprise_uscc: str
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1)
+    kind: OutletKind
+
+    @field_validator("enterprise_uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str) -> str:
+        return validate_uscc(value)
+
+
+class PermitLimitIn(_Record):
+    outlet_code: str
+    parameter_code: str
+    concentration_limit: float = Field(gt=0)
+    unit: str = Field(min_length=1)
+    annual_mass_limit_kg: float | None = Field(default=None, gt=0)
+
+
+class PermitIn(_Record):
+    permit_no: str = Field(min_length=1, max_length=64)
+    enterprise_uscc: str
+    valid_from: dt.date
+    valid_to: dt.date
+    limits: list[PermitLimitIn] = Field(default_factory=list)
+
+    @field_validator("enterprise_uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str) -> str:
+        return validate_uscc(value)
+
+    @model_validator(mode="after")
+    def _validity(self) -> PermitIn:
+        if self.valid_to < self.valid_from:
+            raise ValueError(
+                f"permit {self.permit_no}: valid_to {self.valid_to} is before "
+                f"valid_from {self.valid_from}"
+            )
+        return self
+
+
+class PointIn(_Record):
+    """A monitoring point measuring either an outlet (enterprise + outlet code) or a site."""
+
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1)
+    mn: str | None = Field(default=None, max_length=32)
+    password: str | None = Field(default=None, max_length=64)
+    enterprise_uscc: str | None = None
+    outlet_code: str | None = None
+    site_code: str | None = None
+    interval_seconds: int = Field(default=60, gt=0)
+    crc_tolerant: bool = False
+
+    @field_validator("enterprise_uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str | None) -> str | None:
+        return validate_uscc(value) if value else None
+
+    @model_validator(mode="after")
+    def _measures_one_thing(self) -> PointIn:
+        has_outlet = bool(self.enterprise_uscc and self.outlet_code)
+        if has_outlet == bool(self.site_code):
+            raise ValueError(
+                f"point {self.code}: give either enterprise_uscc + outlet_code or site_code"
+            )
+        return self

@@ -1,0 +1,261 @@
+"""Registry operations: create, update and delete records, each change audited.
+
+Every function takes an open ``Session`` and the ``actor`` to record; the caller owns the
+transaction, so a batch of changes and their audit rows commit or roll back together.
+Upserts are keyed by natural keys, so importing the same file twice changes nothing and
+writes no audit row the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from ecohub.registry.models import (
+    AuditEntry,
+    Enterprise,
+    MonitoringPoint,
+    Outlet,
+    Parameter,
+    Permit,
+    PermitLimit,
+    Region,
+    Site,
+)
+from ecohub.registry.parameters import canonical_parameter_code
+from ecohub.registry.schemas import (
+    EnterpriseIn,
+    OutletIn,
+    PermitIn,
+    PointIn,
+    RegionIn,
+    SiteIn,
+)
+from ecohub.store.db import Base
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+class RegistryError(ValueError):
+    """A registry change that cannot be made (unknown reference, conflicting key)."""
+
+
+def snapshot(obj: Base) -> dict[str, Any]:
+    """The row's column values as JSON-ready data (for the audit log)."""
+    values: dict[str, Any] = {}
+    for attr in inspect(obj).mapper.column_attrs:
+        value = getattr(obj, attr.key)
+        if isinstance(value, dt.date | dt.datetime):
+            value = value.isoformat()
+        values[attr.key] = value
+    return values
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    key: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """Write one audit row."""
+    session.add(
+        AuditEntry(
+            actor=actor, action=action, entity=entity, entity_key=key, before=before, after=after
+        )
+    )
+
+
+def _upsert(
+    session: Session,
+    model: type[ModelT],
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    actor: str,
+    key: str,
+) -> ModelT:
+    entity = model.__tablename__
+    existing = session.scalars(select(model).filter_by(**lookup)).one_or_none()
+    if existing is None:
+        created = model(**lookup, **values)
+        session.add(created)
+        session.flush()
+        audit(session, actor, "create", entity, key, None, snapshot(created))
+        return created
+    before = snapshot(existing)
+    for name, value in values.items():
+        setattr(existing, name, value)
+    session.flush()
+    after = snapshot(existing)
+    if after != before:
+        audit(session, actor, "update", entity, key, before, after)
+    return existing
+
+
+def _require(session: Session, model: type[ModelT], description: str, **lookup: Any) -> ModelT:
+    found = session.scalars(select(model).filter_by(**lookup)).one_or_none()
+    if found is None:
+        raise RegistryError(f"unknown {description}")
+    return found
+
+
+def _region_or_none(session: Session, code: str | None) -> str | None:
+    if code is not None:
+        _require(session, Region, f"region {code}", code=code)
+    return code
+
+
+def upsert_region(session: Session, record: RegionIn, actor: str) -> Region:
+    _region_or_none(session, record.parent_code)
+    return _upsert(
+        session,
+        Region,
+        {"code": record.code},
+        {"name": record.name, "parent_code": record.parent_code},
+        actor,
+        record.code,
+    )
+
+
+def upsert_site(session: Session, record: SiteIn, actor: str) -> Site:
+    values = record.model_dump(exclude={"code"}, mode="json")
+    _region_or_none(session, record.region_code)
+    return _upsert(session, Site, {"code": record.code}, values, actor, record.code)
+
+
+def upsert_enterprise(session: Session, record: EnterpriseIn, actor: str) -> Enterprise:
+    values = record.model_dump(exclude={"uscc"}, mode="json")
+    _region_or_none(session, record.region_code)
+    return _upsert(session, Enterprise, {"uscc": record.uscc}, values, actor, record.uscc)
+
+
+def _enterprise(session: Session, uscc: str) -> Enterprise:
+    return _require(session, Enterprise, f"enterprise with credit code {uscc}", uscc=uscc)
+
+
+def upsert_outlet(session: Session, record: OutletIn, actor: str) -> Outlet:
+    enterprise = _enterprise(session, record.enterprise_uscc)
+    values = record.model_dump(exclude={"enterprise_uscc", "code"}, mode="json")
+    return _upsert(
+        session,
+        Outlet,
+        {"enterprise_id": enterprise.id, "code": record.code},
+        values,
+        actor,
+        f"{record.enterprise_uscc}/{record.code}",
+    )
+
+
+def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
+    """Create or update a permit; its limits are replaced by the record's limits."""
+    enterprise = _enterprise(session, record.enterprise_uscc)
+    limits = []
+    for limit in record.limits:
+        outlet = _require(
+            session,
+            Outlet,
+            f"outlet {limit.outlet_code} of enterprise {record.enterprise_uscc}",
+            enterprise_id=enterprise.id,
+            code=limit.outlet_code,
+        )
+        code = canonical_parameter_code(limit.parameter_code)
+        if code is None or session.get(Parameter, code) is None:
+            raise RegistryError(f"unknown parameter code {limit.parameter_code!r}")
+        limits.append((outlet, code, limit))
+
+    existing = session.scalars(select(Permit).filter_by(permit_no=record.permit_no)).one_or_none()
+    before = _permit_snapshot(existing) if existing else None
+    permit = existing or Permit(permit_no=record.permit_no)
+    permit.enterprise_id = enterprise.id
+    permit.valid_from = record.valid_from
+    permit.valid_to = record.valid_to
+    wanted = {(outlet.id, code): limit for outlet, code, limit in limits}
+    for old in list(permit.limits):
+        if (old.outlet_id, old.parameter_code) not in wanted:
+            permit.limits.remove(old)
+    current = {(old.outlet_id, old.parameter_code): old for old in permit.limits}
+    for (outlet_id, code), limit in wanted.items():
+        row = current.get((outlet_id, code))
+        if row is None:
+            row = PermitLimit(outlet_id=outlet_id, parameter_code=code)
+            permit.limits.append(row)
+        row.concentration_limit = limit.concentration_limit
+        row.unit = limit.unit
+        row.annual_mass_limit_kg = limit.annual_mass_limit_kg
+    session.add(permit)
+    session.flush()
+    after = _permit_snapshot(permit)
+    if after != before:
+        action = "create" if before is None else "update"
+        audit(session, actor, action, "permits", record.permit_no, before, after)
+    return permit
+
+
+def _permit_snapshot(permit: Permit) -> dict[str, Any]:
+    data = snapshot(permit)
+    data["limits"] = sorted(
+        (
+            {k: v for k, v in snapshot(limit).items() if k not in {"id", "permit_id"}}
+            for limit in permit.limits
+        ),
+        key=lambda row: (row["outlet_id"], row["parameter_code"]),
+    )
+    return data
+
+
+def upsert_point(session: Session, record: PointIn, actor: str) -> MonitoringPoint:
+    outlet_id: int | None = None
+    site_id: int | None = None
+    if record.site_code:
+        site_id = _require(session, Site, f"site {record.site_code}", code=record.site_code).id
+    else:
+        assert record.enterprise_uscc and record.outlet_code  # checked by PointIn
+        enterprise = _enterprise(session, record.enterprise_uscc)
+        outlet_id = _require(
+            session,
+            Outlet,
+            f"outlet {record.outlet_code} of enterprise {record.enterprise_uscc}",
+            enterprise_id=enterprise.id,
+            code=record.outlet_code,
+        ).id
+    if record.mn:
+        clash = session.scalars(select(MonitoringPoint).filter_by(mn=record.mn)).one_or_none()
+        if clash is not None and clash.code != record.code:
+            raise RegistryError(f"MN {record.mn} already belongs to point {clash.code}")
+    values = {
+        "name": record.name,
+        "mn": record.mn,
+        "password": record.password,
+        "outlet_id": outlet_id,
+        "site_id": site_id,
+        "interval_seconds": record.interval_seconds,
+        "crc_tolerant": record.crc_tolerant,
+    }
+    return _upsert(session, MonitoringPoint, {"code": record.code}, values, actor, record.code)
+
+
+# Natural key of each deletable entity, as the CLI and API name it.
+_DELETABLE: dict[str, tuple[type[Base], str]] = {
+    "regions": (Region, "code"),
+    "sites": (Site, "code"),
+    "enterprises": (Enterprise, "uscc"),
+    "permits": (Permit, "permit_no"),
+    "points": (MonitoringPoint, "code"),
+}
+
+
+def delete_entity(session: Session, entity: str, key: str, actor: str) -> None:
+    """Delete one record by its natural key, auditing the row as it was."""
+    if entity not in _DELETABLE:
+        raise RegistryError(f"cannot delete {entity!r}; one of {', '.join(_DELETABLE)}")
+    model, column = _DELETABLE[entity]
+    row = _require(session, model, f"{entity} {key}", **{column: key})
+    before = _permit_snapshot(row) if isinstance(row, Permit) else snapshot(row)
+    session.delete(row)
+    session.flush()
+    audit(session, actor, "delete", model.__tablename__, key, before, None)

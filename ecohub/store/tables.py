@@ -1,0 +1,107 @@
+"""Tables of the time-series store: observations, their revisions, and the quarantine.
+
+Observations are keyed by (point, parameter, interval kind, timestamp), which is what
+makes every write idempotent: the same value sent twice is one row.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+from ecohub.store.db import Base, UTCDateTime
+
+
+class IntervalKind(enum.StrEnum):
+    """Averaging interval of an observation (HJ 212 CN 2011/2051/2061/2031)."""
+
+    REALTIME = "rt"
+    MINUTE = "min"
+    HOUR = "hour"
+    DAY = "day"
+
+
+class DataFlag(enum.StrEnum):
+    """HJ 212-2017 data flags (数据标记, table 7)."""
+
+    NORMAL = "N"  # 在线监控（监测）仪器仪表工作正常
+    STOPPED = "F"  # 停运
+    MAINTENANCE = "M"  # 维护
+    MANUAL = "S"  # 手工输入的设定值
+    FAULT = "D"  # 故障
+    CALIBRATION = "C"  # 校准
+    OVER_RANGE = "T"  # 超测上限
+    COMM_FAULT = "B"  # 通讯异常
+
+
+metadata = Base.metadata
+
+_flags = ", ".join(f"'{flag.value}'" for flag in DataFlag)
+_intervals = ", ".join(f"'{kind.value}'" for kind in IntervalKind)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("point_id", Integer, ForeignKey("monitoring_points.id"), nullable=False),
+    Column("parameter_code", String(12), nullable=False),
+    Column("interval", String(4), nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("value", Float),
+    Column("data_flag", String(1), nullable=False, server_default="N"),
+    Column("quality_flag", SmallInteger, nullable=False, server_default="0"),
+    Column("source", String(16), nullable=False),
+    Column("ingested_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("point_id", "parameter_code", "interval", "ts"),
+    CheckConstraint(f"data_flag IN ({_flags})", name="data_flag"),
+    CheckConstraint(f"interval IN ({_intervals})", name="interval"),
+)
+Index("ix_observations_ts", observations.c.ts)
+
+observation_revisions = Table(
+    "observation_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("point_id", Integer, nullable=False),
+    Column("parameter_code", String(12), nullable=False),
+    Column("interval", String(4), nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("old_value", Float),
+    Column("new_value", Float),
+    Column("old_data_flag", String(1)),
+    Column("new_data_flag", String(1)),
+    Column("old_source", String(16)),
+    Column("new_source", String(16)),
+    Column("revised_at", UTCDateTime, nullable=False),
+)
+Index(
+    "ix_observation_revisions_key",
+    observation_revisions.c.point_id,
+    observation_revisions.c.parameter_code,
+    observation_revisions.c.ts,
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("source", String(16), nullable=False),
+    Column("peer", String(100)),
+    Column("point_code", String(32)),
+    Column("reason_code", String(32), nullable=False, index=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)

@@ -1,0 +1,125 @@
+"""The ``ecohub`` command, end to end on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import create_engine
+from typer.testing import CliRunner
+
+from ecohub.cli.main import app
+from ecohub.config import get_settings
+from ecohub.store.db import make_engine
+from ecohub.store.observations import Observation, write_observations
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("ECOHUB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+def test_every_command_has_help() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "registry", "export", "serve", "quarantine", "demo"):
+        assert command in result.output
+    for command in (["registry", "import"], ["export"], ["serve"], ["demo", "load"]):
+        sub = runner.invoke(app, [*command, "--help"])
+        assert sub.exit_code == 0, sub.output
+        assert len(sub.output.splitlines()) > 3
+
+
+def test_default_store_is_sqlite_under_var_in_wal_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ECOHUB_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["init"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    database = tmp_path / "var" / "ecohub.sqlite3"
+    assert database.exists()
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_import_reports_rejections_and_exits_1(cli_env: str, tmp_path: Path) -> None:
+    path = tmp_path / "enterprises.csv"
+    path.write_text(
+        "uscc,name\n914403001922038216,华为技术有限公司\n914403001922038217,错码\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert "imported 1 enterprises" in result.output
+    assert "enterprises.csv:3" in result.output and "check character" in result.output
+    listing = runner.invoke(app, ["quarantine", "list", "--source", "registry"])
+    assert "914403001922038217" in listing.output
+
+
+def test_csv_of_unknown_kind_is_an_error(cli_env: str, tmp_path: Path) -> None:
+    path = tmp_path / "stuff.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    result = runner.invoke(app, ["registry", "import", str(path)])
+    assert result.exit_code == 2
+    assert "pass --kind" in result.output
+
+
+def test_demo_load_and_export(cli_env: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["demo", "load"]).exit_code == 0
+    summary = runner.invoke(app, ["registry", "summary"])
+    assert "monitoring points" in summary.output and "33" in summary.output
+    engine = make_engine(cli_env)
+    t0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    write_observations(
+        engine,
+        [Observation(1, "a21026", "hour", t0 + dt.timedelta(hours=h), float(h)) for h in range(48)],
+    )
+    engine.dispose()
+    out = tmp_path / "march.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "--out",
+            str(out),
+            "--format",
+            "parquet",
+            "--start",
+            "2024-03-01T08:00",
+            "--end",
+            "2024-03-02T08:00",
+        ],
+    )  # no offset: China Standard Time, i.e. 00:00 to 24:00 UTC
+    assert result.exit_code == 0, result.output
+    assert "wrote 24 rows" in result.output
+    assert pl.read_parquet(out)["value"].sum() == sum(range(24))
+    bad = runner.invoke(
+        app,
+        [
+            "export",
+            "--out",
+            str(out),
+            "--format",
+            "xlsx",
+            "--start",
+            "2024-03-01",
+            "--end",
+            "2024-03-02",
+        ],
+    )
+    assert bad.exit_code == 2 and "use csv or parquet" in bad.output
