@@ -1,0 +1,150 @@
+"""The batch writer: many producers, one writer thread, a future per submission.
+
+Connections submit observations and rejected input; the writer gathers them for up to
+``max_delay`` seconds or ``max_rows`` rows and writes them in one transaction in a worker
+thread, so the event loop never blocks on the database. Each submission's future is
+resolved only after its rows are committed: a gateway answers a logger after that, so
+nothing acknowledged is ever lost. A failed write is retried with backoff before the
+futures fail (and the loggers, unanswered, send again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ecohub.ingest.events import log_event
+from ecohub.store.observations import Observation, WriteResult, write_observations
+from ecohub.store.quarantine import Rejected, quarantine_rows
+
+logger = logging.getLogger("ecohub.ingest")
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    rows_submitted: int = 0
+    rows_written: int = 0
+    rows_unchanged: int = 0
+    rejected: int = 0
+    failures: int = 0
+    write_seconds: float = 0.0
+
+
+@dataclass
+class _Batch:
+    rows: list[Observation] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class BatchWriter:
+    """Gathers submissions and writes them in batches; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        known_points: Callable[[], set[int]],
+        *,
+        max_rows: int = 20_000,
+        max_delay: float = 0.05,
+        retries: int = 3,
+    ) -> None:
+        self.engine = engine
+        self.known_points = known_points
+        self.max_rows = max_rows
+        self.max_delay = max_delay
+        self.retries = retries
+        self.stats = WriterStats()
+        self._batch = _Batch()
+        self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-writer")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
+
+    def submit(
+        self, rows: list[Observation], rejected: list[Rejected] | None = None
+    ) -> asyncio.Future[None]:
+        """Queue rows (and rejected input); the future resolves once they are committed."""
+        if self._closing:
+            raise RuntimeError("the batch writer is closing")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        batch = self._batch
+        batch.rows.extend(rows)
+        if rejected:
+            batch.rejected.extend(rejected)
+        batch.futures.append(future)
+        self.stats.rows_submitted += len(rows)
+        self._wake.set()
+        if len(batch.rows) >= self.max_rows:
+            self._full.set()
+        return future
+
+    def run_in_writer(self, function: Callable[[], object]) -> asyncio.Future[object]:
+        """Run other database work on the writer thread (keeps SQLite to one writer)."""
+        return asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.max_delay)
+            batch, self._batch = self._batch, _Batch()
+            self._wake.clear()
+            self._full.clear()
+            if batch.futures:
+                await self._write(batch)
+            if self._closing and not self._batch.futures:
+                return
+
+    async def _write(self, batch: _Batch) -> None:
+        loop = asyncio.get_running_loop()
+        error: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            try:
+                result = await loop.run_in_executor(self._executor, self._write_sync, batch)
+            except Exception as exc:  # a database error: retry, then fail the futures
+                error = exc
+                self.stats.failures += 1
+                log_event(logger, "write_failed", logging.ERROR, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(0.5 * 2**attempt)
+                continue
+            self.stats.write_seconds += time.perf_counter() - started
+            self.stats.batches += 1
+            self.stats.rows_written += result.written
+            self.stats.rows_unchanged += result.unchanged
+            self.stats.rejected += len(batch.rejected) + result.rejected
+            for future in batch.futures:
+                if not future.done():
+                    future.set_result(None)
+            return
+        for future in batch.futures:
+            if not future.done():
+                future.set_exception(RuntimeError(f"batch not stored: {error!r}"))
+
+    def _write_sync(self, batch: _Batch) -> WriteResult:
+        if batch.rejected:
+            quarantine_rows(self.engine, batch.rejected)
+        return write_observations(self.engine, batch.rows, known_points=self.known_points())
+
+    async def close(self) -> None:
+        """Write everything submitted so far, then stop."""
+        self._closing = True
+        self._wake.set()
+        self._full.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,497 @@
+"""The HJ 212 gateway: an asyncio TCP server for data loggers (数采仪).
+
+Each connection has its own framer; each packet is checked (frame, CRC, fields), its
+sender authenticated by MN and PW against the registry's monitoring points, its values
+written through the batch writer, and, when Flag asks for it, answered with 9014 — after
+the values are committed, so nothing acknowledged is ever lost. Retransmissions (same
+MN, CN and DataTime) are answered again but not written again. Everything rejected goes
+to the quarantine with the raw bytes, the peer address and the reason; a bad packet or a
+bad client never affects another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, Table, bindparam, select, update
+
+from ecohub.ingest.batch_writer import BatchWriter
+from ecohub.ingest.events import configure_logging, log_event
+from ecohub.protocol.hj212 import (
+    Frame,
+    FrameError,
+    Framer,
+    Packet,
+    PacketError,
+    parse_cp,
+    parse_packet,
+)
+from ecohub.protocol.hj212.encode import data_answer
+from ecohub.protocol.hj212.reassembly import Reassembler
+from ecohub.protocol.hj212.values import DATA_COMMANDS, upload_values
+from ecohub.registry.models import MonitoringPoint
+from ecohub.store.observations import Observation
+from ecohub.store.quarantine import Rejected, raw_text
+
+logger = logging.getLogger("ecohub.hj212")
+SOURCE = "hj212"
+
+
+@dataclass(frozen=True, slots=True)
+class PointAuth:
+    """What the gateway needs to know of a registered monitoring point."""
+
+    id: int
+    code: str
+    mn: str
+    password: str | None
+    crc_tolerant: bool
+    interval_seconds: int
+
+
+class PointDirectory:
+    """MN → monitoring point, loaded from the registry and refreshed periodically."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._by_mn: dict[str, PointAuth] = {}
+        self._ids: set[int] = set()
+        self.loaded_at = 0.0
+
+    def load(self) -> None:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    MonitoringPoint.id,
+                    MonitoringPoint.code,
+                    MonitoringPoint.mn,
+                    MonitoringPoint.password,
+                    MonitoringPoint.crc_tolerant,
+                    MonitoringPoint.interval_seconds,
+                )
+            ).all()
+        self._by_mn = {row.mn: PointAuth(*row) for row in rows if row.mn}
+        self._ids = {row.id for row in rows}
+        self.loaded_at = time.monotonic()
+
+    def get(self, mn: str) -> PointAuth | None:
+        return self._by_mn.get(mn)
+
+    def ids(self) -> set[int]:
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._by_mn)
+
+
+@dataclass
+class GatewayStats:
+    connections_open: int = 0
+    connections_total: int = 0
+    packets_accepted: int = 0
+    packets_rejected: int = 0
+    packets_duplicate: int = 0
+    values_accepted: int = 0
+    answers_sent: int = 0
+    idle_closed: int = 0
+
+
+@dataclass
+class PointState:
+    """Online state of a point: when it was last heard, and on which connection."""
+
+    last_seen: dt.datetime
+    connection: asyncio.StreamWriter | None = None
+
+
+@dataclass
+class _Outcome:
+    """What one frame led to: values to commit first, and an answer to send after."""
+
+    future: asyncio.Future[None] | None = None
+    answers: list[bytes] = field(default_factory=list)
+
+
+class HJ212Gateway:
+    """The gateway server; ``start`` it inside a running event loop, ``close`` to stop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        idle_timeout: float = 600.0,
+        directory_refresh: float = 30.0,
+        dedup_capacity: int = 500_000,
+        split_timeout: float = 120.0,
+        max_rows: int = 20_000,
+        max_delay: float = 0.05,
+    ) -> None:
+        self.engine = engine
+        self.idle_timeout = idle_timeout
+        self.directory_refresh = directory_refresh
+        self.points = PointDirectory(engine)
+        self.writer = BatchWriter(engine, self.points.ids, max_rows=max_rows, max_delay=max_delay)
+        self.stats = GatewayStats()
+        self.online: dict[str, PointState] = {}
+        self.split_timeout = split_timeout
+        self._recent: OrderedDict[tuple[str, str, str], asyncio.Future[None]] = OrderedDict()
+        self._dedup_capacity = dedup_capacity
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._seen_dirty: dict[int, dt.datetime] = {}
+        self._reload: asyncio.Future[object] | None = None
+
+    # --- life cycle ----------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> int:
+        """Load the registry, start writing and listening; returns the bound port."""
+        await asyncio.to_thread(self.points.load)
+        self.writer.start()
+        self._server = await asyncio.start_server(
+            self._serve_connection, host, port, limit=1 << 16, backlog=4096
+        )
+        bound = self._server.sockets[0].getsockname()[1]
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        log_event(logger, "gateway_started", host=host, port=bound, points=len(self.points))
+        return int(bound)
+
+    async def close(self) -> None:
+        """Graceful stop: no new connections, flush every accepted value, then exit."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await self.writer.close()
+        self._flush_last_seen_sync()
+        log_event(logger, "gateway_stopped", **self.stats.__dict__)
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.directory_refresh, 5.0))
+            if time.monotonic() - self.points.loaded_at >= self.directory_refresh:
+                await self.writer.run_in_writer(self.points.load)
+            if self._seen_dirty:
+                await self.writer.run_in_writer(self._flush_last_seen_sync)
+
+    def _flush_last_seen_sync(self) -> None:
+        dirty, self._seen_dirty = self._seen_dirty, {}
+        if not dirty:
+            return
+        with self.engine.begin() as connection:
+            table = MonitoringPoint.__table__
+            assert isinstance(table, Table)
+            connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("point_id"))
+                .values(last_seen_at=bindparam("seen")),
+                [{"point_id": point_id, "seen": seen} for point_id, seen in dirty.items()],
+            )
+
+    # --- connections -------------------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        framer = Framer()
+        reassembler = Reassembler(self.split_timeout)
+        mns: set[str] = set()
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.idle_timeout)
+                except TimeoutError:
+                    self.stats.idle_closed += 1
+                    log_event(logger, "idle_close", peer=peer, seconds=self.idle_timeout)
+                    break
+                if not chunk:
+                    break
+                outcomes = [
+                    self._handle(result, peer, writer, reassembler, mns)
+                    for result in framer.feed(chunk)
+                ]
+                for parts in reassembler.expire():
+                    self._reject_parts(parts, peer)
+                await self._answer(outcomes, writer, peer)
+        except (ConnectionError, asyncio.IncompleteReadError) as error:
+            log_event(logger, "connection_error", peer=peer, error=repr(error))
+        except asyncio.CancelledError:
+            pass
+        finally:
+            leftovers = framer.flush()
+            if leftovers:
+                self._quarantine([self._frame_rejection(error, peer) for error in leftovers])
+            for parts in reassembler.expire(now=float("inf")):
+                self._reject_parts(parts, peer)
+            for mn in mns:
+                state = self.online.get(mn)
+                if state is not None and state.connection is writer:
+                    state.connection = None
+            self.stats.connections_open -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._connections.discard(task)
+
+    async def _answer(
+        self, outcomes: list[_Outcome], writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        futures = [o.future for o in outcomes if o.future is not None]
+        if futures:
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                log_event(logger, "not_stored", logging.ERROR, peer=peer, error=repr(failed[0]))
+                # Answer nothing for this read: the logger will send it again.
+                return
+        replies = [answer for o in outcomes for answer in o.answers]
+        if replies:
+            writer.write(b"".join(replies))
+            self.stats.answers_sent += len(replies)
+            await writer.drain()
+
+    # --- packets -----------------------------------------------------------------
+
+    def _handle(
+        self,
+        result: Frame | FrameError,
+        peer: str,
+        writer: asyncio.StreamWriter,
+        reassembler: Reassembler,
+        mns: set[str],
+    ) -> _Outcome:
+        if isinstance(result, FrameError):
+            if (
+                result.kind != "bad_crc"
+                or result.data is None
+                or not self._crc_tolerated(result.data)
+            ):
+                self._quarantine([self._frame_rejection(result, peer)])
+                return _Outcome()
+            data, raw = result.data, result.raw
+        else:
+            data, raw = result.data, result.raw
+        try:
+            packet = parse_packet(data)
+        except PacketError as error:
+            self._quarantine([self._rejection(error.code, error.reason, raw, peer)])
+            return _Outcome()
+        point = self.points.get(packet.mn)
+        if point is None:
+            self._refresh_soon()
+            self._quarantine(
+                [
+                    self._rejection(
+                        "unknown_mn",
+                        f"MN {packet.mn} is not a registered monitoring point",
+                        raw,
+                        peer,
+                    )
+                ]
+            )
+            return _Outcome()
+        if point.password is not None and packet.pw != point.password:
+            self._quarantine(
+                [
+                    self._rejection(
+                        "bad_password", f"wrong password for MN {packet.mn}", raw, peer, point.code
+                    )
+                ]
+            )
+            return _Outcome()
+        now = dt.datetime.now(dt.UTC)
+        self._seen(point, writer, now)
+        mns.add(point.mn)
+        whole = reassembler.add(packet)
+        if whole is None:
+            return _Outcome()  # answered when the set is complete and stored
+        answers = [data_answer(packet)] * (packet.pnum or 1) if whole.answer_wanted else []
+        if whole.cn not in DATA_COMMANDS:
+            log_event(logger, "command", peer=peer, mn=whole.mn, cn=whole.cn, cp=whole.cp)
+            self.stats.packets_accepted += 1
+            return _Outcome(answers=answers)
+        return self._data_upload(whole, point, raw, peer, answers)
+
+    def _data_upload(
+        self, packet: Packet, point: PointAuth, raw: bytes, peer: str, answers: list[bytes]
+    ) -> _Outcome:
+        try:
+            upload = upload_values(packet.cn, parse_cp(packet.cp))
+        except PacketError as error:
+            self._quarantine([self._rejection(error.code, error.reason, raw, peer, point.code)])
+            return _Outcome()
+        key = (packet.mn, packet.cn, upload.data_time.isoformat())
+        earlier = self._recent.get(key)
+        if earlier is not None and not (earlier.done() and earlier.exception() is not None):
+            self.stats.packets_duplicate += 1
+            self._recent.move_to_end(key)
+            return _Outcome(future=earlier, answers=answers)
+        rows = [
+            Observation(
+                point.id,
+                value.parameter_code,
+                upload.interval,
+                upload.data_time,
+                value.value,
+                value.data_flag,
+                0,
+                SOURCE,
+            )
+            for value in upload.values
+        ]
+        rejected = []
+        if upload.problems:
+            rejected.append(
+                self._rejection(
+                    "partly_unusable", "; ".join(upload.problems), raw, peer, point.code
+                )
+            )
+        future = self.writer.submit(rows, rejected)
+        self._recent[key] = future
+        if len(self._recent) > self._dedup_capacity:
+            self._recent.popitem(last=False)
+        self.stats.packets_accepted += 1
+        self.stats.values_accepted += len(rows)
+        return _Outcome(future=future, answers=answers)
+
+    def _refresh_soon(self) -> None:
+        """An unknown MN may have just been registered: reload the directory (at most
+        every five seconds) so that its next packet is accepted."""
+        if self._reload is None and time.monotonic() - self.points.loaded_at > 5.0:
+            self._reload = self.writer.run_in_writer(self.points.load)
+            self._reload.add_done_callback(self._reload_done)
+
+    def _reload_done(self, _future: asyncio.Future[object]) -> None:
+        self._reload = None
+
+    def _crc_tolerated(self, data: bytes) -> bool:
+        try:
+            packet = parse_packet(data)
+        except PacketError:
+            return False
+        point = self.points.get(packet.mn)
+        if point is not None and point.crc_tolerant:
+            log_event(logger, "crc_tolerated", mn=packet.mn)
+            return True
+        return False
+
+    def _seen(self, point: PointAuth, writer: asyncio.StreamWriter, now: dt.datetime) -> None:
+        state = self.online.get(point.mn)
+        if state is None:
+            self.online[point.mn] = PointState(last_seen=now, connection=writer)
+            log_event(logger, "online", mn=point.mn, point=point.code)
+        else:
+            state.last_seen = now
+            state.connection = writer
+        self._seen_dirty[point.id] = now
+
+    def is_online(self, mn: str, now: dt.datetime | None = None) -> bool:
+        """Connected, or heard from within three reporting intervals."""
+        state = self.online.get(mn)
+        point = self.points.get(mn)
+        if state is None or point is None:
+            return False
+        if state.connection is not None and not state.connection.is_closing():
+            return True
+        moment = now or dt.datetime.now(dt.UTC)
+        return (moment - state.last_seen).total_seconds() <= 3 * point.interval_seconds
+
+    async def send_command(self, mn: str, packet: bytes) -> bool:
+        """Send a command packet (built with :mod:`ecohub.protocol.hj212.encode`) to a
+        connected logger; False if it is not connected."""
+        state = self.online.get(mn)
+        if state is None or state.connection is None or state.connection.is_closing():
+            return False
+        state.connection.write(packet)
+        await state.connection.drain()
+        log_event(logger, "command_sent", mn=mn, packet=packet.decode("ascii", "replace").strip())
+        return True
+
+    # --- rejections --------------------------------------------------------------
+
+    def _rejection(
+        self, code: str, reason: str, raw: bytes, peer: str, point_code: str | None = None
+    ) -> Rejected:
+        return Rejected(
+            source=SOURCE,
+            reason_code=code,
+            reason=reason,
+            raw=raw_text(raw),
+            peer=peer,
+            point_code=point_code,
+        )
+
+    def _frame_rejection(self, error: FrameError, peer: str) -> Rejected:
+        return self._rejection(error.kind, error.reason, error.raw, peer)
+
+    def _reject_parts(self, parts: list[Packet], peer: str) -> None:
+        numbers = sorted(p.pno or 0 for p in parts)
+        self._quarantine(
+            [
+                self._rejection(
+                    "incomplete_split",
+                    f"split upload QN {parts[0].qn}: only parts {numbers} "
+                    f"of {parts[0].pnum} arrived",
+                    part.cp.encode(),
+                    peer,
+                )
+                for part in parts
+            ]
+        )
+
+    def _quarantine(self, rejected: list[Rejected]) -> None:
+        self.stats.packets_rejected += len(rejected)
+        for row in rejected:
+            log_event(
+                logger,
+                "rejected",
+                logging.WARNING,
+                peer=row.peer,
+                reason=row.reason_code,
+                detail=row.reason,
+            )
+        self.writer.submit([], rejected)
+
+
+async def serve_forever(
+    engine: Engine, host: str, port: int, idle_timeout: float, ready: asyncio.Event | None = None
+) -> None:
+    """Run the gateway until SIGINT or SIGTERM, then stop gracefully."""
+    gateway = HJ212Gateway(engine, idle_timeout=idle_timeout)
+    await gateway.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log_event(logger, "shutdown_requested")
+    await gateway.close()
+
+
+def run_gateway(engine: Engine, *, host: str, port: int, idle_timeout: float) -> None:
+    """Blocking entry point used by ``ecohub serve``."""
+    configure_logging()
+    asyncio.run(serve_forever(engine, host, port, idle_timeout))

@@ -1,0 +1,1 @@
+"""Wire protocols spoken by monitoring equipment (pure codecs, no I/O)."""

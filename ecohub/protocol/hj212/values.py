@@ -1,0 +1,103 @@
+"""From a data upload (CN 2011/2051/2061/2031) to the values the store keeps.
+
+Each pollutant group gives one value per statistic. The primary value (``-Rtd`` for
+real-time data, ``-Avg`` for minute/hour/day data) is stored under the parameter's
+HJ 212-2017 code; the others under the code and the suffix, e.g. ``a21026-Cou``
+(emitted mass in the period), ``a21026-Max``, ``a21026-ZsAvg`` (converted to the
+reference O2 content). HJ/T 212-2005 codes are mapped to 2017 codes.
+
+DataTime is the logger's local time, which HJ 212 takes to be Beijing time (UTC+8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from ecohub.protocol.hj212.codes import Command
+from ecohub.protocol.hj212.packet import CpData, PacketError
+from ecohub.registry.parameters import canonical_parameter_code
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+
+# CN of a data upload → interval kind of the store.
+DATA_COMMANDS: dict[str, str] = {
+    str(int(Command.REALTIME_DATA)): "rt",
+    str(int(Command.MINUTE_DATA)): "min",
+    str(int(Command.HOUR_DATA)): "hour",
+    str(int(Command.DAY_DATA)): "day",
+}
+PRIMARY_SUFFIX = {"rt": "Rtd", "min": "Avg", "hour": "Avg", "day": "Avg"}
+SECONDARY_SUFFIXES = {
+    "rt": ("ZsRtd",),
+    "min": ("Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"),
+    "hour": ("Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"),
+    "day": ("Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"),
+}
+VALID_FLAGS = frozenset("NFMSDCTB")
+# HJ/T 212-2005 has P (power failure), which HJ 212-2017 folds into D (fault).
+LEGACY_FLAGS = {"P": "D"}
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    parameter_code: str  # HJ 212-2017 code, with a statistic suffix for non-primary values
+    value: float
+    data_flag: str
+
+
+@dataclass(slots=True)
+class Upload:
+    """The values of one data upload, and what in it could not be used."""
+
+    interval: str
+    data_time: dt.datetime
+    values: list[Value] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # unknown codes, bad numbers, flags
+
+
+def parse_data_time(text: str) -> dt.datetime:
+    """DataTime as YYYYMMDDhhmmss (some loggers add milliseconds), in Beijing time."""
+    if len(text) not in (14, 17) or not text.isdigit():
+        raise PacketError("bad_datatime", f"DataTime {text!r} is not YYYYMMDDhhmmss")
+    try:
+        return dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CST)
+    except ValueError as error:
+        raise PacketError("bad_datatime", f"DataTime {text!r} is not a valid time") from error
+
+
+def upload_values(cn: str, cp: CpData) -> Upload:
+    """The storable values of a data upload's CP; raises PacketError if it has none."""
+    interval = DATA_COMMANDS.get(cn)
+    if interval is None:
+        raise PacketError("not_data", f"CN {cn} is not a data upload")
+    if "DataTime" not in cp.fields:
+        raise PacketError("no_datatime", "data upload without DataTime")
+    upload = Upload(interval=interval, data_time=parse_data_time(cp.fields["DataTime"]))
+    primary = PRIMARY_SUFFIX[interval]
+    for raw_code, fields in cp.codes.items():
+        measured = [s for s in (primary, *SECONDARY_SUFFIXES[interval]) if s in fields]
+        if not measured:
+            continue  # device status (SB1-RS), running time (-RT), info (-Info)
+        code = canonical_parameter_code(raw_code)
+        if code is None:
+            upload.problems.append(f"unknown parameter code {raw_code!r}")
+            continue
+        flag = fields.get("Flag", "N").strip().upper() or "N"
+        flag = LEGACY_FLAGS.get(flag, flag)
+        if flag not in VALID_FLAGS:
+            upload.problems.append(f"{raw_code}: unknown data flag {fields['Flag']!r}")
+            continue
+        for suffix in measured:
+            text = fields[suffix]
+            try:
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                upload.problems.append(f"{raw_code}-{suffix}: {text!r} is not a number")
+                continue
+            name = code if suffix == primary else f"{code}-{suffix}"
+            upload.values.append(Value(name, number, flag))
+    return upload

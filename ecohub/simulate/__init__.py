@@ -1,0 +1,1 @@
+"""Simulators of field equipment, for the demo, the tests and the benchmarks."""

@@ -1,0 +1,406 @@
+"""An HJ 212 data-logger simulator: N loggers over TCP, good and bad traffic, ACK checks.
+
+Each simulated logger is a registered monitoring point on a flue-gas (CEMS) or
+waste-water outlet. On a virtual clock of one-minute ticks it sends real-time data
+(2011) every tick, ten-minute data (2051) every ten, hourly data (2061) every sixty and
+daily data (2031) every 1,440, each asking for an answer (Flag=5) and waiting for the
+9014 before the next. With ``bad_ratio`` it also sends, before some good packets, a bad
+one (wrong CRC, cut-off packet, line noise, wrong password, unknown MN, broken field),
+re-sends some good ones (retransmissions), and drops some connections, sometimes in the
+middle of a packet. It counts exactly which values the platform must end up holding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import random
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ecohub.protocol.hj212 import Frame, Framer, parse_packet
+from ecohub.protocol.hj212.encode import data_segment, encode_cp, format_qn, format_time
+from ecohub.protocol.hj212.framing import frame_packet
+from ecohub.registry import service
+from ecohub.registry.models import MonitoringPoint, Outlet, OutletKind
+from ecohub.registry.schemas import EnterpriseIn, OutletIn, PointIn
+from ecohub.registry.uscc import uscc_check_character
+
+CST = dt.timezone(dt.timedelta(hours=8))
+SIM_USCC_BODY = "91110000MA00NMR01"
+SIM_USCC = SIM_USCC_BODY + uscc_check_character(SIM_USCC_BODY)
+PASSWORD = "123456"
+
+# (code, mean, spread, has emitted mass) per outlet kind; units as in the parameter table.
+PROFILES: dict[str, list[tuple[str, float, float, bool]]] = {
+    "gas": [
+        ("a21026", 20.0, 5.0, True),  # SO2 mg/m³
+        ("a21002", 40.0, 8.0, True),  # NOx mg/m³
+        ("a34013", 5.0, 1.5, True),  # particulates mg/m³
+        ("a19001", 9.0, 0.5, False),  # O2 %
+        ("a01012", 120.0, 5.0, False),  # flue gas temperature ℃
+        ("a00000", 80.0, 10.0, False),  # flue gas flow m³/s
+    ],
+    "water": [
+        ("w01018", 35.0, 8.0, True),  # COD mg/L
+        ("w21003", 2.0, 0.5, True),  # NH3-N mg/L
+        ("w21011", 0.3, 0.08, True),  # TP mg/L
+        ("w21001", 10.0, 2.0, True),  # TN mg/L
+        ("w01001", 7.2, 0.2, False),  # pH
+        ("w00000", 50.0, 10.0, False),  # flow L/s
+    ],
+}
+SYSTEM_TYPE = {"gas": 31, "water": 32}
+BAD_KINDS = ("bad_crc", "truncated", "garbage", "bad_password", "unknown_mn", "bad_field")
+
+
+@dataclass(frozen=True)
+class SimulatedPoint:
+    mn: str
+    password: str
+    kind: str  # gas | water
+
+
+def register_simulated_points(engine: Engine, count: int) -> list[SimulatedPoint]:
+    """Register (idempotently) ``count`` simulated loggers: even ones gas, odd ones water."""
+    points = []
+    with Session(engine) as session, session.begin():
+        service.upsert_enterprise(
+            session, EnterpriseIn(uscc=SIM_USCC, name="仿真排污单位（模拟数据）"), "simulator"
+        )
+        existing = {
+            mn
+            for mn in session.scalars(
+                select(MonitoringPoint.mn).join(Outlet).where(MonitoringPoint.mn.like("SIM%"))
+            )
+        }
+        for index in range(count):
+            kind = "gas" if index % 2 == 0 else "water"
+            mn = f"SIM{index:011d}"
+            points.append(SimulatedPoint(mn, PASSWORD, kind))
+            if mn in existing:
+                continue
+            outlet_code = f"{'DA' if kind == 'gas' else 'DW'}{index:05d}"
+            service.upsert_outlet(
+                session,
+                OutletIn(
+                    enterprise_uscc=SIM_USCC,
+                    code=outlet_code,
+                    name=f"模拟排口{index}",
+                    kind=OutletKind(kind),
+                ),
+                "simulator",
+            )
+            service.upsert_point(
+                session,
+                PointIn(
+                    code=f"SIM{index:05d}",
+                    name=f"模拟数采仪{index}",
+                    mn=mn,
+                    password=PASSWORD,
+                    enterprise_uscc=SIM_USCC,
+                    outlet_code=outlet_code,
+                    interval_seconds=60,
+                ),
+                "simulator",
+            )
+    return points
+
+
+@dataclass
+class SimulationReport:
+    """What the simulated loggers sent and what came back."""
+
+    good_packets: int = 0
+    bad_packets: Counter[str] = field(default_factory=Counter)
+    retransmissions: int = 0
+    reconnects: int = 0
+    acks: int = 0
+    missing_acks: int = 0
+    connect_failures: int = 0
+    gave_up: int = 0  # loggers that stopped because the gateway could not be reached
+    ack_latencies: list[float] = field(default_factory=list)
+    # (mn, parameter code, interval) → (count, sum) of the unique values sent
+    expected: dict[tuple[str, str, str], tuple[int, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def expected_values(self) -> int:
+        return sum(count for count, _ in self.expected.values())
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad_packets.values())
+
+    def latency_ms(self, quantile: float) -> float:
+        if not self.ack_latencies:
+            return float("nan")
+        ordered = sorted(self.ack_latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+    def merge(self, other: SimulationReport) -> None:
+        self.good_packets += other.good_packets
+        self.bad_packets.update(other.bad_packets)
+        self.retransmissions += other.retransmissions
+        self.reconnects += other.reconnects
+        self.acks += other.acks
+        self.missing_acks += other.missing_acks
+        self.connect_failures += other.connect_failures
+        self.gave_up += other.gave_up
+        self.ack_latencies += other.ack_latencies
+        for key, (count, total) in other.expected.items():
+            old_count, old_total = self.expected.get(key, (0, 0.0))
+            self.expected[key] = (old_count + count, old_total + total)
+
+    def summary(self) -> str:
+        bad = ", ".join(f"{kind} {n}" for kind, n in sorted(self.bad_packets.items())) or "none"
+        median = statistics.median(self.ack_latencies) * 1000 if self.ack_latencies else 0
+        return (
+            f"good packets {self.good_packets:,} ({self.expected_values:,} values), "
+            f"bad packets {self.bad_total:,} ({bad}), retransmissions {self.retransmissions:,}, "
+            f"reconnects {self.reconnects:,}; "
+            f"answers {self.acks:,}, missing {self.missing_acks:,}; "
+            f"ACK latency p50 {median:.1f} ms, p99 {self.latency_ms(0.99):.1f} ms"
+        )
+
+
+def _value(rng: random.Random, mean: float, spread: float) -> float:
+    return round(max(0.0, rng.gauss(mean, spread)), 3)
+
+
+def build_upload(
+    point: SimulatedPoint, cn: int, data_time: dt.datetime, qn: str, rng: random.Random
+) -> tuple[bytes, list[tuple[str, float]]]:
+    """A data upload packet and the (stored parameter code, value) pairs it carries."""
+    codes: dict[str, dict[str, str]] = {}
+    values: list[tuple[str, float]] = []
+    for code, mean, spread, has_mass in PROFILES[point.kind]:
+        if cn == 2011:
+            value = _value(rng, mean, spread)
+            codes[code] = {"Rtd": f"{value}", "Flag": "N"}
+            values.append((code, value))
+            continue
+        low, avg, high = sorted(_value(rng, mean, spread) for _ in range(3))
+        fields = {"Min": f"{low}", "Avg": f"{avg}", "Max": f"{high}"}
+        values += [(code, avg), (f"{code}-Min", low), (f"{code}-Max", high)]
+        if has_mass:
+            mass = round(avg * 0.6, 3)
+            fields = {"Cou": f"{mass}", **fields}
+            values.append((f"{code}-Cou", mass))
+        codes[code] = {**fields, "Flag": "N"}
+    cp = encode_cp([("DataTime", format_time(data_time))], codes)
+    segment = data_segment(
+        qn=qn, st=SYSTEM_TYPE[point.kind], cn=cn, pw=point.password, mn=point.mn, flag=5, cp=cp
+    )
+    return frame_packet(segment), values
+
+
+def bad_packet(kind: str, good: bytes, point: SimulatedPoint, rng: random.Random) -> bytes:
+    """One bad packet of ``kind`` (derived from a good one); each yields one rejection."""
+    if kind == "bad_crc":
+        crc = good[-6:-2]
+        wrong = b"%04X" % ((int(crc, 16) + 1 + rng.randrange(1000)) % 0x10000)
+        return good[:-6] + wrong + b"\r\n"
+    if kind == "truncated":
+        return good[: rng.randrange(8, len(good) - 8)]
+    if kind == "garbage":
+        return bytes(rng.choice(b"abcdefXYZ0123456789;=&%!") for _ in range(rng.randrange(5, 60)))
+    segment = good[6:-6]
+    if kind == "bad_password":
+        segment = segment.replace(f"PW={point.password};".encode(), b"PW=wrong0;")
+    elif kind == "unknown_mn":
+        segment = segment.replace(f"MN={point.mn};".encode(), b"MN=UNREGISTERED0001;")
+    elif kind == "bad_field":
+        segment = segment.replace(b";CN=", b";CN=X", 1)
+    return frame_packet(segment)
+
+
+@dataclass
+class _Logger:
+    point: SimulatedPoint
+    host: str
+    port: int
+    ticks: int
+    interval: float
+    bad_ratio: float
+    rng: random.Random
+    start: dt.datetime
+    ack_timeout: float
+    report: SimulationReport = field(default_factory=SimulationReport)
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    framer: Framer = field(default_factory=Framer)
+
+    async def connect(self) -> None:
+        for attempt in range(10):
+            try:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                self.framer = Framer()
+                return
+            except OSError:
+                self.report.connect_failures += 1
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise ConnectionError(f"{self.point.mn}: cannot connect to {self.host}:{self.port}")
+
+    async def disconnect(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def wait_answer(self, qn: str) -> bool:
+        assert self.reader is not None
+        deadline = time.monotonic() + self.ack_timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = await asyncio.wait_for(
+                    self.reader.read(4096), max(0.001, deadline - time.monotonic())
+                )
+            except TimeoutError:
+                return False
+            if not chunk:
+                return False
+            for frame in self.framer.feed(chunk):
+                if isinstance(frame, Frame):
+                    answer = parse_packet(frame.data)
+                    if answer.cn == "9014" and answer.qn == qn:
+                        return True
+        return False
+
+    async def send_and_confirm(self, packet: bytes, qn: str) -> bool:
+        assert self.writer is not None
+        sent = time.perf_counter()
+        self.writer.write(packet)
+        await self.writer.drain()
+        if await self.wait_answer(qn):
+            self.report.acks += 1
+            self.report.ack_latencies.append(time.perf_counter() - sent)
+            return True
+        self.report.missing_acks += 1
+        return False
+
+    async def run(self) -> SimulationReport:
+        try:
+            await self._run()
+        except ConnectionError:
+            self.report.gave_up += 1
+        return self.report
+
+    async def _run(self) -> None:
+        await self.connect()
+        sequence = 0
+        for tick in range(self.ticks):
+            moment = self.start + dt.timedelta(minutes=tick)
+            commands = [2011]
+            if tick % 10 == 9:
+                commands.append(2051)
+            if tick % 60 == 59:
+                commands.append(2061)
+            if tick % 1440 == 1439:
+                commands.append(2031)
+            for cn in commands:
+                sequence += 1
+                data_time = moment.replace(second=0) if cn == 2011 else _period_start(cn, moment)
+                qn = format_qn(self.start + dt.timedelta(milliseconds=sequence))
+                packet, values = build_upload(self.point, cn, data_time, qn, self.rng)
+                await self._maybe_bad(packet)
+                if not await self._deliver(packet, qn):
+                    continue
+                interval = {2011: "rt", 2051: "min", 2061: "hour", 2031: "day"}[cn]
+                self.report.good_packets += 1
+                for code, value in values:
+                    key = (self.point.mn, code, interval)
+                    count, total = self.report.expected.get(key, (0, 0.0))
+                    self.report.expected[key] = (count + 1, total + value)
+                if self.rng.random() < self.bad_ratio:
+                    self.report.retransmissions += 1
+                    await self.send_and_confirm(packet, qn)
+            if self.rng.random() < self.bad_ratio / 5:
+                await self._drop_connection()
+            if self.interval:
+                await asyncio.sleep(self.interval)
+        await self.disconnect()
+
+    async def _deliver(self, packet: bytes, qn: str) -> bool:
+        """Send a good packet until it is answered (as a logger re-sends unanswered data)."""
+        for _ in range(3):
+            try:
+                if await self.send_and_confirm(packet, qn):
+                    return True
+            except (ConnectionError, OSError):
+                pass
+            await self.disconnect()
+            self.report.reconnects += 1
+            await self.connect()
+        return False
+
+    async def _maybe_bad(self, good: bytes) -> None:
+        if self.rng.random() >= self.bad_ratio:
+            return
+        assert self.writer is not None
+        kind = self.rng.choice(BAD_KINDS)
+        self.writer.write(bad_packet(kind, good, self.point, self.rng))
+        self.report.bad_packets[kind] += 1
+
+    async def _drop_connection(self) -> None:
+        assert self.writer is not None
+        if self.rng.random() < 0.5:  # cut off in the middle of a packet
+            self.writer.write(b"##0200QN=2016080108585722")
+            self.report.bad_packets["cut_connection"] += 1
+            await self.writer.drain()
+        await self.disconnect()
+        self.report.reconnects += 1
+        await self.connect()
+
+
+def _period_start(cn: int, moment: dt.datetime) -> dt.datetime:
+    if cn == 2051:
+        return moment.replace(minute=moment.minute - moment.minute % 10, second=0)
+    if cn == 2061:
+        return moment.replace(minute=0, second=0)
+    return moment.replace(hour=0, minute=0, second=0)
+
+
+async def simulate(
+    points: list[SimulatedPoint],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    ticks: int = 10,
+    interval: float = 1.0,
+    bad_ratio: float = 0.0,
+    seed: int = 212,
+    start: dt.datetime | None = None,
+    ack_timeout: float = 10.0,
+) -> SimulationReport:
+    """Run every logger concurrently; returns the combined report."""
+    origin = start or dt.datetime(2024, 1, 1, tzinfo=CST)
+    loggers = [
+        _Logger(
+            point,
+            host,
+            port,
+            ticks,
+            interval,
+            bad_ratio,
+            random.Random(f"{seed}-{point.mn}"),
+            origin,
+            ack_timeout,
+        )
+        for point in points
+    ]
+    began = time.perf_counter()
+    reports = await asyncio.gather(*(logger.run() for logger in loggers))
+    total = SimulationReport()
+    for report in reports:
+        total.merge(report)
+    total.seconds = time.perf_counter() - began
+    return dataclasses.replace(total)

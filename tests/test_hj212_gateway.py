@@ -1,0 +1,245 @@
+"""The HJ 212 gateway over real TCP, with the simulator, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ecohub.ingest.hj212_gateway import HJ212Gateway
+from ecohub.protocol.hj212 import Frame, Framer, parse_packet
+from ecohub.protocol.hj212.encode import data_segment
+from ecohub.protocol.hj212.framing import frame_packet
+from ecohub.registry.importer import import_file
+from ecohub.registry.models import MonitoringPoint
+from ecohub.simulate.hj212 import SimulationReport, register_simulated_points, simulate
+from ecohub.store.tables import observations, quarantine
+
+
+def stored_by_series(engine: Engine) -> dict[tuple[str, str, str], tuple[int, float]]:
+    query = (
+        select(
+            MonitoringPoint.mn,
+            observations.c.parameter_code,
+            observations.c.interval,
+            func.count(),
+            func.sum(observations.c.value),
+        )
+        .join(MonitoringPoint, MonitoringPoint.id == observations.c.point_id)
+        .group_by(MonitoringPoint.mn, observations.c.parameter_code, observations.c.interval)
+    )
+    with engine.connect() as connection:
+        return {
+            (mn, code, kind): (n, total) for mn, code, kind, n, total in connection.execute(query)
+        }
+
+
+def quarantined_reasons(engine: Engine) -> Counter[str]:
+    query = select(quarantine.c.reason_code, func.count()).group_by(quarantine.c.reason_code)
+    with engine.connect() as connection:
+        return Counter(dict(connection.execute(query).all()))  # type: ignore[arg-type]
+
+
+async def _run_scenario(
+    engine: Engine, devices: int, ticks: int, bad_ratio: float
+) -> SimulationReport:
+    points = register_simulated_points(engine, devices)
+    gateway = HJ212Gateway(engine, idle_timeout=30)
+    port = await gateway.start("127.0.0.1", 0)
+    try:
+        return await simulate(
+            points, port=port, ticks=ticks, interval=0, bad_ratio=bad_ratio, seed=7
+        )
+    finally:
+        await gateway.close()
+
+
+def test_200_devices_mixed_traffic_store_exactly_the_good_unique_values(engine: Engine) -> None:
+    report = asyncio.run(_run_scenario(engine, devices=200, ticks=12, bad_ratio=0.1))
+
+    assert report.missing_acks == 0
+    assert report.bad_total > 100 and report.retransmissions > 100 and report.reconnects > 10
+    stored = stored_by_series(engine)
+    assert sum(n for n, _ in stored.values()) == report.expected_values
+    assert stored.keys() == report.expected.keys()
+    for key, (count, total) in report.expected.items():
+        stored_count, stored_total = stored[key]
+        assert stored_count == count, key
+        assert stored_total == pytest.approx(total, rel=1e-9), key
+
+    reasons = quarantined_reasons(engine)
+    sent = report.bad_packets
+    assert reasons["bad_crc"] == sent["bad_crc"]
+    assert reasons["truncated"] == sent["truncated"] + sent["cut_connection"]
+    assert reasons["garbage"] == sent["garbage"]
+    assert reasons["bad_password"] == sent["bad_password"]
+    assert reasons["unknown_mn"] == sent["unknown_mn"]
+    assert reasons["bad_cn"] == sent["bad_field"]
+    assert sum(reasons.values()) == report.bad_total
+    with engine.connect() as connection:
+        peers = connection.execute(select(quarantine.c.peer).distinct()).scalars().all()
+        raw = connection.execute(
+            select(quarantine.c.raw).where(quarantine.c.reason_code == "bad_password").limit(1)
+        ).scalar_one()
+    assert all(peer and peer.startswith("127.0.0.1:") for peer in peers)
+    assert "PW=wrong0" in raw
+    with Session(engine) as session:
+        seen = session.scalars(
+            select(MonitoringPoint.last_seen_at).where(MonitoringPoint.mn.like("SIM%"))
+        ).all()
+    assert len(seen) == 200 and all(moment is not None for moment in seen)
+
+
+async def _exchange(
+    port: int, packets: list[bytes], expect: int, timeout: float = 5.0
+) -> list[str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(packets))
+    await writer.drain()
+    framer = Framer()
+    answers: list[str] = []
+    try:
+        while len(answers) < expect:
+            chunk = await asyncio.wait_for(reader.read(4096), timeout)
+            if not chunk:
+                break
+            answers += [parse_packet(f.data).cn for f in framer.feed(chunk) if isinstance(f, Frame)]
+    finally:
+        writer.close()
+    return answers
+
+
+def _upload(
+    mn: str,
+    cp: str,
+    *,
+    pw: str = "123456",
+    qn: str = "20240101080000001",
+    extra: dict[str, int] | None = None,
+    cn: int = 2061,
+) -> bytes:
+    return frame_packet(
+        data_segment(
+            qn=qn, st=31, cn=cn, pw=pw, mn=mn, flag=5 | (2 if extra else 0), cp=cp, **(extra or {})
+        )
+    )
+
+
+def test_split_packets_crc_tolerance_idle_close_and_commands(
+    engine: Engine, demo_registry_path: Path
+) -> None:
+    import_file(engine, demo_registry_path, "test")
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        tolerant = session.scalars(
+            select(MonitoringPoint).where(MonitoringPoint.code == "P0002")
+        ).one()
+        tolerant.crc_tolerant = True
+
+    async def scenario() -> None:
+        gateway = HJ212Gateway(engine, idle_timeout=0.3)
+        port = await gateway.start("127.0.0.1", 0)
+        try:
+            parts = [
+                _upload(
+                    "88888880000001",
+                    "DataTime=20240101080000;a21026-Avg=11.5,a21026-Flag=N",
+                    extra={"pnum": 2, "pno": 1},
+                ),
+                _upload(
+                    "88888880000001",
+                    "DataTime=20240101080000;a21002-Avg=42.0,a21002-Flag=N",
+                    extra={"pnum": 2, "pno": 2},
+                ),
+            ]
+            assert await _exchange(port, parts, expect=2) == ["9014", "9014"]
+
+            good = _upload("88888880000002", "DataTime=20240101080000;a34013-Avg=3.5,a34013-Flag=N")
+            broken = good[:-6] + b"0000\r\n"
+            assert await _exchange(port, [broken], expect=1) == ["9014"]  # tolerated
+            strict = _upload("88888880000001", "DataTime=20240101090000;a34013-Avg=9.9")
+            assert await _exchange(port, [strict[:-6] + b"0000\r\n"], expect=1, timeout=0.5) == []
+
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await asyncio.wait_for(reader.read(10), 3) == b""  # closed for idleness
+            writer.close()
+            assert gateway.stats.idle_closed >= 1
+
+            # A command reaches a connected logger; an unconnected one is reported.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                _upload(
+                    "88888880000003", "DataTime=20240101100000;a21026-Avg=1", qn="20240101100000001"
+                )
+            )
+            await asyncio.wait_for(reader.read(4096), 3)
+            assert gateway.is_online("88888880000003")
+            from ecohub.protocol.hj212.encode import set_realtime_interval
+
+            assert await gateway.send_command(
+                "88888880000003", set_realtime_interval("88888880000003", "123456", 31, 60)
+            )
+            command = await asyncio.wait_for(reader.read(4096), 3)
+            assert b"CN=1062" in command and b"RtdInterval=60" in command
+            writer.close()
+            assert not await gateway.send_command("NOT-CONNECTED", b"x")
+        finally:
+            await gateway.close()
+
+    asyncio.run(scenario())
+    stored = stored_by_series(engine)
+    assert stored[("88888880000001", "a21026", "hour")] == (1, 11.5)
+    assert stored[("88888880000001", "a21002", "hour")] == (1, 42.0)
+    assert stored[("88888880000002", "a34013", "hour")] == (1, 3.5)
+    assert ("88888880000001", "a34013", "hour") not in stored
+    assert quarantined_reasons(engine)["bad_crc"] == 1
+
+
+def test_a_flooding_client_does_not_disturb_others(engine: Engine) -> None:
+    async def scenario() -> SimulationReport:
+        points = register_simulated_points(engine, 20)
+        gateway = HJ212Gateway(engine, idle_timeout=30)
+        port = await gateway.start("127.0.0.1", 0)
+
+        async def flood() -> None:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(200):
+                writer.write(b"\xff" * 50_000 + b"##9999" + b"x" * 3000)
+                await writer.drain()
+            writer.close()
+
+        try:
+            _, report = await asyncio.gather(
+                flood(), simulate(points, port=port, ticks=10, interval=0, seed=3)
+            )
+            return report
+        finally:
+            await gateway.close()
+
+    report = asyncio.run(scenario())
+    assert report.missing_acks == 0
+    assert sum(n for n, _ in stored_by_series(engine).values()) == report.expected_values
+    reasons = quarantined_reasons(engine)
+    assert reasons["garbage"] > 0 and reasons["too_long"] > 0
+
+
+def test_graceful_shutdown_keeps_everything_answered(engine: Engine) -> None:
+    async def scenario() -> SimulationReport:
+        points = register_simulated_points(engine, 50)
+        gateway = HJ212Gateway(engine, idle_timeout=30)
+        port = await gateway.start("127.0.0.1", 0)
+        run = asyncio.ensure_future(
+            simulate(points, port=port, ticks=500, interval=0, seed=5, ack_timeout=1)
+        )
+        await asyncio.sleep(1.0)
+        await gateway.close()  # mid-traffic
+        return await run
+
+    report = asyncio.run(scenario())
+    stored = stored_by_series(engine)
+    assert report.acks > 100 and report.gave_up == 50
+    for key, (count, _) in report.expected.items():
+        assert stored.get(key, (0, 0.0))[0] >= count, key
