@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/ecohub init
 	$(BIN)/ecohub demo load
-	$(BIN)/ecohub serve
+	$(BIN)/ecohub serve --demo-loggers --demo-interval 10
 
 ## test: install with dev extras, lint, type-check and run the whole suite (SQLite + PostgreSQL)
 test: $(VENV)/.installed-dev lint
@@ -35,6 +35,7 @@ lint: $(VENV)/.installed-dev
 ## bench: run every benchmark and print its figures
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.store_write
+	$(BIN)/python -m benchmarks.hj212_gateway
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
         default="cli",
         description="Name recorded in the audit log for changes made by this process.",
     )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     hj212_host: str = Field(default="0.0.0.0", description="Address the HJ 212 gateway binds.")
     hj212_port: int = Field(default=9000, description="TCP port of the HJ 212 gateway.")
     hj212_idle_timeout: float = Field(

@@ -240,18 +240,36 @@ def serve(
         int | None, typer.Option(help="TCP port of the HJ 212 gateway (default 9000).")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 0.0.0.0).")] = None,
+    demo_loggers: Annotated[
+        bool,
+        typer.Option(help="Also simulate the registry's outlet loggers (for the demo)."),
+    ] = False,
+    demo_interval: Annotated[
+        float, typer.Option(help="Seconds between the simulated loggers' real-time packets.")
+    ] = 60.0,
 ) -> None:
-    """Run the platform: the HJ 212 data-logger gateway, after printing the store summary."""
+    """Run the platform: the HJ 212 data-logger gateway, after printing the store summary.
+
+    Stops gracefully on Ctrl-C or SIGTERM: every value already answered is stored.
+    """
     from ecohub.ingest.hj212_gateway import run_gateway
 
     settings = get_settings()
     store = engine()
     _print_counts(store)
+    port = hj212_port or settings.hj212_port
+    console.print(
+        f"HJ 212 gateway listening on {host or settings.hj212_host}:{port}"
+        + (" with the demo loggers streaming" if demo_loggers else "")
+        + " — Ctrl-C to stop"
+    )
     run_gateway(
         store,
         host=host or settings.hj212_host,
-        port=hj212_port or settings.hj212_port,
+        port=port,
         idle_timeout=settings.hj212_idle_timeout,
+        demo_loggers=demo_loggers,
+        demo_interval=demo_interval,
     )
 
 

@@ -43,6 +43,7 @@ class _Batch:
     rows: list[Observation] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     futures: list[asyncio.Future[None]] = field(default_factory=list)
+    first_submit: float = 0.0
 
 
 class BatchWriter:
@@ -54,7 +55,7 @@ class BatchWriter:
         known_points: Callable[[], set[int]],
         *,
         max_rows: int = 20_000,
-        max_delay: float = 0.05,
+        max_delay: float = 0.02,
         retries: int = 3,
     ) -> None:
         self.engine = engine
@@ -81,6 +82,8 @@ class BatchWriter:
             raise RuntimeError("the batch writer is closing")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         batch = self._batch
+        if not batch.futures:
+            batch.first_submit = time.monotonic()
         batch.rows.extend(rows)
         if rejected:
             batch.rejected.extend(rejected)
@@ -98,9 +101,12 @@ class BatchWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            if not self._closing:
+            # Wait at most max_delay from the batch's first submission: a batch that
+            # filled up while the previous one was being written goes at once.
+            remaining = self._batch.first_submit + self.max_delay - time.monotonic()
+            if not self._closing and remaining > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.max_delay)
+                    await asyncio.wait_for(self._full.wait(), remaining)
             batch, self._batch = self._batch, _Batch()
             self._wake.clear()
             self._full.clear()

@@ -131,7 +131,7 @@ class HJ212Gateway:
         dedup_capacity: int = 500_000,
         split_timeout: float = 120.0,
         max_rows: int = 20_000,
-        max_delay: float = 0.05,
+        max_delay: float = 0.02,
     ) -> None:
         self.engine = engine
         self.idle_timeout = idle_timeout
@@ -148,6 +148,7 @@ class HJ212Gateway:
         self._housekeeping: asyncio.Task[None] | None = None
         self._seen_dirty: dict[int, dt.datetime] = {}
         self._reload: asyncio.Future[object] | None = None
+        self._closing = False
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class HJ212Gateway:
 
     async def close(self) -> None:
         """Graceful stop: no new connections, flush every accepted value, then exit."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):
@@ -177,7 +179,9 @@ class HJ212Gateway:
                 await self._housekeeping
         await self.writer.close()
         self._flush_last_seen_sync()
-        log_event(logger, "gateway_stopped", **self.stats.__dict__)
+        log_event(
+            logger, "gateway_stopped", **self.stats.__dict__, writer=self.writer.stats.__dict__
+        )
 
     async def _housekeep(self) -> None:
         while True:
@@ -217,9 +221,12 @@ class HJ212Gateway:
         reassembler = Reassembler(self.split_timeout)
         mns: set[str] = set()
         try:
-            while True:
+            while not self._closing:
                 try:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.idle_timeout)
+                    # asyncio.timeout, not wait_for: in 3.11 wait_for can lose a
+                    # cancellation that races with the read completing.
+                    async with asyncio.timeout(self.idle_timeout):
+                        chunk = await reader.read(1 << 16)
                 except TimeoutError:
                     self.stats.idle_closed += 1
                     log_event(logger, "idle_close", peer=peer, seconds=self.idle_timeout)
@@ -474,24 +481,66 @@ class HJ212Gateway:
 
 
 async def serve_forever(
-    engine: Engine, host: str, port: int, idle_timeout: float, ready: asyncio.Event | None = None
+    engine: Engine,
+    host: str,
+    port: int,
+    idle_timeout: float,
+    *,
+    demo_loggers: bool = False,
+    demo_interval: float = 60.0,
 ) -> None:
-    """Run the gateway until SIGINT or SIGTERM, then stop gracefully."""
+    """Run the gateway until SIGINT or SIGTERM, then stop gracefully.
+
+    With ``demo_loggers`` the registry's outlet loggers are simulated in the same
+    process, sending real-time data every ``demo_interval`` seconds, so that a new
+    installation has live data at once.
+    """
     gateway = HJ212Gateway(engine, idle_timeout=idle_timeout)
-    await gateway.start(host, port)
+    bound = await gateway.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    if ready is not None:
-        ready.set()
+    demo: asyncio.Task[object] | None = None
+    if demo_loggers:
+        from ecohub.simulate.hj212 import registered_loggers, simulate
+
+        loggers = await asyncio.to_thread(registered_loggers, engine)
+        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        demo = loop.create_task(
+            simulate(loggers, port=bound, ticks=10**9, interval=demo_interval, start=now)
+        )
+        log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
     await stop.wait()
     log_event(logger, "shutdown_requested")
+    if demo is not None:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo
     await gateway.close()
 
 
-def run_gateway(engine: Engine, *, host: str, port: int, idle_timeout: float) -> None:
+def run_gateway(
+    engine: Engine,
+    *,
+    host: str,
+    port: int,
+    idle_timeout: float,
+    demo_loggers: bool = False,
+    demo_interval: float = 60.0,
+) -> None:
     """Blocking entry point used by ``ecohub serve``."""
-    configure_logging()
-    asyncio.run(serve_forever(engine, host, port, idle_timeout))
+    from ecohub.config import get_settings
+
+    configure_logging(logging.getLevelNamesMapping().get(get_settings().log_level.upper(), 20))
+    asyncio.run(
+        serve_forever(
+            engine,
+            host,
+            port,
+            idle_timeout,
+            demo_loggers=demo_loggers,
+            demo_interval=demo_interval,
+        )
+    )

@@ -114,6 +114,23 @@ def register_simulated_points(engine: Engine, count: int) -> list[SimulatedPoint
     return points
 
 
+def registered_loggers(engine: Engine, exclude_simulated: bool = True) -> list[SimulatedPoint]:
+    """The registry's outlet points that have an MN and password, as simulated loggers
+    (used by the demo to stream data for the demo enterprises)."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(MonitoringPoint.mn, MonitoringPoint.password, Outlet.kind)
+            .join(Outlet, Outlet.id == MonitoringPoint.outlet_id)
+            .where(MonitoringPoint.mn.is_not(None), MonitoringPoint.password.is_not(None))
+            .order_by(MonitoringPoint.mn)
+        ).all()
+    return [
+        SimulatedPoint(mn, password, kind)
+        for mn, password, kind in rows
+        if not (exclude_simulated and mn.startswith("SIM"))
+    ]
+
+
 @dataclass
 class SimulationReport:
     """What the simulated loggers sent and what came back."""
@@ -233,6 +250,7 @@ class _Logger:
     rng: random.Random
     start: dt.datetime
     ack_timeout: float
+    deadline: float | None = None  # time.monotonic() after which the logger stops
     report: SimulationReport = field(default_factory=SimulationReport)
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -298,6 +316,8 @@ class _Logger:
         await self.connect()
         sequence = 0
         for tick in range(self.ticks):
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                break
             moment = self.start + dt.timedelta(minutes=tick)
             commands = [2011]
             if tick % 10 == 9:
@@ -380,9 +400,12 @@ async def simulate(
     seed: int = 212,
     start: dt.datetime | None = None,
     ack_timeout: float = 10.0,
+    duration: float | None = None,
 ) -> SimulationReport:
-    """Run every logger concurrently; returns the combined report."""
+    """Run every logger concurrently (for ``ticks`` ticks, or until ``duration`` seconds
+    have passed); returns the combined report."""
     origin = start or dt.datetime(2024, 1, 1, tzinfo=CST)
+    deadline = time.monotonic() + duration if duration is not None else None
     loggers = [
         _Logger(
             point,
@@ -394,6 +417,7 @@ async def simulate(
             random.Random(f"{seed}-{point.mn}"),
             origin,
             ack_timeout,
+            deadline,
         )
         for point in points
     ]

@@ -218,6 +218,18 @@ def _upsert_sqlite(engine: Engine, rows: Sequence[Observation], now: dt.datetime
         raw.close()
 
 
+PG_COPY_TYPES = [
+    "int4",
+    "text",
+    "text",
+    "timestamptz",
+    "float8",
+    "text",
+    "int2",
+    "text",
+    "timestamptz",
+]
+
 _PG_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS observations_stage
   (LIKE observations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
@@ -242,7 +254,10 @@ def _upsert_postgresql(engine: Engine, rows: Sequence[Observation], now: dt.date
         cursor = raw.cursor()
         try:
             cursor.execute(_PG_STAGE)
-            with cursor.copy(f"COPY observations_stage ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(
+                f"COPY observations_stage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(PG_COPY_TYPES)
                 for row in rows:
                     copy.write_row((*row, now))
             cursor.execute(_PG_UPSERT)

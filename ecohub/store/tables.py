@@ -67,6 +67,8 @@ observations = Table(
     PrimaryKeyConstraint("point_id", "parameter_code", "interval", "ts"),
     CheckConstraint(f"data_flag IN ({_flags})", name="data_flag"),
     CheckConstraint(f"interval IN ({_intervals})", name="interval"),
+    # SQLite: store rows in the primary-key B-tree itself (one tree to update, not two).
+    sqlite_with_rowid=False,
 )
 Index("ix_observations_ts", observations.c.ts)
 

@@ -285,6 +285,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "point_id", "parameter_code", "interval", "ts", name=op.f("pk_observations")
         ),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("observations", schema=None) as batch_op:
         batch_op.create_index("ix_observations_ts", ["ts"], unique=False)

@@ -1,0 +1,165 @@
+"""HJ 212 gateway throughput, ACK latency and memory, on SQLite and PostgreSQL.
+
+The gateway runs as ``ecohub serve`` in its own process on a scratch store; this process
+runs the simulator with ``--connections`` loggers (flue-gas and waste-water profiles).
+
+1. Sustained: every logger sends as fast as its answers come back for ``--seconds``;
+   prints values/s committed and answered, and ACK latency.
+2. Half rate: the loggers are paced to half the sustained rate; prints ACK p50/p99.
+3. Peak memory (VmHWM) of the gateway process.
+
+Also the codec alone: packets/s through framing + parsing + value extraction.
+
+    python -m benchmarks.hj212_gateway [--connections 1000] [--seconds 20]
+                                       [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from benchmarks._common import scratch_store
+from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
+from ecohub.protocol.hj212.values import upload_values
+from ecohub.simulate.hj212 import SimulatedPoint, build_upload, register_simulated_points, simulate
+from ecohub.store.observations import count_observations
+
+
+def codec_packets_per_second(count: int = 50_000) -> float:
+    rng = random.Random(1)
+    point = SimulatedPoint("SIM00000000001", "123456", "gas")
+    packets = [
+        build_upload(point, 2051, _t(i), f"2024010100000{i % 10000:04d}", rng)[0]
+        for i in range(200)
+    ]
+    stream = b"".join(packets)
+    framer = Framer()
+    started = time.perf_counter()
+    done = 0
+    while done < count:
+        for frame in framer.feed(stream):
+            packet = parse_packet(frame.data)  # type: ignore[union-attr]
+            upload_values(packet.cn, parse_cp(packet.cp))
+            done += 1
+    return done / (time.perf_counter() - started)
+
+
+def _t(i: int):  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    return dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=10 * i)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gateway(engine: Engine, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ECOHUB_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "ECOHUB_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecohub.cli.main", "serve", "--hj212-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_backend(engine: Engine, connections: int, seconds: float) -> None:
+    backend = engine.dialect.name
+    points = register_simulated_points(engine, connections)
+    port = free_port()
+    gateway = start_gateway(engine, port)
+    try:
+        full = asyncio.run(
+            simulate(points, port=port, ticks=10**9, interval=0, duration=seconds, seed=1)
+        )
+        rate = full.expected_values / full.seconds
+        print(
+            f"{backend:<11} sustained   {rate:>10,.0f} values/s  "
+            f"({full.good_packets / full.seconds:,.0f} packets/s, {connections} connections, "
+            f"{full.seconds:.1f} s)  ACK p50 {full.latency_ms(0.5):.1f} ms "
+            f"p99 {full.latency_ms(0.99):.1f} ms  missing ACKs {full.missing_acks}"
+        )
+        # Pace each logger so that all of them together offer half the sustained rate
+        # (a logger's cycle is its pause plus the wait for its answer).
+        values_per_packet = full.expected_values / max(1, full.good_packets)
+        cycle = connections * values_per_packet / (rate / 2)
+        interval = max(0.0, cycle - full.latency_ms(0.5) / 2000)
+        half = asyncio.run(
+            simulate(
+                points,
+                port=port,
+                ticks=10**9,
+                interval=interval,
+                duration=seconds,
+                seed=2,
+                start=_t(100_000),
+            )
+        )
+        print(
+            f"{backend:<11} half rate   {half.expected_values / half.seconds:>10,.0f} values/s  "
+            f"ACK p50 {half.latency_ms(0.5):.1f} ms  p99 {half.latency_ms(0.99):.1f} ms"
+        )
+        print(f"{backend:<11} gateway peak memory {peak_memory_mb(gateway.pid):,.0f} MB")
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(timeout=120)
+    stored = count_observations(engine)
+    answered = full.expected_values + half.expected_values
+    print(
+        f"{backend:<11} stored {stored:,} values; answered {answered:,} (stored ≥ answered: "
+        f"{stored >= answered})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    print(
+        f"codec alone: {codec_packets_per_second():,.0f} packets/s "
+        "(2051 flue-gas packets, 6 parameters, framing + parsing + values)"
+    )
+    for backend in args.backends.split(","):
+        with scratch_store(backend) as engine:
+            bench_backend(engine, args.connections, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
