@@ -36,6 +36,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.store_write
 	$(BIN)/python -m benchmarks.hj212_gateway
+	$(BIN)/python -m benchmarks.standards
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

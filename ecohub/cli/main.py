@@ -35,10 +35,14 @@ registry_app = typer.Typer(help="Regions, sites, enterprises, permits, outlets a
 quarantine_app = typer.Typer(help="Rejected input kept for review.")
 demo_app = typer.Typer(help="Demo data for a first look.")
 simulate_app = typer.Typer(help="Simulated field equipment, for demos, tests and benchmarks.")
+import_app = typer.Typer(help="Import data files (CNEMC hourly station files, station lists).")
+validate_app = typer.Typer(help="Check the standards library against published figures.")
 app.add_typer(registry_app, name="registry")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(demo_app, name="demo")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(import_app, name="import")
+app.add_typer(validate_app, name="validate")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -232,6 +236,147 @@ def simulate_hj212(
     console.print(report.summary(), soft_wrap=True)
     if report.missing_acks:
         raise typer.Exit(1)
+
+
+@import_app.command("cnemc")
+def import_cnemc(
+    paths: Annotated[
+        list[Path], typer.Argument(help="china_sites_YYYYMMDD.csv files.", exists=True)
+    ],
+    register_unknown: Annotated[
+        bool,
+        typer.Option(help="Register stations missing from the registry (code only) first."),
+    ] = False,
+) -> None:
+    """Import CNEMC hourly station files into the store (hourly PM2.5, PM10, SO2, NO2,
+    O3, CO per station), with a progress bar.
+
+    Each station needs a monitoring point whose code is the station code (see
+    `ecohub import stations`); values of other stations are skipped and reported in the
+    quarantine, once per station and file. Re-importing a file changes nothing.
+    """
+    from ecohub.ingest.cnemc import (
+        ImportResult,
+        import_file_into_store,
+        read_hourly_file,
+        register_stations,
+        site_points,
+    )
+
+    store = engine()
+    files = sorted(paths)
+    if register_unknown:
+        codes: set[str] = set()
+        for path in files:
+            codes |= set(read_hourly_file(path)["station"].unique().to_list())
+        known = site_points(store)
+        added = register_stations(store, codes - set(known), get_settings().actor)
+        console.print(f"registered {added} new stations")
+    points = site_points(store)
+    result = ImportResult()
+    with _progress() as progress:
+        task = progress.add_task("import CNEMC files", total=len(files))
+        for path in files:
+            progress.update(task, description=f"import {path.name}")
+            import_file_into_store(store, path, points, result)
+            progress.advance(task)
+    console.print(
+        f"{result.files} files, {result.values_read:,} values read: {result.written:,} "
+        f"written, {result.unchanged:,} already stored"
+    )
+    if result.unknown_stations:
+        err_console.print(
+            f"{len(result.unknown_stations)} stations not in the registry were skipped "
+            "(see `ecohub quarantine list --source cnemc`; `--register-unknown` adds them)"
+        )
+    for name, reason in result.bad_files:
+        err_console.print(f"[red]bad file[/red] {name}: {reason}")
+    if result.bad_files:
+        raise typer.Exit(1)
+
+
+@import_app.command("stations")
+def import_stations(
+    path: Annotated[Path, typer.Argument(help="CNEMC station list CSV.", exists=True)],
+) -> None:
+    """Import a CNEMC station list (监测点编码, 监测点名称, 城市, 经度, 纬度) as air sites
+    with one monitoring point each."""
+    from ecohub.ingest.cnemc import CnemcFormatError, station_records
+    from ecohub.registry.importer import import_records
+
+    try:
+        records = station_records(path)
+    except CnemcFormatError as error:
+        err_console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from error
+    report = import_records(
+        engine(),
+        [
+            (str(item["kind"]), f"{path.name}:{index // 2 + 2}", item["record"])  # type: ignore[misc]
+            for index, item in enumerate(records)
+        ],
+        get_settings().actor,
+    )
+    _print_report(report, path.name)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@validate_app.command("aqi")
+def validate_aqi(
+    paths: Annotated[
+        list[Path], typer.Argument(help="china_sites_YYYYMMDD.csv files.", exists=True)
+    ],
+) -> None:
+    """Recompute every station-hour's AQI (HJ 633-2012) from the published
+    concentrations and compare it with the published AQI."""
+    from ecohub.ingest.cnemc import (
+        AQIValidation,
+        read_hourly_file,
+        station_hours,
+        validate_aqi_frame,
+    )
+
+    report = AQIValidation()
+    with _progress() as progress:
+        task = progress.add_task("validate AQI", total=len(paths))
+        for path in sorted(paths):
+            validate_aqi_frame(station_hours(read_hourly_file(path)), report)
+            progress.advance(task)
+    console.print(
+        f"station-hours compared: {report.compared:,} "
+        f"(skipped without a published AQI: {report.skipped_no_published:,})"
+    )
+    console.print(f"exact AQI match: {report.exact:,} = {report.exact_rate:.4%}", soft_wrap=True)
+    for cause, count in report.causes.most_common():
+        console.print(f"  {count:>8,}  {cause}", markup=False)
+        for example in report.examples.get(cause, []):
+            console.print(f"            e.g. {example}", markup=False, soft_wrap=True)
+    console.print(
+        "primary pollutant: not published in these files"
+        if not report.primary_compared
+        else f"primary pollutant match: {report.primary_matched / report.primary_compared:.4%}"
+    )
+
+
+@validate_app.command("water")
+def validate_water(
+    paths: Annotated[list[Path], typer.Argument(help="Published water results CSV.", exists=True)],
+) -> None:
+    """Recompute each published sample's GB 3838-2002 class and compare (CSV columns:
+    site, time, class, water_body, and one column per parameter)."""
+    from ecohub.ingest.water_files import WaterValidation, validate_water_file
+
+    report = WaterValidation()
+    for path in paths:
+        validate_water_file(path, report)
+    console.print(f"samples compared: {report.compared:,}; class match: {report.match_rate:.2%}")
+    for key, count in report.mismatches.most_common():
+        console.print(f"  {count:>6,}  {key}", markup=False)
+    for example in report.examples:
+        console.print(f"  e.g. {example}", markup=False)
+    for rejected in report.rejected_rows:
+        err_console.print(f"rejected {rejected}", markup=False)
 
 
 @app.command()
