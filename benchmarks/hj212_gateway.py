@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import random
 import signal
@@ -55,9 +56,7 @@ def codec_packets_per_second(count: int = 50_000) -> float:
     return done / (time.perf_counter() - started)
 
 
-def _t(i: int):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def _t(i: int) -> dt.datetime:
     return dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=10 * i)
 
 

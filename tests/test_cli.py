@@ -123,3 +123,34 @@ def test_demo_load_and_export(cli_env: str, tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2 and "use csv or parquet" in bad.output
+
+
+def test_import_and_validate_cnemc_files(cli_env: str, tmp_path: Path) -> None:
+    from tests.test_cnemc import write_file
+
+    path = write_file(tmp_path / "china_sites_20240115.csv")
+    result = runner.invoke(app, ["import", "cnemc", str(path), "--register-unknown"])
+    assert result.exit_code == 0, result.output
+    assert "registered 2 new stations" in result.output
+    assert "24 written" in result.output
+    validation = runner.invoke(app, ["validate", "aqi", str(path)])
+    assert validation.exit_code == 0
+    assert "station-hours compared: 6" in validation.output
+    assert "exact AQI match: 4 = 66.6667%" in validation.output
+    assert "no concentration published" in validation.output
+
+
+def test_validate_water_file(cli_env: str, tmp_path: Path) -> None:
+    path = tmp_path / "water.csv"
+    path.write_text(
+        "site,time,class,water_body,COD,NH3-N,DO,TP\n"
+        "A,2024-01,III,river,18,0.8,6.5,0.15\n"
+        "B,2024-01,II,river,30,0.8,6.5,0.15\n"
+        "C,2024-01,X,river,18,0.8,6.5,0.15\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", "water", str(path)])
+    assert result.exit_code == 0
+    assert "samples compared: 2; class match: 50.00%" in result.output
+    assert "published II, computed IV" in result.output
+    assert "class 'X' is not I-V" in result.output

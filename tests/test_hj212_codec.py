@@ -213,6 +213,15 @@ def test_resynchronises_after_garbage_and_cut_packets() -> None:
     assert kinds == ["garbage", "truncated", "bad_length", "garbage"]
 
 
+def test_a_burst_of_noise_split_across_reads_is_one_error() -> None:
+    framer = Framer()
+    results = framer.feed(b"noise, part one;")
+    results += framer.feed(b" and part two ")
+    results += framer.feed(STANDARD_EXAMPLE)
+    assert [type(r).__name__ for r in results] == ["FrameError", "Frame"]
+    assert results[0].raw == b"noise, part one; and part two "
+
+
 def test_length_limit_is_enforced() -> None:
     long_data = b"ST=32;CN=2011;PW=1;MN=X;CP=&&" + b"a" * 1100 + b"&&"
     [error] = frames(frame_packet(long_data))

@@ -21,6 +21,7 @@ FloatArray = NDArray[np.float64]
 IAQI_STEPS = np.array([0, 50, 100, 150, 200, 300, 400, 500], dtype=float)
 # Floating-point slack before rounding up: (100-50)/(75-35)*(75-35)+50 must give 100.
 _EPSILON = 1e-9
+_BLOCK = 1 << 16
 
 # Pollutants of the hourly (real-time) report and the daily report, as
 # (name in results, pollutant, averaging period of the breakpoints used).
@@ -84,21 +85,31 @@ def iaqi(concentration: ArrayLike, pollutant: str, period: str) -> FloatArray:
     Negative or missing concentrations give NaN.
     """
     given = np.asarray(concentration, dtype=float)
-    values = given.reshape(-1) if given.ndim == 0 else given
+    values = given.reshape(-1)
     slope, intercept, points, above = _segments(pollutant, period)
-    # Segment k spans (BP_k, BP_k+1]; a value equal to a breakpoint ends the segment
-    # below it, which gives the same IAQI as starting the one above.
-    segment = np.searchsorted(points, values, side="left")
-    np.clip(segment, 1, len(points) - 1, out=segment)
-    segment -= 1
-    result = slope[segment] * values
-    result += intercept[segment]
-    result -= _EPSILON
-    np.ceil(result, out=result)
-    result += 0.0  # turns -0.0 into 0.0
-    with np.errstate(invalid="ignore"):
-        result[values > points[-1]] = above
-        result[values < 0] = np.nan
+    result = np.empty_like(values)
+    capped = not np.isnan(above)
+    # Work in cache-sized blocks: whole-table temporaries would cost a page fault per
+    # page on every call.
+    for start in range(0, values.size, _BLOCK):
+        block = values[start : start + _BLOCK]
+        # Segment k spans (BP_k, BP_k+1]; a value equal to a breakpoint ends the segment
+        # below it, which gives the same IAQI as starting the one above.
+        segment = np.searchsorted(points, block, side="left")
+        np.clip(segment, 1, len(points) - 1, out=segment)
+        segment -= 1
+        out = result[start : start + _BLOCK]
+        np.multiply(slope[segment], block, out=out)
+        out += intercept[segment]
+        out -= _EPSILON
+        np.ceil(out, out=out)
+        out += 0.0  # turns -0.0 into 0.0
+        with np.errstate(invalid="ignore"):
+            if capped:
+                np.minimum(out, above, out=out)  # the last segment rises to 500
+            else:
+                out[block > points[-1]] = np.nan
+            out[block < 0] = np.nan
     return result.reshape(given.shape)
 
 

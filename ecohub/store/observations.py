@@ -122,14 +122,15 @@ def prepare_batch(
 
 def _row_as_json(row: Any) -> dict[str, Any]:
     data = row._asdict() if hasattr(row, "_asdict") else dict(row)
-    return {
-        key: value.isoformat()
-        if isinstance(value, dt.datetime)
-        else value
-        if not isinstance(value, float) or math.isfinite(value)
-        else str(value)
-        for key, value in data.items()
-    }
+    return {key: _json_value(value) for key, value in data.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def write_observations(
