@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ecohub.ingest.events import log_event
+from ecohub.ingest.writer_process import WriterProcess
 from ecohub.store.observations import Observation, WriteResult, write_observations
 from ecohub.store.quarantine import Rejected, quarantine_rows
 
@@ -57,6 +58,7 @@ class BatchWriter:
         max_rows: int = 20_000,
         max_delay: float = 0.02,
         retries: int = 3,
+        separate_process: bool = False,
     ) -> None:
         self.engine = engine
         self.known_points = known_points
@@ -70,8 +72,16 @@ class BatchWriter:
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-writer")
         self._task: asyncio.Task[None] | None = None
+        self._process: WriterProcess | None = None
+        url = engine.url
+        if separate_process and not (
+            url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        ):
+            self._process = WriterProcess(url.render_as_string(hide_password=False))
 
     def start(self) -> None:
+        if self._process is not None:
+            self._process.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
 
     def submit(
@@ -142,6 +152,8 @@ class BatchWriter:
                 future.set_exception(RuntimeError(f"batch not stored: {error!r}"))
 
     def _write_sync(self, batch: _Batch) -> WriteResult:
+        if self._process is not None:
+            return self._process.write(batch.rows, batch.rejected, self.known_points())
         if batch.rejected:
             quarantine_rows(self.engine, batch.rejected)
         return write_observations(self.engine, batch.rows, known_points=self.known_points())
@@ -153,4 +165,6 @@ class BatchWriter:
         self._full.set()
         if self._task is not None:
             await self._task
+        if self._process is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._process.close)
         self._executor.shutdown(wait=True)

@@ -132,12 +132,19 @@ class HJ212Gateway:
         split_timeout: float = 120.0,
         max_rows: int = 20_000,
         max_delay: float = 0.02,
+        separate_writer: bool = True,
     ) -> None:
         self.engine = engine
         self.idle_timeout = idle_timeout
         self.directory_refresh = directory_refresh
         self.points = PointDirectory(engine)
-        self.writer = BatchWriter(engine, self.points.ids, max_rows=max_rows, max_delay=max_delay)
+        self.writer = BatchWriter(
+            engine,
+            self.points.ids,
+            max_rows=max_rows,
+            max_delay=max_delay,
+            separate_process=separate_writer,
+        )
         self.stats = GatewayStats()
         self.online: dict[str, PointState] = {}
         self.split_timeout = split_timeout

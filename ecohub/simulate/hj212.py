@@ -20,6 +20,7 @@ import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -251,6 +252,7 @@ class _Logger:
     start: dt.datetime
     ack_timeout: float
     deadline: float | None = None  # time.monotonic() after which the logger stops
+    plan: list[list[tuple[int, bytes, str, list[tuple[str, float]]]]] | None = None
     report: SimulationReport = field(default_factory=SimulationReport)
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -312,12 +314,10 @@ class _Logger:
             self.report.gave_up += 1
         return self.report
 
-    async def _run(self) -> None:
-        await self.connect()
+    def uploads(self) -> Iterator[list[tuple[int, bytes, str, list[tuple[str, float]]]]]:
+        """Per tick, the uploads to send: (CN, packet, QN, stored values)."""
         sequence = 0
         for tick in range(self.ticks):
-            if self.deadline is not None and time.monotonic() >= self.deadline:
-                break
             moment = self.start + dt.timedelta(minutes=tick)
             commands = [2011]
             if tick % 10 == 9:
@@ -326,24 +326,42 @@ class _Logger:
                 commands.append(2061)
             if tick % 1440 == 1439:
                 commands.append(2031)
+            batch = []
             for cn in commands:
                 sequence += 1
                 data_time = moment.replace(second=0) if cn == 2011 else _period_start(cn, moment)
                 qn = format_qn(self.start + dt.timedelta(milliseconds=sequence))
                 packet, values = build_upload(self.point, cn, data_time, qn, self.rng)
+                batch.append((cn, packet, qn, values))
+            yield batch
+
+    def prebuild(self) -> None:
+        """Build every packet now, so that a timed run only sends and receives."""
+        self.plan = list(self.uploads())
+
+    async def _run(self) -> None:
+        await self.connect()
+        if self.interval:
+            # Real loggers are not synchronised: start somewhere within the first interval.
+            await asyncio.sleep(self.rng.uniform(0, self.interval))
+        for batch in self.plan if self.plan is not None else self.uploads():
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                break
+            for cn, packet, qn, values in batch:
                 await self._maybe_bad(packet)
                 if not await self._deliver(packet, qn):
                     continue
                 interval = {2011: "rt", 2051: "min", 2061: "hour", 2031: "day"}[cn]
                 self.report.good_packets += 1
+                expected = self.report.expected
                 for code, value in values:
                     key = (self.point.mn, code, interval)
-                    count, total = self.report.expected.get(key, (0, 0.0))
-                    self.report.expected[key] = (count + 1, total + value)
-                if self.rng.random() < self.bad_ratio:
+                    count, total = expected.get(key, (0, 0.0))
+                    expected[key] = (count + 1, total + value)
+                if self.bad_ratio and self.rng.random() < self.bad_ratio:
                     self.report.retransmissions += 1
                     await self.send_and_confirm(packet, qn)
-            if self.rng.random() < self.bad_ratio / 5:
+            if self.bad_ratio and self.rng.random() < self.bad_ratio / 5:
                 await self._drop_connection()
             if self.interval:
                 await asyncio.sleep(self.interval)
@@ -401,6 +419,7 @@ async def simulate(
     start: dt.datetime | None = None,
     ack_timeout: float = 10.0,
     duration: float | None = None,
+    prebuild: bool = False,
 ) -> SimulationReport:
     """Run every logger concurrently (for ``ticks`` ticks, or until ``duration`` seconds
     have passed); returns the combined report."""
@@ -421,6 +440,13 @@ async def simulate(
         )
         for point in points
     ]
+    if prebuild:
+        for logger in loggers:
+            logger.prebuild()
+        if duration is not None:
+            deadline = time.monotonic() + duration
+            for logger in loggers:
+                logger.deadline = deadline
     began = time.perf_counter()
     reports = await asyncio.gather(*(logger.run() for logger in loggers))
     total = SimulationReport()

@@ -1,0 +1,103 @@
+"""A store writer in its own process.
+
+The gateway's event loop and a writer thread would share one interpreter lock: under
+load each slows the other. Here the batch is pickled to a child process that owns its own
+engine, writes, and answers with the :class:`WriteResult`; the calling thread only waits
+on the pipe. If the child dies, the write fails (the caller retries) and a new child is
+started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ecohub.store.observations import Observation, WriteResult
+
+
+def _serve(url: str, connection: Connection) -> None:
+    from ecohub.store.db import make_engine
+    from ecohub.store.observations import write_observations
+    from ecohub.store.quarantine import quarantine_rows
+
+    engine = make_engine(url)
+    try:
+        while True:
+            try:
+                message = connection.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            rows, rejected, known = message
+            try:
+                if rejected:
+                    quarantine_rows(engine, rejected)
+                result = write_observations(engine, rows, known_points=known)
+            except Exception as error:  # reported to the caller, who retries
+                connection.send(("error", repr(error)))
+            else:
+                connection.send(("ok", result))
+    finally:
+        engine.dispose()
+
+
+class WriterProcess:
+    """A child process that writes batches to the store at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+        self._process: Any = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(
+            target=_serve, args=(self.url, child), name="ecohub-store-writer", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._connection = parent
+
+    def write(
+        self, rows: list[Observation], rejected: list[Any], known_points: set[int]
+    ) -> WriteResult:
+        """Write one batch (blocking; call from a worker thread)."""
+        with self._lock:
+            if self._connection is None:
+                self.start()
+            assert self._connection is not None
+            try:
+                self._connection.send((rows, rejected, known_points))
+                status, payload = self._connection.recv()
+            except (EOFError, OSError) as error:
+                self._restart()
+                raise RuntimeError(f"store writer process failed: {error!r}") from error
+        if status != "ok":
+            raise RuntimeError(f"store write failed: {payload}")
+        result: WriteResult = payload
+        return result
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self.close(timeout=1.0)
+        self.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(OSError, EOFError):
+                self._connection.send(None)
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+            self._process = None
