@@ -35,6 +35,22 @@ class Settings(BaseSettings):
     hj212_idle_timeout: float = Field(
         default=600.0, description="Seconds of silence after which a logger connection is closed."
     )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone of the calendar days that daily values and rates follow.",
+    )
+    qc_thresholds: str | None = Field(
+        default=None,
+        description="CSV of quality-control thresholds overriding the shipped defaults.",
+    )
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
+    )
+    mqtt_topic: str = Field(
+        default="ecohub/measurements/#", description="Topic filter of measurement messages."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds.")
+    api_port: int = Field(default=8000, description="TCP port of the HTTP API.")
 
 
 @lru_cache(maxsize=1)

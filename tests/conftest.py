@@ -94,3 +94,17 @@ def demo_registry_path() -> Path:
     from importlib.resources import files
 
     return Path(str(files("ecohub.demo") / "registry.json"))
+
+
+@pytest.fixture
+def points(engine: Engine, demo_registry_path: Path) -> dict[str, int]:
+    """The demo registry loaded into the test store: point code → id."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ecohub.registry.importer import import_file
+    from ecohub.registry.models import MonitoringPoint
+
+    import_file(engine, demo_registry_path, "test")
+    with Session(engine) as session:
+        return {p.code: p.id for p in session.scalars(select(MonitoringPoint))}

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
+import ecohub.api.keys  # noqa: F401  (its table is part of the schema)
 from ecohub.store.db import Base
 from ecohub.store.migrate import upgrade
 

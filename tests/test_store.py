@@ -7,12 +7,8 @@ import math
 from pathlib import Path
 
 import polars as pl
-import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
-from ecohub.registry.importer import import_file
-from ecohub.registry.models import MonitoringPoint
 from ecohub.store.export import export_range
 from ecohub.store.observations import (
     Observation,
@@ -27,13 +23,6 @@ from ecohub.store.tables import observation_revisions
 
 CST = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2024, 1, 15, 8, 0, tzinfo=CST)
-
-
-@pytest.fixture
-def points(engine: Engine, demo_registry_path: Path) -> dict[str, int]:
-    import_file(engine, demo_registry_path, "test")
-    with Session(engine) as session:
-        return {p.code: p.id for p in session.scalars(select(MonitoringPoint))}
 
 
 def _hourly(point_id: int, hours: int, parameter: str = "a21026", base: float = 20.0):

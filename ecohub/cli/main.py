@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -43,6 +43,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(import_app, name="import")
 app.add_typer(validate_app, name="validate")
+keys_app = typer.Typer(help="API keys of machines uploading data or calling the API.")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -272,13 +274,16 @@ def import_cnemc(
         known = site_points(store)
         added = register_stations(store, codes - set(known), get_settings().actor)
         console.print(f"registered {added} new stations")
+    from ecohub.ingest.pipeline import Pipeline
+
     points = site_points(store)
     result = ImportResult()
+    pipeline = Pipeline(store)
     with _progress() as progress:
         task = progress.add_task("import CNEMC files", total=len(files))
         for path in files:
             progress.update(task, description=f"import {path.name}")
-            import_file_into_store(store, path, points, result)
+            import_file_into_store(store, path, points, result, pipeline)
             progress.advance(task)
     console.print(
         f"{result.files} files, {result.values_read:,} values read: {result.written:,} "
@@ -392,8 +397,15 @@ def serve(
     demo_interval: Annotated[
         float, typer.Option(help="Seconds between the simulated loggers' real-time packets.")
     ] = 60.0,
+    mqtt: Annotated[
+        bool, typer.Option(help="Subscribe to the MQTT broker (ECOHUB_MQTT_URL, _TOPIC).")
+    ] = True,
+    api_port: Annotated[
+        int | None, typer.Option(help="Port of the HTTP API (default ECOHUB_API_PORT, 8000).")
+    ] = None,
 ) -> None:
-    """Run the platform: the HJ 212 data-logger gateway, after printing the store summary.
+    """Run the platform: the HJ 212 gateway, the MQTT subscriber and the HTTP API, all
+    feeding one ingestion pipeline, after printing the store summary.
 
     Stops gracefully on Ctrl-C or SIGTERM: every value already answered is stored.
     """
@@ -408,6 +420,10 @@ def serve(
         + (" with the demo loggers streaming" if demo_loggers else "")
         + " — Ctrl-C to stop"
     )
+    api = (settings.api_host, api_port or settings.api_port)
+    console.print(f"HTTP API on http://{api[0]}:{api[1]}/docs")
+    if mqtt:
+        console.print(f"MQTT: subscribed to {settings.mqtt_topic} at {settings.mqtt_url}")
     run_gateway(
         store,
         host=host or settings.hj212_host,
@@ -415,7 +431,161 @@ def serve(
         idle_timeout=settings.hj212_idle_timeout,
         demo_loggers=demo_loggers,
         demo_interval=demo_interval,
+        mqtt=(settings.mqtt_url, settings.mqtt_topic) if mqtt else None,
+        api=api,
     )
+
+
+@import_app.command("measurements")
+def import_measurements(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CSV (.csv) or JSON-lines (.jsonl) files of measurements.", exists=True
+        ),
+    ],
+) -> None:
+    """Backfill measurements from files, through the ingestion pipeline (quality control,
+    store, rollups), with a progress bar.
+
+    CSV columns: point (or mn), parameter, ts (ISO 8601 with a UTC offset), value, and
+    optionally interval (rt, min, hour, day) and flag (HJ 212 data flag). Bad rows are
+    quarantined with their line number; the good rows around them are stored.
+    Re-importing a file changes nothing.
+    """
+    from ecohub.ingest.files import FileFormatError, count_rows, import_measurement_file
+    from ecohub.ingest.pipeline import Pipeline
+
+    pipeline = Pipeline(engine())
+    failed = False
+    with _progress() as progress:
+        for path in sorted(paths):
+            task = progress.add_task(f"import {path.name}", total=count_rows(path))
+
+            def advance(done: int, task_id: TaskID = task) -> None:
+                progress.update(task_id, completed=done)
+
+            try:
+                result = import_measurement_file(pipeline, path, progress=advance)
+            except (FileFormatError, UnicodeDecodeError) as error:
+                err_console.print(f"[red]{path.name}[/red]: {error}")
+                failed = True
+                continue
+            console.print(
+                f"{path.name}: {result.rows:,} rows, {result.values:,} values — "
+                f"{result.written:,} written, {result.unchanged:,} already stored, "
+                f"{result.flagged:,} flagged by quality control, {result.rejected:,} rejected"
+                + (f" ({result.reasons})" if result.reasons else "")
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("rates")
+def rates(
+    day: Annotated[
+        str | None, typer.Option(help="Local day YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    point: Annotated[list[str] | None, typer.Option(help="Point code(s); default all.")] = None,
+) -> None:
+    """Transmission and effective-data rates per monitoring point for one day
+    (received ÷ expected readings, valid ÷ expected, from each point's interval)."""
+    import datetime as dt
+
+    from rich.table import Table
+
+    from ecohub.analytics.rates import daily_rates
+
+    try:
+        wanted = dt.date.fromisoformat(day) if day else dt.date.today() - dt.timedelta(days=1)
+    except ValueError:
+        err_console.print(f"[red]--day {day!r} is not a date (YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    table = Table(title=f"Data rates on {wanted}")
+    for column in ("point", "expected", "received", "valid", "transmission", "effective"):
+        table.add_column(column, justify="left" if column == "point" else "right")
+    for rate in daily_rates(engine(), wanted, point_codes=point or None):
+        table.add_row(
+            rate.point_code,
+            str(rate.expected),
+            str(rate.received),
+            str(rate.valid),
+            f"{rate.transmission_rate:.1%}",
+            f"{rate.effective_rate:.1%}",
+        )
+    console.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key.")],
+    role: Annotated[str, typer.Option(help="admin, agency, enterprise or operator.")] = "operator",
+    enterprise: Annotated[
+        str | None, typer.Option(help="Unified social credit code (enterprise keys).")
+    ] = None,
+) -> None:
+    """Issue an API key; it is printed once and stored only as a hash."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ecohub.api.keys import Role, issue_key
+    from ecohub.registry.models import Enterprise
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        err_console.print(f"[red]role must be one of {', '.join(r.value for r in Role)}[/red]")
+        raise typer.Exit(2) from None
+    with Session(engine()) as session:
+        enterprise_id = None
+        if enterprise:
+            found = session.scalars(select(Enterprise).filter_by(uscc=enterprise)).one_or_none()
+            if found is None:
+                err_console.print(f"[red]no enterprise with USCC {enterprise}[/red]")
+                raise typer.Exit(2)
+            enterprise_id = found.id
+        try:
+            key = issue_key(
+                session,
+                name=name,
+                role=chosen,
+                created_by=get_settings().actor,
+                enterprise_id=enterprise_id,
+            )
+        except ValueError as error:
+            err_console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+        session.commit()
+    console.print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (name, role, lookup id, created, revoked) — never the secrets."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ecohub.api.keys import ApiKey
+
+    with Session(engine()) as session:
+        for key in session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            console.print(f"{key.lookup}  {key.role:<10} {key.name}  ({state})")
+
+
+@keys_app.command("revoke")
+def keys_revoke(lookup: Annotated[str, typer.Argument(help="The key's 8-character id.")]) -> None:
+    """Revoke an API key at once."""
+    from sqlalchemy.orm import Session
+
+    from ecohub.api.keys import revoke_key
+
+    with Session(engine()) as session:
+        if not revoke_key(session, lookup):
+            err_console.print(f"[red]no active key {lookup}[/red]")
+            raise typer.Exit(1)
+        session.commit()
+    console.print(f"revoked {lookup}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""The batch writer: many producers, one writer thread, a future per submission.
+"""The batch writer: many producers, one writer, a future per submission.
 
-Connections submit observations and rejected input; the writer gathers them for up to
-``max_delay`` seconds or ``max_rows`` rows and writes them in one transaction in a worker
-thread, so the event loop never blocks on the database. Each submission's future is
-resolved only after its rows are committed: a gateway answers a logger after that, so
-nothing acknowledged is ever lost. A failed write is retried with backoff before the
-futures fail (and the loggers, unanswered, send again).
+Connections (HJ 212, MQTT, HTTP) submit observations and rejected input; the writer
+gathers them for up to ``max_delay`` seconds or ``max_rows`` rows and passes each batch
+through the ingestion pipeline (quality control, store, rollups) in one transaction, in
+a worker thread or a child process, so the event loop never blocks on the database.
+Each submission's future is resolved only after its rows are committed: a gateway
+answers a logger after that, so nothing acknowledged is ever lost. A failed write is
+retried with backoff before the futures fail (and the loggers, unanswered, send again).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ecohub.ingest.events import log_event
+from ecohub.ingest.pipeline import Pipeline
 from ecohub.ingest.writer_process import WriterProcess
-from ecohub.store.observations import Observation, WriteResult, write_observations
-from ecohub.store.quarantine import Rejected, quarantine_rows
+from ecohub.store.observations import Observation, WriteResult
+from ecohub.store.quarantine import Rejected
 
 logger = logging.getLogger("ecohub.ingest")
 
@@ -53,7 +55,6 @@ class BatchWriter:
     def __init__(
         self,
         engine: Engine,
-        known_points: Callable[[], set[int]],
         *,
         max_rows: int = 20_000,
         max_delay: float = 0.02,
@@ -61,7 +62,7 @@ class BatchWriter:
         separate_process: bool = False,
     ) -> None:
         self.engine = engine
-        self.known_points = known_points
+        self.pipeline: Pipeline | None = None
         self.max_rows = max_rows
         self.max_delay = max_delay
         self.retries = retries
@@ -79,9 +80,14 @@ class BatchWriter:
         ):
             self._process = WriterProcess(url.render_as_string(hide_password=False))
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the writer (and wait until it is ready to write)."""
+        loop = asyncio.get_running_loop()
         if self._process is not None:
-            self._process.start()
+            await loop.run_in_executor(self._executor, self._process.start)
+        else:
+            self.pipeline = Pipeline(self.engine)
+            await loop.run_in_executor(self._executor, self.pipeline.directory.refresh)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
 
     def submit(
@@ -153,10 +159,10 @@ class BatchWriter:
 
     def _write_sync(self, batch: _Batch) -> WriteResult:
         if self._process is not None:
-            return self._process.write(batch.rows, batch.rejected, self.known_points())
-        if batch.rejected:
-            quarantine_rows(self.engine, batch.rejected)
-        return write_observations(self.engine, batch.rows, known_points=self.known_points())
+            return self._process.write(batch.rows, batch.rejected)
+        if self.pipeline is None:
+            self.pipeline = Pipeline(self.engine)
+        return self.pipeline.process(batch.rows, batch.rejected).as_write_result()
 
     async def close(self) -> None:
         """Write everything submitted so far, then stop."""

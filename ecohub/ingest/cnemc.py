@@ -21,11 +21,12 @@ import polars as pl
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import MonitoringPoint, SiteKind
 from ecohub.registry.schemas import PointIn, SiteIn
 from ecohub.registry.service import upsert_point, upsert_site
 from ecohub.standards.aqi import hourly_aqi
-from ecohub.store.observations import Observation, write_observations
+from ecohub.store.observations import Observation
 from ecohub.store.quarantine import Rejected, quarantine_rows
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -206,9 +207,15 @@ class ImportResult:
 
 
 def import_file_into_store(
-    engine: Engine, path: Path, points: dict[str, int], result: ImportResult
+    engine: Engine,
+    path: Path,
+    points: dict[str, int],
+    result: ImportResult,
+    pipeline: Pipeline | None = None,
 ) -> None:
-    """Write one file's concentrations as hourly observations (source ``cnemc``).
+    """Write one file's concentrations as hourly observations (source ``cnemc``) through
+    the ingestion pipeline (quality control, rollups, station AQI). Pass one ``pipeline``
+    for a series of files so that each series' quality context carries over.
 
     Stations without a monitoring point of the same code are quarantined once per file,
     with the number of values skipped.
@@ -254,9 +261,9 @@ def import_file_into_store(
         Observation(points[station], code, "hour", ts, value, "N", 0, "cnemc")
         for station, code, ts, value in known.iter_rows()
     ]
-    ids = set(points.values())
+    pipeline = pipeline or Pipeline(engine)
     for start in range(0, len(rows), 50_000):
-        written = write_observations(engine, rows[start : start + 50_000], known_points=ids)
+        written = pipeline.process(rows[start : start + 50_000])
         result.written += written.written
         result.unchanged += written.unchanged
 

@@ -140,7 +140,6 @@ class HJ212Gateway:
         self.points = PointDirectory(engine)
         self.writer = BatchWriter(
             engine,
-            self.points.ids,
             max_rows=max_rows,
             max_delay=max_delay,
             separate_process=separate_writer,
@@ -162,7 +161,7 @@ class HJ212Gateway:
     async def start(self, host: str, port: int) -> int:
         """Load the registry, start writing and listening; returns the bound port."""
         await asyncio.to_thread(self.points.load)
-        self.writer.start()
+        await self.writer.start()
         self._server = await asyncio.start_server(
             self._serve_connection, host, port, limit=1 << 16, backlog=4096
         )
@@ -495,8 +494,14 @@ async def serve_forever(
     *,
     demo_loggers: bool = False,
     demo_interval: float = 60.0,
+    mqtt: tuple[str, str] | None = None,
+    api: tuple[str, int] | None = None,
 ) -> None:
     """Run the gateway until SIGINT or SIGTERM, then stop gracefully.
+
+    With ``mqtt`` (broker URL, topic filter) the MQTT door runs too, and with ``api``
+    (host, port) the HTTP API; all doors share the gateway's batch writer, so every value
+    goes through one pipeline.
 
     With ``demo_loggers`` the registry's outlet loggers are simulated in the same
     process, sending real-time data every ``demo_interval`` seconds, so that a new
@@ -519,13 +524,61 @@ async def serve_forever(
             simulate(loggers, port=bound, ticks=10**9, interval=demo_interval, start=now)
         )
         log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
+    extras = await _start_other_doors(engine, gateway, stop, mqtt, api)
     await stop.wait()
     log_event(logger, "shutdown_requested")
+    await asyncio.gather(*extras, return_exceptions=True)
     if demo is not None:
         demo.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await demo
     await gateway.close()
+
+
+async def _start_other_doors(
+    engine: Engine,
+    gateway: HJ212Gateway,
+    stop: asyncio.Event,
+    mqtt: tuple[str, str] | None,
+    api: tuple[str, int] | None,
+) -> list[asyncio.Task[None]]:
+    from ecohub.api.app import shared_writer_submit
+
+    submit = shared_writer_submit(gateway.writer)
+    tasks: list[asyncio.Task[None]] = []
+    if mqtt is not None:
+        from ecohub.ingest.measurements import Resolver
+        from ecohub.ingest.mqtt import consume
+
+        resolver = await asyncio.to_thread(Resolver, engine)
+        url, topic = mqtt
+        tasks.append(
+            asyncio.create_task(
+                consume(submit, resolver, url=url, topic=topic, stop=stop), name="mqtt"
+            )
+        )
+    if api is not None:
+        import uvicorn
+
+        from ecohub.api.app import create_app
+
+        app = await asyncio.to_thread(create_app, engine, submit)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=api[0], port=api[1], log_level="warning", lifespan="off")
+        )
+
+        async def run_api() -> None:
+            await server.serve()
+            stop.set()  # uvicorn took the signal: stop everything
+
+        async def stop_api() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        tasks.append(asyncio.create_task(run_api(), name="api"))
+        tasks.append(asyncio.create_task(stop_api(), name="api-stop"))
+        log_event(logger, "api_started", host=api[0], port=api[1])
+    return tasks
 
 
 def run_gateway(
@@ -536,6 +589,8 @@ def run_gateway(
     idle_timeout: float,
     demo_loggers: bool = False,
     demo_interval: float = 60.0,
+    mqtt: tuple[str, str] | None = None,
+    api: tuple[str, int] | None = None,
 ) -> None:
     """Blocking entry point used by ``ecohub serve``."""
     from ecohub.config import get_settings
@@ -549,5 +604,7 @@ def run_gateway(
             idle_timeout,
             demo_loggers=demo_loggers,
             demo_interval=demo_interval,
+            mqtt=mqtt,
+            api=api,
         )
     )

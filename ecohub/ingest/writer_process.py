@@ -1,8 +1,9 @@
-"""A store writer in its own process.
+"""The ingestion pipeline's writer in its own process.
 
 The gateway's event loop and a writer thread would share one interpreter lock: under
 load each slows the other. Here the batch is pickled to a child process that owns its own
-engine, writes, and answers with the :class:`WriteResult`; the calling thread only waits
+engine and :class:`~ecohub.ingest.pipeline.Pipeline` (so the pipeline's per-series
+state lives there), writes, and answers with the :class:`WriteResult`; the calling thread only waits
 on the pipe. If the child dies, the write fails (the caller retries) and a new child is
 started.
 """
@@ -19,11 +20,13 @@ from ecohub.store.observations import Observation, WriteResult
 
 
 def _serve(url: str, connection: Connection) -> None:
+    from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
-    from ecohub.store.observations import write_observations
-    from ecohub.store.quarantine import quarantine_rows
 
     engine = make_engine(url)
+    pipeline = Pipeline(engine)
+    pipeline.directory.refresh()
+    connection.send(("ready", None))
     try:
         while True:
             try:
@@ -32,11 +35,9 @@ def _serve(url: str, connection: Connection) -> None:
                 return
             if message is None:
                 return
-            rows, rejected, known = message
+            rows, rejected = message
             try:
-                if rejected:
-                    quarantine_rows(engine, rejected)
-                result = write_observations(engine, rows, known_points=known)
+                result = pipeline.process(rows, rejected).as_write_result()
             except Exception as error:  # reported to the caller, who retries
                 connection.send(("error", repr(error)))
             else:
@@ -64,17 +65,20 @@ class WriterProcess:
         self._process.start()
         child.close()
         self._connection = parent
+        # Wait until the child has imported everything and opened the store, so that the
+        # first batch is not slowed by the start-up.
+        if not parent.poll(120):
+            raise RuntimeError("store writer process did not start within 120 s")
+        parent.recv()
 
-    def write(
-        self, rows: list[Observation], rejected: list[Any], known_points: set[int]
-    ) -> WriteResult:
+    def write(self, rows: list[Observation], rejected: list[Any]) -> WriteResult:
         """Write one batch (blocking; call from a worker thread)."""
         with self._lock:
             if self._connection is None:
                 self.start()
             assert self._connection is not None
             try:
-                self._connection.send((rows, rejected, known_points))
+                self._connection.send((rows, rejected))
                 status, payload = self._connection.recv()
             except (EOFError, OSError) as error:
                 self._restart()

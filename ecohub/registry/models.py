@@ -195,6 +195,8 @@ class MonitoringPoint(Base):
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
     interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    # Spacing of the logger's minute data (HJ 212 CN 2051), used for hourly coverage.
+    minute_interval_seconds: Mapped[int] = mapped_column(Integer, default=600, server_default="600")
     crc_tolerant: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -125,6 +125,7 @@ class PointIn(_Record):
     outlet_code: str | None = None
     site_code: str | None = None
     interval_seconds: int = Field(default=60, gt=0)
+    minute_interval_seconds: int = Field(default=600, gt=0)
     crc_tolerant: bool = False
 
     @field_validator("enterprise_uscc")

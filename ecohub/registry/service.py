@@ -234,6 +234,7 @@ def upsert_point(session: Session, record: PointIn, actor: str) -> MonitoringPoi
         "outlet_id": outlet_id,
         "site_id": site_id,
         "interval_seconds": record.interval_seconds,
+        "minute_interval_seconds": record.minute_interval_seconds,
         "crc_tolerant": record.crc_tolerant,
     }
     return _upsert(session, MonitoringPoint, {"code": record.code}, values, actor, record.code)

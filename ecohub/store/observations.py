@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, func, literal, or_, select, tuple_
 
 from ecohub.registry.models import MonitoringPoint
 from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT, utcnow
@@ -86,10 +86,14 @@ def _known_point_ids(engine: Engine) -> set[int]:
 
 
 def prepare_batch(
-    rows: Iterable[Observation], known_points: frozenset[int] | set[int]
+    rows: Iterable[Observation],
+    known_points: frozenset[int] | set[int],
+    *,
+    conflicts: set[tuple[int, str, str, dt.datetime]] | None = None,
 ) -> tuple[list[Observation], list[Rejected], int]:
     """Split a batch into valid unique rows (last one wins per key), rejections, and the
-    number of in-batch duplicates."""
+    number of in-batch duplicates. Keys repeated with a different value or flag are added
+    to ``conflicts`` when it is given."""
     unique: dict[tuple[int, str, str, dt.datetime], Observation] = {}
     rejected: list[Rejected] = []
     received = 0
@@ -105,7 +109,14 @@ def prepare_batch(
             and (row.value is None or math.isfinite(row.value))
             and 0 < len(row.parameter_code) <= 12
         ):
-            unique[(row.point_id, row.parameter_code, row.interval, row.ts)] = row
+            key = (row.point_id, row.parameter_code, row.interval, row.ts)
+            if conflicts is not None:
+                before = unique.get(key)
+                if before is not None and (
+                    before.value != row.value or before.data_flag != row.data_flag
+                ):
+                    conflicts.add(key)
+            unique[key] = row
             continue
         reason = _rejection(row, known_points) or "invalid observation"
         rejected.append(
@@ -208,15 +219,33 @@ def _upsert_sqlite(engine: Engine, rows: Sequence[Observation], now: dt.datetime
         cursor = raw.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
-            cursor.executemany(_SQLITE_UPSERT, sqlite_rows(rows, now))  # type: ignore[arg-type]
-            written = cursor.rowcount
+            written = _upsert_sqlite_cursor(cursor, rows, now)
             raw.commit()
         except BaseException:
             raw.rollback()
             raise
-        return int(written)
+        return written
     finally:
         raw.close()
+
+
+def _upsert_sqlite_cursor(cursor: Any, rows: Sequence[Observation], now: dt.datetime) -> int:
+    cursor.executemany(_SQLITE_UPSERT, sqlite_rows(rows, now))
+    return int(cursor.rowcount)
+
+
+def upsert_rows(connection: Connection, rows: Sequence[Observation], now: dt.datetime) -> int:
+    """Upsert already validated, unique rows inside the caller's transaction; returns the
+    number of rows inserted or changed."""
+    if not rows:
+        return 0
+    cursor = connection.connection.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            return _upsert_postgresql_cursor(cursor, rows, now)
+        return _upsert_sqlite_cursor(cursor, rows, now)
+    finally:
+        cursor.close()
 
 
 PG_COPY_TYPES = [
@@ -254,22 +283,30 @@ def _upsert_postgresql(engine: Engine, rows: Sequence[Observation], now: dt.date
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(_PG_STAGE)
-            with cursor.copy(
-                f"COPY observations_stage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(PG_COPY_TYPES)
-                for row in rows:
-                    copy.write_row((*row, now))
-            cursor.execute(_PG_UPSERT)
-            written = cursor.rowcount
+            written = _upsert_postgresql_cursor(cursor, rows, now)
             raw.commit()
         except BaseException:
             raw.rollback()
             raise
-        return int(written)
+        return written
     finally:
         raw.close()
+
+
+def _upsert_postgresql_cursor(cursor: Any, rows: Sequence[Observation], now: dt.datetime) -> int:
+    cursor.execute(_PG_STAGE)
+    with cursor.copy(
+        f"COPY observations_stage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(PG_COPY_TYPES)
+        for row in rows:
+            copy.write_row((*row, now))
+    cursor.execute(_PG_UPSERT)
+    written = int(cursor.rowcount)
+    # ON COMMIT DELETE ROWS empties the stage only at commit; a caller's transaction may
+    # upsert again before that.
+    cursor.execute("TRUNCATE observations_stage")
+    return written
 
 
 # --- reads -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -107,3 +108,42 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
 )
+
+# --- derived data: rollups and AQI ---------------------------------------------------
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("point_id", Integer, ForeignKey("monitoring_points.id"), nullable=False),
+    Column("parameter_code", String(16), nullable=False),
+    Column("period", String(4), nullable=False),  # hour or day
+    Column("ts", UTCDateTime, nullable=False),  # period start (days: local midnight, in UTC)
+    Column("value", Float),
+    Column("statistic", String(8), nullable=False),  # mean, sum, max, min, max8h, max1h
+    Column("samples", Integer, nullable=False),  # valid values used
+    Column("received", Integer, nullable=False),  # values present, valid or not
+    Column("valid", Boolean, nullable=False),  # meets the validity rule of its period
+    Column("basis", String(4), nullable=False),  # interval kind it was computed from
+    Column("computed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("point_id", "parameter_code", "period", "ts"),
+    CheckConstraint("period IN ('hour', 'day')", name="period"),
+    sqlite_with_rowid=False,
+)
+Index("ix_rollups_period_ts", rollups.c.period, rollups.c.ts)
+
+station_aqi = Table(
+    "station_aqi",
+    metadata,
+    Column("point_id", Integer, ForeignKey("monitoring_points.id"), nullable=False),
+    Column("period", String(4), nullable=False),  # hour or day
+    Column("ts", UTCDateTime, nullable=False),
+    Column("aqi", Integer),  # NULL when no pollutant had a valid value
+    Column("level", SmallInteger, nullable=False),  # 1-6, 0 when the AQI is missing
+    Column("primary_pollutants", String(64), nullable=False),  # comma-separated, may be empty
+    Column("iaqi", Text, nullable=False),  # JSON object pollutant → IAQI
+    Column("computed_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("point_id", "period", "ts"),
+    CheckConstraint("period IN ('hour', 'day')", name="period"),
+    sqlite_with_rowid=False,
+)
+Index("ix_station_aqi_period_ts", station_aqi.c.period, station_aqi.c.ts)

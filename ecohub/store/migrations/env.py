@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
+import ecohub.api.keys
 import ecohub.registry.models
 import ecohub.store.tables
 from ecohub.store.db import Base, make_engine
 
 target_metadata = Base.metadata
-_ = ecohub.registry.models
+_ = (ecohub.registry.models, ecohub.api.keys)
 
 
 def run_migrations() -> None:

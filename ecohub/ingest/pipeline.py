@@ -1,0 +1,514 @@
+"""The one ingestion pipeline every input goes through: quality-check → store raw →
+update rollups, in one transaction per batch.
+
+The doors (HJ 212 gateway, MQTT, HTTP upload, file import) parse their input and
+identify the monitoring point; from then on a value is treated the same whatever door it
+came in by. A batch is written exactly once: the store's keys make re-sent values
+no-ops, so every door can be at-least-once.
+
+Quality control needs each value's neighbours (spikes, flat lines). For data arriving in
+time order the pipeline keeps, per series, the last few stored values and the start of
+the current constant run; for late, re-sent or backfilled values it reads the stored
+values around them, re-checks the whole window and re-flags stored neighbours whose
+flags change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, and_, select, update
+
+from ecohub.analytics.rollups import rollup_code
+from ecohub.config import get_settings
+from ecohub.quality import checks
+from ecohub.quality.flags import QualityFlag
+from ecohub.quality.thresholds import (
+    EARLIEST_PLAUSIBLE,
+    FLOW_CODES,
+    FUTURE_TOLERANCE,
+    Thresholds,
+    thresholds_for,
+)
+from ecohub.registry.models import MonitoringPoint, Site, SiteKind
+from ecohub.store.db import utcnow, write_transaction
+from ecohub.store.observations import Observation, WriteResult, prepare_batch, upsert_rows
+from ecohub.store.quarantine import Rejected, quarantine_rows
+from ecohub.store.rollups import PointInfo, SeriesHour, hour_start, recompute
+from ecohub.store.tables import observations
+
+SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
+RAW_INTERVALS = frozenset({"rt", "min", "hour"})
+SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
+
+
+@dataclass
+class SeriesState:
+    """The tail of a series kept between batches: its first value of the current
+    constant run and its last two values (as stored, with their flags)."""
+
+    rows: list[Observation]  # distinct, oldest first, at most 3
+    run_start: int = 0  # index in rows of the first value of the current constant run
+    run_flagged: bool = False
+
+    @property
+    def last_ts(self) -> dt.datetime:
+        return self.rows[-1].ts
+
+
+@dataclass
+class PipelineResult:
+    """What one batch did."""
+
+    received: int = 0
+    written: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    flagged: int = 0  # stored with at least one quality flag
+    reflagged: int = 0  # stored neighbours whose flags changed
+    hours_recomputed: int = 0
+
+    def as_write_result(self) -> WriteResult:
+        return WriteResult(
+            received=self.received,
+            written=self.written,
+            unchanged=self.unchanged,
+            duplicates=self.duplicates,
+            rejected=self.rejected,
+        )
+
+
+@dataclass
+class _Merged:
+    """One series' rows to check: stored context and new values, oldest first."""
+
+    key: SeriesKey
+    rows: list[Observation]
+    new: list[bool]
+    previous: list[float]  # stored value at the same key before this batch (NaN: none)
+    streaming: bool  # context is the kept tail (True) or a window read from the store
+    thresholds: Thresholds
+    run_start: int = 0  # streaming: index of the kept run's first value
+    run_flagged: bool = False
+
+
+@dataclass
+class PointDirectory:
+    """Monitoring points as the pipeline needs them, read from the registry on demand."""
+
+    engine: Engine
+    points: dict[int, PointInfo] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        query = select(
+            MonitoringPoint.id,
+            MonitoringPoint.outlet_id,
+            Site.kind,
+            MonitoringPoint.interval_seconds,
+            MonitoringPoint.minute_interval_seconds,
+        ).outerjoin(Site, MonitoringPoint.site_id == Site.id)
+        with self.engine.connect() as connection:
+            self.points = {
+                point_id: PointInfo(
+                    id=point_id,
+                    ambient_air=kind == SiteKind.AIR.value,
+                    source=outlet_id is not None or kind == SiteKind.POLLUTION_SOURCE.value,
+                    interval_seconds=interval or 60,
+                    minute_interval_seconds=minute_interval or 600,
+                )
+                for point_id, outlet_id, kind, interval, minute_interval in connection.execute(
+                    query
+                )
+            }
+
+    def ids(self, wanted: Iterable[int] = ()) -> set[int]:
+        """Known point ids; re-reads the registry when one of ``wanted`` is unknown."""
+        if any(point_id not in self.points for point_id in wanted):
+            self.refresh()
+        return set(self.points)
+
+
+class Pipeline:
+    """Quality control, storage and rollups of observation batches on one store."""
+
+    def __init__(self, engine: Engine, *, thresholds_path: str | None = None) -> None:
+        self.engine = engine
+        self.directory = PointDirectory(engine)
+        self.thresholds_path = (
+            thresholds_path if thresholds_path is not None else get_settings().qc_thresholds
+        )
+        self.state: dict[SeriesKey, SeriesState] = {}
+        self._thresholds: dict[str, Thresholds] = {}
+
+    # --- public ---------------------------------------------------------------------
+
+    def process(
+        self,
+        rows: Iterable[Observation],
+        rejected: Sequence[Rejected] = (),
+        *,
+        now: dt.datetime | None = None,
+    ) -> PipelineResult:
+        """Check, store and roll up one batch; rejected input goes to the quarantine in
+        the same transaction. Returns the counts."""
+        now = now or utcnow()
+        rows = list(rows)
+        known = self.directory.ids({row.point_id for row in rows})
+        conflicts: set[tuple[int, str, str, dt.datetime]] = set()
+        unique, invalid, duplicates = prepare_batch(rows, known, conflicts=conflicts)
+        result = PipelineResult(
+            received=len(rows), duplicates=duplicates, rejected=len(invalid) + len(rejected)
+        )
+        saved_state = {key: self.state.get(key) for key in self._series_keys(unique)}
+        try:
+            with write_transaction(self.engine) as connection:
+                if rejected or invalid:
+                    quarantine_rows(connection, [*rejected, *invalid])
+                if unique:
+                    self._store(connection, unique, conflicts, now, result)
+        except BaseException:
+            # The batch was rolled back: forget what it taught us about the series.
+            for key, state in saved_state.items():
+                if state is None:
+                    self.state.pop(key, None)
+                else:
+                    self.state[key] = state
+            raise
+        return result
+
+    # --- steps ----------------------------------------------------------------------
+
+    @staticmethod
+    def _series_keys(rows: Iterable[Observation]) -> set[SeriesKey]:
+        return {(row.point_id, row.parameter_code, row.interval) for row in rows}
+
+    def _thresholds_of(self, code: str) -> Thresholds:
+        found = self._thresholds.get(code)
+        if found is None:
+            found = self._thresholds[code] = thresholds_for(code, self.thresholds_path)
+        return found
+
+    def _store(
+        self,
+        connection: Connection,
+        unique: list[Observation],
+        conflicts: set[tuple[int, str, str, dt.datetime]],
+        now: dt.datetime,
+        result: PipelineResult,
+    ) -> None:
+        by_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
+        for row in unique:
+            by_series[(row.point_id, row.parameter_code, row.interval)].append(row)
+        merged = self._merge(connection, by_series)
+        to_write, range_flags = self._check(merged, unique, conflicts, now, result)
+        written = upsert_rows(connection, to_write, now)
+        for key, start, end in range_flags:
+            connection.execute(
+                update(observations)
+                .where(
+                    and_(
+                        observations.c.point_id == key[0],
+                        observations.c.parameter_code == key[1],
+                        observations.c.interval == key[2],
+                        observations.c.ts >= start,
+                        observations.c.ts <= end,
+                    )
+                )
+                .values(
+                    quality_flag=observations.c.quality_flag.op("|")(int(QualityFlag.FLAT_LINE))
+                )
+            )
+        result.written = max(0, written - result.reflagged)
+        result.unchanged = len(unique) - result.written
+        dirty: set[SeriesHour] = set()
+        for row in to_write:
+            if row.interval in RAW_INTERVALS:
+                dirty.add((row.point_id, rollup_code(row.parameter_code), hour_start(row.ts)))
+        for key, start, end in range_flags:
+            if key[2] in RAW_INTERVALS:
+                hour = hour_start(start)
+                while hour <= end:
+                    dirty.add((key[0], rollup_code(key[1]), hour))
+                    hour += dt.timedelta(hours=1)
+        result.hours_recomputed = len(dirty)
+        recompute(connection, dirty, self.directory.points, now)
+
+    def _merge(
+        self, connection: Connection, by_series: dict[SeriesKey, list[Observation]]
+    ) -> list[_Merged]:
+        merged: list[_Merged] = []
+        windows: dict[SeriesKey, list[Observation]] = {}
+        for key, rows in by_series.items():
+            rows.sort(key=lambda row: row.ts)
+            state = self.state.get(key)
+            if state is not None and rows[0].ts > state.last_ts:
+                context = state.rows
+                merged.append(
+                    _Merged(
+                        key,
+                        [*context, *rows],
+                        [False] * len(context) + [True] * len(rows),
+                        [math.nan] * (len(context) + len(rows)),
+                        True,
+                        self._thresholds_of(key[1]),
+                        state.run_start,
+                        state.run_flagged,
+                    )
+                )
+            else:
+                windows[key] = rows
+        if windows:
+            stored = self._read_windows(connection, windows)
+            for key, rows in windows.items():
+                by_ts: dict[dt.datetime, tuple[Observation, bool, float]] = {
+                    row.ts: (row, False, math.nan) for row in stored.get(key, [])
+                }
+                for row in rows:
+                    before = by_ts.get(row.ts)
+                    previous = math.nan
+                    if before is not None:
+                        previous = math.nan if before[0].value is None else before[0].value
+                    by_ts[row.ts] = (row, True, previous)
+                ordered = [by_ts[ts] for ts in sorted(by_ts)]
+                merged.append(
+                    _Merged(
+                        key,
+                        [item[0] for item in ordered],
+                        [item[1] for item in ordered],
+                        [item[2] for item in ordered],
+                        False,
+                        self._thresholds_of(key[1]),
+                    )
+                )
+        return merged
+
+    def _window_seconds(self, code: str) -> float:
+        thresholds = self._thresholds_of(code)
+        flat = (thresholds.flat_hours or 0) * 3600
+        return max(flat, checks.SPIKE_MAX_GAP_SECONDS)
+
+    def _read_windows(
+        self, connection: Connection, windows: dict[SeriesKey, list[Observation]]
+    ) -> dict[SeriesKey, list[Observation]]:
+        """Stored rows around each series' new rows, one query per point and interval."""
+        groups: dict[tuple[int, str], list[SeriesKey]] = defaultdict(list)
+        for key in windows:
+            groups[(key[0], key[2])].append(key)
+        found: dict[SeriesKey, list[Observation]] = defaultdict(list)
+        for (point_id, interval), keys in groups.items():
+            reach = max(self._window_seconds(key[1]) for key in keys)
+            start = min(windows[key][0].ts for key in keys) - dt.timedelta(seconds=reach)
+            end = max(windows[key][-1].ts for key in keys) + dt.timedelta(seconds=reach)
+            codes = [key[1] for key in keys]
+            query = select(
+                observations.c.parameter_code,
+                observations.c.ts,
+                observations.c.value,
+                observations.c.data_flag,
+                observations.c.quality_flag,
+                observations.c.source,
+            ).where(
+                observations.c.point_id == point_id,
+                observations.c.interval == interval,
+                observations.c.parameter_code.in_(codes),
+                observations.c.ts >= start,
+                observations.c.ts <= end,
+            )
+            for code, ts, value, data_flag, quality_flag, source in connection.execute(query):
+                found[(point_id, code, interval)].append(
+                    Observation(
+                        point_id, code, interval, ts, value, data_flag, quality_flag, source
+                    )
+                )
+        return found
+
+    def _check(
+        self,
+        merged: list[_Merged],
+        unique: list[Observation],
+        conflicts: set[tuple[int, str, str, dt.datetime]],
+        now: dt.datetime,
+        result: PipelineResult,
+    ) -> tuple[list[Observation], list[tuple[SeriesKey, dt.datetime, dt.datetime]]]:
+        """Run every check over all series at once; returns the rows to write (new rows
+        and re-flagged stored ones) and the stored ranges to mark as flat lines."""
+        n = sum(len(item.rows) for item in merged)
+        if n == 0:
+            return [], []
+        sid = np.empty(n, dtype=np.int64)
+        ts = np.empty(n, dtype=float)
+        values = np.empty(n, dtype=float)
+        previous = np.empty(n, dtype=float)
+        is_new = np.empty(n, dtype=bool)
+        step = np.empty(n)
+        ratio = np.empty(n)
+        floor = np.empty(n)
+        flat_seconds = np.empty(n)
+        tolerance = np.empty(n)
+        valid_min = np.empty(n)
+        valid_max = np.empty(n)
+        allow_negative = np.empty(n, dtype=bool)
+        concentration = np.empty(n, dtype=bool)
+        data_flags: list[str] = []
+        flat_rows: list[Observation] = []
+        position = 0
+        for index, item in enumerate(merged):
+            t = item.thresholds
+            span = slice(position, position + len(item.rows))
+            sid[span] = index
+            ts[span] = [row.ts.timestamp() for row in item.rows]
+            values[span] = [math.nan if row.value is None else row.value for row in item.rows]
+            previous[span] = item.previous
+            is_new[span] = item.new
+            step[span] = math.nan if t.spike_step is None else t.spike_step
+            ratio[span] = math.nan if t.spike_ratio is None else t.spike_ratio
+            floor[span] = 0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0
+            flat_seconds[span] = math.nan if t.flat_hours is None else t.flat_hours * 3600
+            tolerance[span] = t.flat_tolerance
+            valid_min[span] = t.valid_min
+            valid_max[span] = t.valid_max
+            allow_negative[span] = t.allow_negative
+            concentration[span] = (
+                t.role == "concentration" and self.directory.points[item.key[0]].source
+            )
+            data_flags.extend(row.data_flag for row in item.rows)
+            flat_rows.extend(item.rows)
+            position += len(item.rows)
+
+        flow = self._message_flow(unique)
+        message_flow = np.array(
+            [flow.get((row.point_id, row.interval, row.ts), math.nan) for row in flat_rows]
+        )
+        static = np.zeros(n, dtype=np.int64)
+        static |= checks.device_flag(data_flags) * int(QualityFlag.DEVICE_FLAG)
+        static |= checks.out_of_range(values, valid_min, valid_max) * int(QualityFlag.RANGE)
+        static |= checks.negative(values, allow_negative) * int(QualityFlag.NEGATIVE)
+        now_s = now.timestamp()
+        static |= checks.future_time(ts, now_s, FUTURE_TOLERANCE.total_seconds()) * int(
+            QualityFlag.FUTURE_TIME
+        )
+        static |= checks.past_time(ts, EARLIEST_PLAUSIBLE.timestamp()) * int(QualityFlag.PAST_TIME)
+        static |= checks.zero_flow(concentration, message_flow) * int(QualityFlag.ZERO_FLOW)
+        static |= checks.conflicting_duplicates(values, previous) * int(
+            QualityFlag.CONFLICTING_DUPLICATE
+        )
+        # Values already flagged invalid by a point check do not take part in the series
+        # checks (a fault value must not make its neighbours look like a spike).
+        series_values = np.where(static & ~int(QualityFlag.CONFLICTING_DUPLICATE), np.nan, values)
+        spike = checks.spikes(sid, ts, series_values, step, ratio, floor)
+        flat = checks.flat_lines(sid, ts, series_values, tolerance, flat_seconds)
+
+        to_write: list[Observation] = []
+        ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]] = []
+        position = 0
+        for item in merged:
+            count = len(item.rows)
+            rows_span = range(position, position + count)
+            run_start = self._trailing_run_start(sid, ts, series_values, tolerance, position, count)
+            for offset, row_index in enumerate(rows_span):
+                row = item.rows[offset]
+                spike_bit = int(QualityFlag.SPIKE) if spike[row_index] else 0
+                flat_bit = int(QualityFlag.FLAT_LINE) if flat[row_index] else 0
+                if item.new[offset]:
+                    bits = int(static[row_index]) | spike_bit | flat_bit
+                    if (row.point_id, row.parameter_code, row.interval, row.ts) in conflicts:
+                        bits |= int(QualityFlag.CONFLICTING_DUPLICATE)
+                    if bits:
+                        result.flagged += 1
+                    to_write.append(row._replace(quality_flag=bits))
+                    continue
+                bits = self._restored_bits(item, offset, row, spike_bit, flat_bit)
+                if bits != row.quality_flag:
+                    result.reflagged += 1
+                    item.rows[offset] = row = row._replace(quality_flag=bits)
+                    to_write.append(row)
+            stored = item.new.index(True)  # rows before it are stored context
+            if (
+                item.streaming
+                and stored > 0
+                and not item.run_flagged
+                and flat[position + item.run_start]
+            ):
+                # The kept run now qualifies: flag its stored values we no longer hold.
+                ranges.append((item.key, item.rows[item.run_start].ts, item.rows[stored - 1].ts))
+            self._keep_state(item, run_start - position, bool(flat[position + count - 1]))
+            position += count
+        return to_write, ranges
+
+    @staticmethod
+    def _restored_bits(
+        item: _Merged, offset: int, row: Observation, spike_bit: int, flat_bit: int
+    ) -> int:
+        """New flags of a stored row in the checked window.
+
+        A spike needs both neighbours: only rows with both inside the window are re-judged
+        (in the kept tail that is the last stored row, whose right neighbour just came).
+        A flat-line flag is added when the row's run now qualifies; it is only removed in
+        a window read from the store, where the whole run is visible.
+        """
+        bits = row.quality_flag
+        last_index = len(item.rows) - 1
+        if item.streaming:
+            if offset == item.new.index(True) - 1 and offset > 0:
+                bits = (bits & ~int(QualityFlag.SPIKE)) | spike_bit
+            return bits | flat_bit
+        if 0 < offset < last_index:
+            bits = (bits & ~int(QualityFlag.SPIKE)) | spike_bit
+            bits = (bits & ~int(QualityFlag.FLAT_LINE)) | flat_bit
+        else:
+            bits |= flat_bit
+        return bits
+
+    @staticmethod
+    def _trailing_run_start(
+        sid: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+        tolerance: np.ndarray,
+        position: int,
+        count: int,
+    ) -> int:
+        """Index of the first row of the constant run that ends the series."""
+        index = position + count - 1
+        while index > position:
+            if not (abs(values[index] - values[index - 1]) <= tolerance[index]):
+                break
+            index -= 1
+        return index
+
+    def _keep_state(self, item: _Merged, run_start: int, run_flat: bool) -> None:
+        """Keep the series' tail for the next batch, when the batch ends the series."""
+        if not item.new[-1]:
+            # Stored values follow the new ones: this was a backfill; re-read next time.
+            self.state.pop(item.key, None)
+            return
+        keep_from = min(run_start, len(item.rows) - 2) if len(item.rows) >= 2 else 0
+        if keep_from >= len(item.rows) - 2 or len(item.rows) < 3:
+            rows = item.rows[max(keep_from, 0) :]
+            start = run_start - max(keep_from, 0)
+        else:
+            rows = [item.rows[run_start], *item.rows[-2:]]
+            start = 0
+        self.state[item.key] = SeriesState(rows=list(rows), run_start=start, run_flagged=run_flat)
+
+    @staticmethod
+    def _message_flow(rows: Sequence[Observation]) -> dict[tuple[int, str, dt.datetime], float]:
+        """The flow value of each message (point, interval kind, timestamp) in the batch."""
+        flow: dict[tuple[int, str, dt.datetime], float] = {}
+        for row in rows:
+            if row.parameter_code in FLOW_CODES:
+                flow[(row.point_id, row.interval, row.ts)] = (
+                    math.nan if row.value is None else row.value
+                )
+        return flow
+
+
+def result_dict(result: PipelineResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in result.__dataclass_fields__}

@@ -1,0 +1,377 @@
+"""Recomputing rollups (hourly and daily statistics) and station AQI in the store.
+
+Called by the ingestion pipeline inside the transaction that stored the raw values, with
+the set of (point, series, hour) the batch touched: exactly those hours are recomputed
+from what the store now holds, then exactly the local days containing them, then the
+AQI of the air-station hours and days among them. Late or corrected data therefore
+updates every figure it affects and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ecohub.analytics.rollups import (
+    AQI_PARAMETERS,
+    O3,
+    O3_MAX_1H,
+    O3_MAX_8H,
+    Rollup,
+    daily_rollups,
+    hourly_rollup,
+    rollup_code,
+    statistic_of,
+)
+from ecohub.config import get_settings
+from ecohub.standards.aqi import daily_aqi, hourly_aqi
+from ecohub.store.tables import observations, rollups, station_aqi
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+_CHUNK = 500
+
+SeriesHour = tuple[int, str, dt.datetime]  # point id, rollup series code, hour start (UTC)
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """What the rollups need to know of a monitoring point."""
+
+    id: int
+    ambient_air: bool  # measures an ambient air station (AQI, GB 3095 rules)
+    source: bool  # measures a pollution-source outlet
+    interval_seconds: int
+    minute_interval_seconds: int
+
+
+@lru_cache(maxsize=4)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_zone() -> ZoneInfo:
+    """The time zone whose calendar days the daily values follow (``ECOHUB_TIMEZONE``,
+    default Asia/Shanghai: Chinese daily means run from local midnight to midnight)."""
+    return _zone(get_settings().timezone)
+
+
+def hour_start(ts: dt.datetime) -> dt.datetime:
+    return ts.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def day_start(ts: dt.datetime) -> dt.datetime:
+    """The UTC instant of local midnight starting the local day of ``ts``."""
+    local = ts.astimezone(local_zone())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+
+
+def _clusters(instants: Iterable[dt.datetime], gap: dt.timedelta) -> Iterator[list[dt.datetime]]:
+    """Sorted instants split where consecutive ones are more than ``gap`` apart, so that
+    one late value does not make a query span a year."""
+    ordered = sorted(set(instants))
+    cluster: list[dt.datetime] = []
+    for instant in ordered:
+        if cluster and instant - cluster[-1] > gap:
+            yield cluster
+            cluster = []
+        cluster.append(instant)
+    if cluster:
+        yield cluster
+
+
+def _chunks(items: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _upsert(
+    connection: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
+) -> None:
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    updates = {
+        column.name: statement.excluded[column.name]
+        for column in table.columns
+        if column.name not in keys
+    }
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+def recompute_hours(
+    connection: Connection,
+    dirty: set[SeriesHour],
+    points: dict[int, PointInfo],
+    now: dt.datetime,
+) -> set[SeriesHour]:
+    """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
+    whose daily values must follow."""
+    by_hour: dict[dt.datetime, set[int]] = defaultdict(set)
+    for point_id, _code, hour in dirty:
+        by_hour[hour].add(point_id)
+    grouped: dict[SeriesHour, dict[str, list[tuple[float | None, int]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for cluster in _clusters(by_hour, HOUR):
+        point_ids = sorted({p for hour in cluster for p in by_hour[hour]})
+        for chunk in _chunks(point_ids):
+            query = select(
+                observations.c.point_id,
+                observations.c.parameter_code,
+                observations.c.interval,
+                observations.c.ts,
+                observations.c.value,
+                observations.c.quality_flag,
+            ).where(
+                observations.c.point_id.in_(chunk),
+                observations.c.interval.in_(("rt", "min", "hour")),
+                observations.c.ts >= cluster[0],
+                observations.c.ts < cluster[-1] + HOUR,
+            )
+            for point_id, code, interval, ts, value, flag in connection.execute(query):
+                key = (point_id, rollup_code(code), hour_start(ts))
+                if key in dirty:
+                    grouped[key][interval].append((value, flag))
+    results = []
+    for key in dirty:
+        point_id, code, hour = key
+        point = points[point_id]
+        rollup = hourly_rollup(
+            grouped.get(key, {}),
+            statistic_of(code),
+            interval_seconds=point.interval_seconds,
+            minute_interval_seconds=point.minute_interval_seconds,
+        )
+        if rollup is None:
+            rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
+        results.append(_row(point_id, code, "hour", hour, rollup, now))
+    _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    return {(point_id, code, day_start(hour)) for point_id, code, hour in dirty}
+
+
+def _row(
+    point_id: int, code: str, period: str, ts: dt.datetime, rollup: Rollup, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "point_id": point_id,
+        "parameter_code": code,
+        "period": period,
+        "ts": ts,
+        "value": rollup.value,
+        "statistic": rollup.statistic,
+        "samples": rollup.samples,
+        "received": rollup.received,
+        "valid": rollup.valid,
+        "basis": rollup.basis,
+        "computed_at": now,
+    }
+
+
+def recompute_days(
+    connection: Connection,
+    dirty: set[SeriesHour],
+    points: dict[int, PointInfo],
+    now: dt.datetime,
+) -> None:
+    """Recompute the daily rollups of ``dirty`` (point, series, local-day start)."""
+    by_day: dict[dt.datetime, set[int]] = defaultdict(set)
+    for point_id, _code, day in dirty:
+        by_day[day].add(point_id)
+    hourly: dict[SeriesHour, list[float | None]] = {}
+    received: dict[SeriesHour, int] = defaultdict(int)
+    for cluster in _clusters(by_day, DAY):
+        point_ids = sorted({p for day in cluster for p in by_day[day]})
+        for chunk in _chunks(point_ids):
+            query = select(
+                rollups.c.point_id,
+                rollups.c.parameter_code,
+                rollups.c.ts,
+                rollups.c.value,
+                rollups.c.valid,
+                rollups.c.received,
+            ).where(
+                rollups.c.point_id.in_(chunk),
+                rollups.c.period == "hour",
+                rollups.c.ts >= cluster[0],
+                rollups.c.ts < cluster[-1] + DAY,
+            )
+            for point_id, code, ts, value, valid, count in connection.execute(query):
+                day = day_start(ts)
+                key = (point_id, code, day)
+                if key not in dirty:
+                    continue
+                slots = hourly.setdefault(key, [None] * 24)
+                index = int((ts - day) / HOUR)
+                if 0 <= index < 24 and valid:
+                    slots[index] = value
+                received[key] += count
+    results: list[dict[str, Any]] = []
+    for key in dirty:
+        point_id, code, day = key
+        point = points[point_id]
+        produced = daily_rollups(
+            code,
+            hourly.get(key, [None] * 24),
+            received[key],
+            interval_seconds=point.interval_seconds,
+            ambient_air=point.ambient_air,
+        )
+        results.extend(
+            _row(point_id, series, "day", day, rollup, now) for series, rollup in produced.items()
+        )
+    _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+
+
+def _aqi_rows(
+    connection: Connection,
+    keys: set[tuple[int, dt.datetime]],
+    period: str,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    codes = list(AQI_PARAMETERS)
+    if period == "day":
+        codes += [O3_MAX_8H, O3_MAX_1H]
+    span = HOUR if period == "hour" else DAY
+    values: dict[tuple[int, dt.datetime], dict[str, float]] = defaultdict(dict)
+    by_ts: dict[dt.datetime, set[int]] = defaultdict(set)
+    for point_id, ts in keys:
+        by_ts[ts].add(point_id)
+    for cluster in _clusters(by_ts, span):
+        point_ids = sorted({p for ts in cluster for p in by_ts[ts]})
+        for chunk in _chunks(point_ids):
+            query = select(
+                rollups.c.point_id, rollups.c.parameter_code, rollups.c.ts, rollups.c.value
+            ).where(
+                rollups.c.point_id.in_(chunk),
+                rollups.c.period == period,
+                rollups.c.parameter_code.in_(codes),
+                rollups.c.valid.is_(True),
+                rollups.c.ts >= cluster[0],
+                rollups.c.ts <= cluster[-1],
+            )
+            for point_id, code, ts, value in connection.execute(query):
+                if (point_id, ts) in keys and value is not None:
+                    values[(point_id, ts)][code] = value
+    ordered = sorted(keys)
+
+    def column(code: str) -> np.ndarray:
+        factor = AQI_PARAMETERS[code][1] if code in AQI_PARAMETERS else 1.0
+        return np.array([values[key].get(code, math.nan) * factor for key in ordered], dtype=float)
+
+    if not ordered:
+        return []
+    if period == "hour":
+        result = hourly_aqi(
+            so2=column("a21026"),
+            no2=column("a21004"),
+            pm10=column("a34002"),
+            pm25=column("a34004"),
+            co=column("a21005"),
+            o3=column(O3),
+        )
+    else:
+        result = daily_aqi(
+            so2=column("a21026"),
+            no2=column("a21004"),
+            pm10=column("a34002"),
+            pm25=column("a34004"),
+            co=column("a21005"),
+            o3_1h_max=column(O3_MAX_1H),
+            o3_8h_max=column(O3_MAX_8H),
+        )
+    primaries = result.primary_pollutants()
+    levels = result.level
+    rows = []
+    for index, (point_id, ts) in enumerate(ordered):
+        aqi = result.aqi[index]
+        iaqi = {
+            name: int(series[index])
+            for name, series in result.iaqi.items()
+            if not math.isnan(series[index])
+        }
+        rows.append(
+            {
+                "point_id": point_id,
+                "period": period,
+                "ts": ts,
+                "aqi": None if math.isnan(aqi) else int(aqi),
+                "level": int(levels[index]),
+                "primary_pollutants": ",".join(primaries[index]),
+                "iaqi": json.dumps(iaqi, sort_keys=True),
+                "computed_at": now,
+            }
+        )
+    return rows
+
+
+def recompute_aqi(
+    connection: Connection,
+    hours: set[tuple[int, dt.datetime]],
+    days: set[tuple[int, dt.datetime]],
+    now: dt.datetime,
+) -> None:
+    """Recompute the hourly and daily AQI (HJ 633-2012) of air-station points."""
+    keys = ["point_id", "period", "ts"]
+    _upsert(connection, station_aqi, _aqi_rows(connection, hours, "hour", now), keys)
+    _upsert(connection, station_aqi, _aqi_rows(connection, days, "day", now), keys)
+
+
+def recompute(
+    connection: Connection,
+    dirty_hours: set[SeriesHour],
+    points: dict[int, PointInfo],
+    now: dt.datetime,
+) -> None:
+    """Recompute every hour in ``dirty_hours``, the days containing them and the AQI."""
+    if not dirty_hours:
+        return
+    dirty_days = recompute_hours(connection, dirty_hours, points, now)
+    recompute_days(connection, dirty_days, points, now)
+    aqi_hours = {
+        (point_id, hour)
+        for point_id, code, hour in dirty_hours
+        if points[point_id].ambient_air and code in AQI_PARAMETERS
+    }
+    aqi_days = {
+        (point_id, day)
+        for point_id, code, day in dirty_days
+        if points[point_id].ambient_air and code in AQI_PARAMETERS
+    }
+    recompute_aqi(connection, aqi_hours, aqi_days, now)
+
+
+def read_rollups(
+    connection: Connection,
+    *,
+    point_id: int,
+    parameter_code: str,
+    period: str,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> list[Any]:
+    """Rollup rows of one series in ``[start, end)``, oldest first."""
+    query = (
+        select(rollups)
+        .where(
+            rollups.c.point_id == point_id,
+            rollups.c.parameter_code == parameter_code,
+            rollups.c.period == period,
+            rollups.c.ts >= start,
+            rollups.c.ts < end,
+        )
+        .order_by(rollups.c.ts)
+    )
+    return list(connection.execute(query))

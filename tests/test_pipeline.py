@@ -1,0 +1,282 @@
+"""The ingestion pipeline: quality flags, rollups with their validity rules, late data and
+station AQI, on both backends. Expected values are computed by hand from the standards'
+tables (HJ 633-2012 Table 1) and the validity rules (GB 3095-2012 Table 4, HJ 75-2017)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ecohub.ingest.pipeline import Pipeline
+from ecohub.quality.flags import QualityFlag, describe, is_valid
+from ecohub.store.observations import Observation
+from ecohub.store.tables import observation_revisions, observations, rollups, station_aqi
+
+UTC = dt.UTC
+CST = dt.timezone(dt.timedelta(hours=8))
+T0 = dt.datetime(2024, 1, 15, 0, 0, tzinfo=UTC)
+DAY_CST = dt.datetime(2024, 1, 15, 0, 0, tzinfo=CST)
+NOW = dt.datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _minute(point: int, code: str, minute: int, value: float | None, flag: str = "N"):
+    return Observation(point, code, "min", T0 + dt.timedelta(minutes=minute), value, flag, 0, "t")
+
+
+def _hour(point: int, code: str, start: dt.datetime, hour: int, value: float | None):
+    return Observation(point, code, "hour", start + dt.timedelta(hours=hour), value, "N", 0, "t")
+
+
+def _flags(engine: Engine, point: int, code: str, interval: str) -> list[int]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(observations.c.quality_flag)
+                .where(
+                    observations.c.point_id == point,
+                    observations.c.parameter_code == code,
+                    observations.c.interval == interval,
+                )
+                .order_by(observations.c.ts)
+            ).scalars()
+        )
+
+
+def _rollup(engine: Engine, point: int, code: str, period: str, ts: dt.datetime):
+    with engine.connect() as connection:
+        return connection.execute(
+            select(rollups).where(
+                rollups.c.point_id == point,
+                rollups.c.parameter_code == code,
+                rollups.c.period == period,
+                rollups.c.ts == ts,
+            )
+        ).one_or_none()
+
+
+def _aqi(engine: Engine, point: int, period: str, ts: dt.datetime):
+    with engine.connect() as connection:
+        return connection.execute(
+            select(station_aqi).where(
+                station_aqi.c.point_id == point,
+                station_aqi.c.period == period,
+                station_aqi.c.ts == ts,
+            )
+        ).one_or_none()
+
+
+# --- rollups ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("valid_values", "valid"), [(6, True), (5, True), (4, False)])
+def test_hourly_mean_from_minute_data_needs_45_minutes(
+    engine: Engine, points: dict[str, int], valid_values: int, valid: bool
+) -> None:
+    point = points["P0001"]  # flue-gas outlet, 10-minute data
+    values = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    rows = []
+    for i, value in enumerate(values):
+        flag = "N" if i < valid_values else "M"  # M: maintenance, not valid
+        rows.append(_minute(point, "a21026", 10 * i, value, flag))
+        rows.append(_minute(point, "a00000", 10 * i, 5.0))
+    Pipeline(engine).process(rows, now=NOW)
+    hour = _rollup(engine, point, "a21026", "hour", T0)
+    assert hour.valid is valid
+    assert hour.samples == valid_values and hour.received == 6
+    assert hour.basis == "min"
+    expected = sum(values[:valid_values]) / valid_values
+    assert hour.value == pytest.approx(expected)
+
+
+def test_reported_hourly_value_wins_over_minute_data(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    rows = [_minute(point, "a21026", 10 * i, 10.0 + i) for i in range(6)]
+    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(6)]
+    rows.append(Observation(point, "a21026", "hour", T0, 99.0, "N", 0, "t"))
+    rows.append(Observation(point, "a00000", "hour", T0, 5.0, "N", 0, "t"))
+    Pipeline(engine).process(rows, now=NOW)
+    hour = _rollup(engine, point, "a21026", "hour", T0)
+    assert (hour.value, hour.basis, hour.valid) == (99.0, "hour", True)
+
+
+def test_emitted_mass_is_summed(engine: Engine, points: dict[str, int]) -> None:
+    point = points["P0001"]
+    rows = [_minute(point, "a21026-Cou", 10 * i, 0.5 * (i + 1)) for i in range(6)]
+    Pipeline(engine).process(rows, now=NOW)
+    hour = _rollup(engine, point, "a21026-Cou", "hour", T0)
+    assert hour.statistic == "sum"
+    assert hour.value == pytest.approx(0.5 + 1 + 1.5 + 2 + 2.5 + 3)
+
+
+def test_daily_mean_needs_20_hours_and_late_value_recomputes_the_day(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["1001A"]  # ambient air station, hourly data
+    pipeline = Pipeline(engine)
+    pipeline.process([_hour(point, "a34004", DAY_CST, h, 30.0 + h) for h in range(19)], now=NOW)
+    day = _rollup(engine, point, "a34004", "day", DAY_CST)
+    assert day.valid is False and day.samples == 19  # one hour too few (GB 3095 Table 4)
+    assert _aqi(engine, point, "day", DAY_CST).aqi is None
+
+    # The 20th hour arrives late, after the day was computed.
+    pipeline.process([_hour(point, "a34004", DAY_CST, 19, 49.0)], now=NOW)
+    day = _rollup(engine, point, "a34004", "day", DAY_CST)
+    assert day.valid is True and day.samples == 20
+    assert day.value == pytest.approx(sum(30.0 + h for h in range(20)) / 20)  # 39.5
+    # HJ 633 Table 1, PM2.5 24 h: 35→50, 75→100; IAQI(39.5) = 50 + 50/40 × 4.5 = 55.6 → 56
+    daily = _aqi(engine, point, "day", DAY_CST)
+    assert daily.aqi == 56
+    assert daily.primary_pollutants == "PM2.5"
+    # The day before and after were never touched.
+    with engine.connect() as connection:
+        days = connection.execute(
+            select(func.count()).where(rollups.c.period == "day", rollups.c.point_id == point)
+        ).scalar()
+    assert days == 1
+
+
+def test_hourly_aqi_converts_units_and_names_the_primary_pollutant(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["1001A"]
+    rows = [
+        Observation(point, "a34004", "hour", T0, 30.0, "N", 0, "t"),
+        Observation(point, "a21026", "hour", T0, 0.2, "N", 0, "t"),  # mg/m³ = 200 μg/m³
+    ]
+    Pipeline(engine).process(rows, now=NOW)
+    hourly = _aqi(engine, point, "hour", T0)
+    # SO2 1 h: 150→50, 500→100; IAQI(200) = 50 + 50 × 50/350 = 57.1 → 58.
+    # PM2.5 (24 h breakpoints, HJ 633 5.2): IAQI(30) = 50 × 30/35 = 42.9 → 43.
+    assert hourly.aqi == 58
+    assert hourly.primary_pollutants == "SO2"
+    assert hourly.level == 2
+
+
+def test_daily_o3_uses_the_maximum_8_hour_mean(engine: Engine, points: dict[str, int]) -> None:
+    point = points["1001A"]
+    # 24 hourly O3 values: 100 everywhere except 8 hours of 200 from local 10:00 to 17:00.
+    values = [200.0 + (h % 2) if 10 <= h < 18 else 100.0 + (h % 3) for h in range(24)]
+    Pipeline(engine).process([_hour(point, "a05024", DAY_CST, h, v) for h, v in enumerate(values)])
+    peak = _rollup(engine, point, "a05024-8hmax", "day", DAY_CST)
+    assert peak.valid and peak.value == pytest.approx(sum(values[10:18]) / 8)
+    assert _rollup(engine, point, "a05024-1hmax", "day", DAY_CST).value == 201.0
+    # HJ 633 Table 1, O3 8 h: 160→100, 215→150; IAQI(200.5) = 100 + 50 × 40.5/55 = 136.8 → 137
+    assert _aqi(engine, point, "day", DAY_CST).aqi == 137
+
+
+# --- quality control ---------------------------------------------------------------------
+
+
+def test_spike_is_flagged_when_the_next_value_arrives(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["1001A"]
+    pipeline = Pipeline(engine)
+    first = pipeline.process(
+        [_hour(point, "a34004", T0, h, v) for h, v in enumerate([40, 41, 300])]
+    )
+    assert first.flagged == 0  # the last value has no right neighbour yet
+    second = pipeline.process([_hour(point, "a34004", T0, h, v) for h, v in [(3, 42), (4, 43)]])
+    assert second.reflagged == 1
+    assert _flags(engine, point, "a34004", "hour") == [0, 0, QualityFlag.SPIKE, 0, 0]
+    # The spike's hour is no longer valid, and its hourly AQI is gone with it.
+    assert _rollup(engine, point, "a34004", "hour", T0 + dt.timedelta(hours=2)).valid is False
+
+
+def test_flat_line_across_batches_flags_the_whole_run(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["1001A"]
+    pipeline = Pipeline(engine)
+    batches = [[0, 1, 2], [3, 4], [5, 6]]
+    for hours in batches:
+        pipeline.process([_hour(point, "a34004", T0, h, 50.0) for h in hours], now=NOW)
+    # Seven equal hourly values span six hours: the PM2.5 flat-line limit.
+    assert _flags(engine, point, "a34004", "hour") == [QualityFlag.FLAT_LINE] * 7
+    # A new pipeline (a restart) continues the run from the store.
+    Pipeline(engine).process([_hour(point, "a34004", T0, 7, 50.0)], now=NOW)
+    assert _flags(engine, point, "a34004", "hour") == [QualityFlag.FLAT_LINE] * 8
+    assert _rollup(engine, point, "a34004", "hour", T0).valid is False
+
+
+def test_five_equal_hours_are_not_a_flat_line(engine: Engine, points: dict[str, int]) -> None:
+    point = points["1001A"]
+    Pipeline(engine).process([_hour(point, "a34004", T0, h, 50.0) for h in range(6)], now=NOW)
+    assert _flags(engine, point, "a34004", "hour") == [0] * 6
+
+
+def test_zero_or_missing_flow_flags_concentrations(engine: Engine, points: dict[str, int]) -> None:
+    point = points["P0001"]
+    rows = [
+        _minute(point, "a21026", 0, 20.0),
+        _minute(point, "a00000", 0, 0.0),  # flow zero
+        _minute(point, "a21026", 10, 21.0),  # no flow in this message
+        _minute(point, "a21026", 20, 22.0),
+        _minute(point, "a00000", 20, 6.5),
+    ]
+    Pipeline(engine).process(rows, now=NOW)
+    zero = int(QualityFlag.ZERO_FLOW)
+    assert _flags(engine, point, "a21026", "min") == [zero, zero, 0]
+    assert _flags(engine, point, "a00000", "min") == [0, 0]
+
+
+def test_point_checks(engine: Engine, points: dict[str, int]) -> None:
+    point = points["1001A"]
+    rows = [
+        Observation(point, "a21026", "hour", T0, -0.001, "N", 0, "t"),
+        Observation(point, "a34004", "hour", T0, 6000.0, "N", 0, "t"),
+        Observation(point, "a34002", "hour", T0, 80.0, "D", 0, "t"),
+        Observation(point, "a05024", "hour", NOW + dt.timedelta(hours=2), 80.0, "N", 0, "t"),
+        Observation(point, "a21004", "hour", dt.datetime(2000, 1, 1, tzinfo=UTC), 0.03),
+        Observation(point, "a21005", "hour", T0, 0.8, "T", 0, "t"),  # T: over range, valid
+    ]
+    Pipeline(engine).process(rows, now=NOW)
+    with engine.connect() as connection:
+        stored = dict(
+            connection.execute(select(observations.c.parameter_code, observations.c.quality_flag))
+            .tuples()
+            .all()
+        )
+    assert describe(stored["a21026"]) == ["range", "negative"]
+    assert describe(stored["a34004"]) == ["range"]
+    assert describe(stored["a34002"]) == ["device_flag"]
+    assert describe(stored["a05024"]) == ["future_time"]
+    assert describe(stored["a21004"]) == ["past_time"]
+    assert stored["a21005"] == 0
+
+
+def test_conflicting_resend_is_flagged_audited_and_still_valid(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["1001A"]
+    pipeline = Pipeline(engine)
+    pipeline.process([_hour(point, "a34004", T0, 0, 40.0)], now=NOW)
+    again = pipeline.process([_hour(point, "a34004", T0, 0, 40.0)], now=NOW)
+    assert again.written == 0 and again.unchanged == 1  # an identical re-send changes nothing
+    pipeline.process([_hour(point, "a34004", T0, 0, 44.0)], now=NOW)
+    (flag,) = _flags(engine, point, "a34004", "hour")
+    assert flag == QualityFlag.CONFLICTING_DUPLICATE and is_valid(flag)
+    with engine.connect() as connection:
+        revision = connection.execute(select(observation_revisions)).one()
+    assert (revision.old_value, revision.new_value) == (40.0, 44.0)
+    assert _rollup(engine, point, "a34004", "hour", T0).value == 44.0
+
+
+def test_whole_batch_rolls_back_on_error(engine: Engine, points: dict[str, int]) -> None:
+    point = points["1001A"]
+    pipeline = Pipeline(engine)
+    pipeline.process([_hour(point, "a34004", T0, h, 40.0 + h) for h in range(3)], now=NOW)
+    bad = [_hour(point, "a34004", T0, 3, 44.0), _hour(point, "a34004", T0, 4, 45.0)]
+    original = pipeline.directory.points
+    pipeline.directory.points = {}  # makes the rollup step fail after the raw write
+    pipeline.directory.ids = lambda wanted=(): set(original)  # type: ignore[method-assign]
+    with pytest.raises(KeyError):
+        pipeline.process(bad, now=NOW)
+    assert len(_flags(engine, point, "a34004", "hour")) == 3  # nothing of the batch stayed
+    pipeline.directory = type(pipeline.directory)(engine)
+    pipeline.process(bad, now=NOW)  # the retry stores it, with the state restored
+    assert len(_flags(engine, point, "a34004", "hour")) == 5
