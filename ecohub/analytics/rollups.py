@@ -34,7 +34,6 @@ from ecohub.quality.flags import is_valid
 from ecohub.standards.air_assessment import (
     MIN_HOURS_FOR_DAILY_MEAN,
     daily_max,
-    daily_mean,
     o3_daily_max_8h,
 )
 
@@ -155,40 +154,19 @@ def daily_rollups(
     good = [value for value in hourly if value is not None]
     needed = min_hours_for_day(interval_seconds, ambient_air)
     array = np.array([np.nan if v is None else v for v in hourly], dtype=float)
-    if ambient_air and statistic == "mean":
-        mean = float(daily_mean(array))
-        own = Rollup(
-            None if math.isnan(mean) else mean,
-            statistic,
-            len(good),
-            received,
-            not math.isnan(mean),
-            "hour",
-        )
-        if own.value is None and good:  # shown, but not valid
-            own = Rollup(math.fsum(good) / len(good), statistic, len(good), received, False, "hour")
-    else:
-        own = Rollup(
-            _aggregate(good, statistic), statistic, len(good), received, len(good) >= needed, "hour"
-        )
+    # Ambient air needs MIN_HOURS_FOR_DAILY_MEAN (GB 3095-2012 Table 4), as
+    # ecohub.standards.air_assessment.daily_mean; an invalid day keeps its value for display.
+    own = Rollup(
+        _aggregate(good, statistic), statistic, len(good), received, len(good) >= needed, "hour"
+    )
     result = {parameter_code: own}
     if ambient_air and parameter_code == O3:
-        peak_8h = float(o3_daily_max_8h(array))
-        peak_1h = float(daily_max(array))
-        result[O3_MAX_8H] = Rollup(
-            None if math.isnan(peak_8h) else peak_8h,
-            "max8h",
-            len(good),
-            received,
-            not math.isnan(peak_8h),
-            "hour",
-        )
-        result[O3_MAX_1H] = Rollup(
-            None if math.isnan(peak_1h) else peak_1h,
-            "max1h",
-            len(good),
-            received,
-            not math.isnan(peak_1h),
-            "hour",
-        )
+        for code, statistic, peak in (
+            (O3_MAX_8H, "max8h", float(o3_daily_max_8h(array))),
+            (O3_MAX_1H, "max1h", float(daily_max(array))),
+        ):
+            valid = not math.isnan(peak)
+            result[code] = Rollup(
+                peak if valid else None, statistic, len(good), received, valid, "hour"
+            )
     return result

@@ -62,7 +62,6 @@ class PointDirectory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._by_mn: dict[str, PointAuth] = {}
-        self._ids: set[int] = set()
         self.loaded_at = 0.0
 
     def load(self) -> None:
@@ -78,14 +77,10 @@ class PointDirectory:
                 )
             ).all()
         self._by_mn = {row.mn: PointAuth(*row) for row in rows if row.mn}
-        self._ids = {row.id for row in rows}
         self.loaded_at = time.monotonic()
 
     def get(self, mn: str) -> PointAuth | None:
         return self._by_mn.get(mn)
-
-    def ids(self) -> set[int]:
-        return self._ids
 
     def __len__(self) -> int:
         return len(self._by_mn)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +154,7 @@ def parse_item(item: Any, default_point: str | None = None) -> list[MeasurementI
         raise MeasurementError("bad_field", _describe(error)) from None
 
 
-def parse_items(payload: Any, default_point: str | None = None) -> Iterator[Any]:
+def parse_items(payload: Any) -> Iterator[Any]:
     """The JSON objects of a payload (one object or an array of them)."""
     if isinstance(payload, list):
         yield from payload
@@ -228,18 +228,6 @@ class Resolver:
             ),
             point,
         )
-
-
-def measurements_to_observations(
-    resolver: Resolver, items: Iterable[Any], source: str, default_point: str | None = None
-) -> Iterator[tuple[int, list[Observation] | MeasurementError, Any]]:
-    """For each item (numbered from 1): its observations or the error, and the item."""
-    for number, item in enumerate(items, start=1):
-        try:
-            measured = parse_item(item, default_point)
-            yield number, [resolver.observation(m, source)[0] for m in measured], item
-        except MeasurementError as error:
-            yield number, error, item
 
 
 def csv_row_item(row: dict[str, Any]) -> dict[str, Any]:

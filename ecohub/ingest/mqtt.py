@@ -129,7 +129,7 @@ async def _receive(
     stats: MqttStats,
 ) -> None:
     pending: set[asyncio.Task[None]] = set()
-    messages = aiomqtt_messages(client)
+    messages = client.messages.__aiter__()
     stopper = asyncio.ensure_future(stop.wait())
     try:
         while True:
@@ -150,10 +150,6 @@ async def _receive(
         stopper.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-
-
-def aiomqtt_messages(client: aiomqtt.Client):
-    return client.messages.__aiter__()
 
 
 async def _store_then_ack(

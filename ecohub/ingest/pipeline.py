@@ -20,7 +20,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -412,6 +411,7 @@ class Pipeline:
             count = len(item.rows)
             rows_span = range(position, position + count)
             run_start = self._trailing_run_start(sid, ts, series_values, tolerance, position, count)
+            first_new = item.new.index(True)  # rows before it are stored context
             for offset, row_index in enumerate(rows_span):
                 row = item.rows[offset]
                 spike_bit = int(QualityFlag.SPIKE) if spike[row_index] else 0
@@ -424,27 +424,26 @@ class Pipeline:
                         result.flagged += 1
                     to_write.append(row._replace(quality_flag=bits))
                     continue
-                bits = self._restored_bits(item, offset, row, spike_bit, flat_bit)
+                bits = self._restored_bits(item, offset, first_new, row, spike_bit, flat_bit)
                 if bits != row.quality_flag:
                     result.reflagged += 1
                     item.rows[offset] = row = row._replace(quality_flag=bits)
                     to_write.append(row)
-            stored = item.new.index(True)  # rows before it are stored context
             if (
                 item.streaming
-                and stored > 0
+                and first_new > 0
                 and not item.run_flagged
                 and flat[position + item.run_start]
             ):
                 # The kept run now qualifies: flag its stored values we no longer hold.
-                ranges.append((item.key, item.rows[item.run_start].ts, item.rows[stored - 1].ts))
+                ranges.append((item.key, item.rows[item.run_start].ts, item.rows[first_new - 1].ts))
             self._keep_state(item, run_start - position, bool(flat[position + count - 1]))
             position += count
         return to_write, ranges
 
     @staticmethod
     def _restored_bits(
-        item: _Merged, offset: int, row: Observation, spike_bit: int, flat_bit: int
+        item: _Merged, offset: int, first_new: int, row: Observation, spike_bit: int, flat_bit: int
     ) -> int:
         """New flags of a stored row in the checked window.
 
@@ -456,7 +455,7 @@ class Pipeline:
         bits = row.quality_flag
         last_index = len(item.rows) - 1
         if item.streaming:
-            if offset == item.new.index(True) - 1 and offset > 0:
+            if offset == first_new - 1 and offset > 0:
                 bits = (bits & ~int(QualityFlag.SPIKE)) | spike_bit
             return bits | flat_bit
         if 0 < offset < last_index:
@@ -508,7 +507,3 @@ class Pipeline:
                     math.nan if row.value is None else row.value
                 )
         return flow
-
-
-def result_dict(result: PipelineResult) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in result.__dataclass_fields__}

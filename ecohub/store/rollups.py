@@ -91,9 +91,18 @@ def _clusters(instants: Iterable[dt.datetime], gap: dt.timedelta) -> Iterator[li
         yield cluster
 
 
-def _chunks(items: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _point_batches(
+    keys: Iterable[tuple[int, dt.datetime]], gap: dt.timedelta
+) -> Iterator[tuple[dt.datetime, dt.datetime, list[int]]]:
+    """(first instant, last instant, point ids) to query for (point, instant) keys: one
+    batch per cluster of nearby instants, at most ``_CHUNK`` points each."""
+    by_instant: dict[dt.datetime, set[int]] = defaultdict(set)
+    for point_id, instant in keys:
+        by_instant[instant].add(point_id)
+    for cluster in _clusters(by_instant, gap):
+        point_ids = sorted({p for instant in cluster for p in by_instant[instant]})
+        for start in range(0, len(point_ids), _CHUNK):
+            yield cluster[0], cluster[-1], point_ids[start : start + _CHUNK]
 
 
 def _upsert(
@@ -119,32 +128,27 @@ def recompute_hours(
 ) -> set[SeriesHour]:
     """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
     whose daily values must follow."""
-    by_hour: dict[dt.datetime, set[int]] = defaultdict(set)
-    for point_id, _code, hour in dirty:
-        by_hour[hour].add(point_id)
     grouped: dict[SeriesHour, dict[str, list[tuple[float | None, int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for cluster in _clusters(by_hour, HOUR):
-        point_ids = sorted({p for hour in cluster for p in by_hour[hour]})
-        for chunk in _chunks(point_ids):
-            query = select(
-                observations.c.point_id,
-                observations.c.parameter_code,
-                observations.c.interval,
-                observations.c.ts,
-                observations.c.value,
-                observations.c.quality_flag,
-            ).where(
-                observations.c.point_id.in_(chunk),
-                observations.c.interval.in_(("rt", "min", "hour")),
-                observations.c.ts >= cluster[0],
-                observations.c.ts < cluster[-1] + HOUR,
-            )
-            for point_id, code, interval, ts, value, flag in connection.execute(query):
-                key = (point_id, rollup_code(code), hour_start(ts))
-                if key in dirty:
-                    grouped[key][interval].append((value, flag))
+    for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), HOUR):
+        query = select(
+            observations.c.point_id,
+            observations.c.parameter_code,
+            observations.c.interval,
+            observations.c.ts,
+            observations.c.value,
+            observations.c.quality_flag,
+        ).where(
+            observations.c.point_id.in_(chunk),
+            observations.c.interval.in_(("rt", "min", "hour")),
+            observations.c.ts >= first,
+            observations.c.ts < last + HOUR,
+        )
+        for point_id, code, interval, ts, value, flag in connection.execute(query):
+            key = (point_id, rollup_code(code), hour_start(ts))
+            if key in dirty:
+                grouped[key][interval].append((value, flag))
     results = []
     for key in dirty:
         point_id, code, hour = key
@@ -187,37 +191,32 @@ def recompute_days(
     now: dt.datetime,
 ) -> None:
     """Recompute the daily rollups of ``dirty`` (point, series, local-day start)."""
-    by_day: dict[dt.datetime, set[int]] = defaultdict(set)
-    for point_id, _code, day in dirty:
-        by_day[day].add(point_id)
     hourly: dict[SeriesHour, list[float | None]] = {}
     received: dict[SeriesHour, int] = defaultdict(int)
-    for cluster in _clusters(by_day, DAY):
-        point_ids = sorted({p for day in cluster for p in by_day[day]})
-        for chunk in _chunks(point_ids):
-            query = select(
-                rollups.c.point_id,
-                rollups.c.parameter_code,
-                rollups.c.ts,
-                rollups.c.value,
-                rollups.c.valid,
-                rollups.c.received,
-            ).where(
-                rollups.c.point_id.in_(chunk),
-                rollups.c.period == "hour",
-                rollups.c.ts >= cluster[0],
-                rollups.c.ts < cluster[-1] + DAY,
-            )
-            for point_id, code, ts, value, valid, count in connection.execute(query):
-                day = day_start(ts)
-                key = (point_id, code, day)
-                if key not in dirty:
-                    continue
-                slots = hourly.setdefault(key, [None] * 24)
-                index = int((ts - day) / HOUR)
-                if 0 <= index < 24 and valid:
-                    slots[index] = value
-                received[key] += count
+    for first, last, chunk in _point_batches(((p, day) for p, _code, day in dirty), DAY):
+        query = select(
+            rollups.c.point_id,
+            rollups.c.parameter_code,
+            rollups.c.ts,
+            rollups.c.value,
+            rollups.c.valid,
+            rollups.c.received,
+        ).where(
+            rollups.c.point_id.in_(chunk),
+            rollups.c.period == "hour",
+            rollups.c.ts >= first,
+            rollups.c.ts < last + DAY,
+        )
+        for point_id, code, ts, value, valid, count in connection.execute(query):
+            day = day_start(ts)
+            key = (point_id, code, day)
+            if key not in dirty:
+                continue
+            slots = hourly.setdefault(key, [None] * 24)
+            index = int((ts - day) / HOUR)
+            if 0 <= index < 24 and valid:
+                slots[index] = value
+            received[key] += count
     results: list[dict[str, Any]] = []
     for key in dirty:
         point_id, code, day = key
@@ -246,25 +245,20 @@ def _aqi_rows(
         codes += [O3_MAX_8H, O3_MAX_1H]
     span = HOUR if period == "hour" else DAY
     values: dict[tuple[int, dt.datetime], dict[str, float]] = defaultdict(dict)
-    by_ts: dict[dt.datetime, set[int]] = defaultdict(set)
-    for point_id, ts in keys:
-        by_ts[ts].add(point_id)
-    for cluster in _clusters(by_ts, span):
-        point_ids = sorted({p for ts in cluster for p in by_ts[ts]})
-        for chunk in _chunks(point_ids):
-            query = select(
-                rollups.c.point_id, rollups.c.parameter_code, rollups.c.ts, rollups.c.value
-            ).where(
-                rollups.c.point_id.in_(chunk),
-                rollups.c.period == period,
-                rollups.c.parameter_code.in_(codes),
-                rollups.c.valid.is_(True),
-                rollups.c.ts >= cluster[0],
-                rollups.c.ts <= cluster[-1],
-            )
-            for point_id, code, ts, value in connection.execute(query):
-                if (point_id, ts) in keys and value is not None:
-                    values[(point_id, ts)][code] = value
+    for first, last, chunk in _point_batches(keys, span):
+        query = select(
+            rollups.c.point_id, rollups.c.parameter_code, rollups.c.ts, rollups.c.value
+        ).where(
+            rollups.c.point_id.in_(chunk),
+            rollups.c.period == period,
+            rollups.c.parameter_code.in_(codes),
+            rollups.c.valid.is_(True),
+            rollups.c.ts >= first,
+            rollups.c.ts <= last,
+        )
+        for point_id, code, ts, value in connection.execute(query):
+            if (point_id, ts) in keys and value is not None:
+                values[(point_id, ts)][code] = value
     ordered = sorted(keys)
 
     def column(code: str) -> np.ndarray:
@@ -351,27 +345,3 @@ def recompute(
         if points[point_id].ambient_air and code in AQI_PARAMETERS
     }
     recompute_aqi(connection, aqi_hours, aqi_days, now)
-
-
-def read_rollups(
-    connection: Connection,
-    *,
-    point_id: int,
-    parameter_code: str,
-    period: str,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> list[Any]:
-    """Rollup rows of one series in ``[start, end)``, oldest first."""
-    query = (
-        select(rollups)
-        .where(
-            rollups.c.point_id == point_id,
-            rollups.c.parameter_code == parameter_code,
-            rollups.c.period == period,
-            rollups.c.ts >= start,
-            rollups.c.ts < end,
-        )
-        .order_by(rollups.c.ts)
-    )
-    return list(connection.execute(query))
