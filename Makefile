@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.hj212_gateway
 	$(BIN)/python -m benchmarks.standards
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.alarms
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

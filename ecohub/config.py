@@ -51,6 +51,45 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds.")
     api_port: int = Field(default=8000, description="TCP port of the HTTP API.")
+    alarms_enabled: bool = Field(
+        default=True, description="Evaluate the alarm rules as data arrives."
+    )
+    offline_multiple: float = Field(
+        default=3.0,
+        gt=1,
+        description="A point is offline when silent longer than this many reporting intervals.",
+    )
+    alarm_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often the offline sweep and notifier run."
+    )
+    aqi_alarm_threshold: int = Field(
+        default=200,
+        ge=0,
+        le=500,
+        description="A station's hourly AQI above this raises an alarm (200: heavy pollution).",
+    )
+    anomaly_hours: str = Field(
+        default="device_flag=2,flat_line=1,zero_flow=1,spike=2",
+        description="Hours each quality-control anomaly must last to raise an alarm.",
+    )
+    ambient_grade: int = Field(
+        default=2, ge=1, le=2, description="GB 3095-2012 grade of the ambient limits (1 or 2)."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alarms.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP link with STARTTLS.")
+    smtp_sender: str = Field(
+        default="ecohub@localhost", description="From address of alarm e-mails."
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per webhook call.")
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="Deliveries tried before a notification is marked failed."
+    )
+    notify_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="First retry delay; doubled after each failure."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -154,3 +154,47 @@ def test_validate_water_file(cli_env: str, tmp_path: Path) -> None:
     assert "samples compared: 2; class match: 50.00%" in result.output
     assert "published II, computed IV" in result.output
     assert "class 'X' is not I-V" in result.output
+
+
+def test_alarm_commands_list_ack_annotate_close_and_subscribe(
+    cli_env: str, demo_registry_path: Path
+) -> None:
+    from ecohub.ingest.pipeline import Pipeline
+
+    assert runner.invoke(app, ["registry", "import", str(demo_registry_path)]).exit_code == 0
+    engine = make_engine(cli_env)
+    t0 = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
+    # P0001 (point id 1): SO2 30 mg/m³ against its permitted 10, with the flue-gas flow.
+    rows = [
+        Observation(1, "a21026", "hour", t0, 30.0, "N", 0, "t"),
+        Observation(1, "a00000", "hour", t0, 80.0, "N", 0, "t"),
+    ]
+    Pipeline(engine).process(rows, now=t0 + dt.timedelta(days=1))
+    engine.dispose()
+
+    listed = runner.invoke(app, ["alarms", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "1 alarm(s)" in listed.output
+    as_json = runner.invoke(app, ["alarms", "list", "--json"])
+    assert '"kind": "source_exceedance"' in as_json.output
+    assert runner.invoke(app, ["alarms", "ack", "1", "--note", "on it"]).exit_code == 0
+    again = runner.invoke(app, ["alarms", "ack", "1"])
+    assert again.exit_code == 2 and "already acknowledged" in again.output
+    assert runner.invoke(app, ["alarms", "annotate", "1", "filter leak"]).exit_code == 0
+    assert runner.invoke(app, ["alarms", "close", "1", "--reason", "fixed"]).exit_code == 0
+    shown = runner.invoke(app, ["alarms", "show", "1"])
+    assert shown.exit_code == 0
+    for action in ("opened", "acknowledged", "annotated", "closed"):
+        assert f'"{action}"' in shown.output
+    assert "0 alarm(s)" in runner.invoke(app, ["alarms", "list"]).output
+    closed = runner.invoke(app, ["alarms", "list", "--status", "closed", "--json"])
+    assert '"manual: fixed"' in closed.output
+
+    subscribed = runner.invoke(
+        app, ["alarms", "subscribe", "duty", "--webhook", "http://127.0.0.1:9/hook"]
+    )
+    assert subscribed.exit_code == 0 and "signing secret" in subscribed.output
+    bad = runner.invoke(app, ["alarms", "subscribe", "x", "--email", "nobody"])
+    assert bad.exit_code == 2 and "not an e-mail address" in bad.output
+    missing = runner.invoke(app, ["alarms", "show", "42"])
+    assert missing.exit_code == 2 and "no alarm 42" in missing.output

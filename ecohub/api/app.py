@@ -24,9 +24,10 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from ecohub.api.keys import Principal, Role, verify_key
+from ecohub.api.alarms import router as alarms_router
+from ecohub.api.auth import principal
+from ecohub.api.keys import Principal, Role
 from ecohub.ingest.measurements import (
     CSV_FIELDS,
     MeasurementError,
@@ -73,28 +74,6 @@ def _local_submitter(engine: Engine) -> Submit:
     return submit
 
 
-def principal(request: Request) -> Principal:
-    """The caller, from its API key; 401 without a valid one."""
-    header = request.headers.get("authorization", "")
-    presented = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    presented = presented or request.headers.get("x-api-key", "")
-    if not presented:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "an API key is required (Authorization: Bearer <key>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    with Session(request.app.state.engine) as session:
-        found = verify_key(session, presented)
-    if found is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return found
-
-
 def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
     """The API on ``engine``; ``submit`` stores a batch (default: a local pipeline)."""
     app = FastAPI(
@@ -122,6 +101,7 @@ def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
         items = _items(body, content_type)
         return await _ingest(app, caller, items)
 
+    app.include_router(alarms_router)
     return app
 
 

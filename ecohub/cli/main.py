@@ -45,6 +45,9 @@ app.add_typer(import_app, name="import")
 app.add_typer(validate_app, name="validate")
 keys_app = typer.Typer(help="API keys of machines uploading data or calling the API.")
 app.add_typer(keys_app, name="keys")
+from ecohub.cli.alarms import alarms_app  # noqa: E402 - after the shared helpers above
+
+app.add_typer(alarms_app, name="alarms")
 
 console = Console()
 err_console = Console(stderr=True)

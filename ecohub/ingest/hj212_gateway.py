@@ -520,6 +520,16 @@ async def serve_forever(
         )
         log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
     extras = await _start_other_doors(engine, gateway, stop, mqtt, api)
+    from ecohub.alarms.housekeeping import run_housekeeping
+    from ecohub.config import get_settings
+
+    if get_settings().alarms_enabled:
+        extras.append(
+            loop.create_task(
+                run_housekeeping(engine, stop, get_settings().alarm_sweep_seconds),
+                name="alarm-housekeeping",
+            )
+        )
     await stop.wait()
     log_event(logger, "shutdown_requested")
     await asyncio.gather(*extras, return_exceptions=True)

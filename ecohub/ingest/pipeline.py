@@ -73,6 +73,7 @@ class PipelineResult:
     flagged: int = 0  # stored with at least one quality flag
     reflagged: int = 0  # stored neighbours whose flags changed
     hours_recomputed: int = 0
+    alarm_events: int = 0  # alarms opened, escalated or closed
 
     def as_write_result(self) -> WriteResult:
         return WriteResult(
@@ -137,8 +138,19 @@ class PointDirectory:
 class Pipeline:
     """Quality control, storage and rollups of observation batches on one store."""
 
-    def __init__(self, engine: Engine, *, thresholds_path: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        thresholds_path: str | None = None,
+        alarms: bool | None = None,
+    ) -> None:
+        from ecohub.alarms.evaluate import AlarmEvaluator
+
         self.engine = engine
+        settings = get_settings()
+        enabled = settings.alarms_enabled if alarms is None else alarms
+        self.alarms = AlarmEvaluator(engine, settings) if enabled else None
         self.directory = PointDirectory(engine)
         self.thresholds_path = (
             thresholds_path if thresholds_path is not None else get_settings().qc_thresholds
@@ -179,6 +191,8 @@ class Pipeline:
                     self.state.pop(key, None)
                 else:
                     self.state[key] = state
+            if self.alarms is not None:
+                self.alarms.forget()
             raise
         return result
 
@@ -237,7 +251,18 @@ class Pipeline:
                     dirty.add((key[0], rollup_code(key[1]), hour))
                     hour += dt.timedelta(hours=1)
         result.hours_recomputed = len(dirty)
-        recompute(connection, dirty, self.directory.points, now)
+        recomputed = recompute(connection, dirty, self.directory.points, now)
+        if self.alarms is not None:
+            result.alarm_events = len(
+                self.alarms.evaluate(
+                    connection,
+                    recomputed.hours,
+                    recomputed.days,
+                    recomputed.aqi,
+                    {row.point_id for row in unique},
+                    now,
+                )
+            )
 
     def _merge(
         self, connection: Connection, by_series: dict[SeriesKey, list[Observation]]

@@ -162,6 +162,13 @@ class PermitLimit(Base):
         CheckConstraint(
             "annual_mass_limit_kg IS NULL OR annual_mass_limit_kg > 0", name="positive_mass"
         ),
+        CheckConstraint(
+            "daily_mass_limit_kg IS NULL OR daily_mass_limit_kg > 0", name="positive_daily_mass"
+        ),
+        CheckConstraint(
+            "reference_o2 IS NULL OR (reference_o2 >= 0 AND reference_o2 < 21)",
+            name="reference_o2",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -171,6 +178,9 @@ class PermitLimit(Base):
     concentration_limit: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(32))
     annual_mass_limit_kg: Mapped[float | None] = mapped_column(Float)
+    daily_mass_limit_kg: Mapped[float | None] = mapped_column(Float)
+    # O2 content (%) the concentration limit is stated at (基准氧含量); None: as measured.
+    reference_o2: Mapped[float | None] = mapped_column(Float)
 
     permit: Mapped[Permit] = relationship(back_populates="limits")
     outlet: Mapped[Outlet] = relationship()

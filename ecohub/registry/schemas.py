@@ -90,6 +90,8 @@ class PermitLimitIn(_Record):
     concentration_limit: float = Field(gt=0)
     unit: str = Field(min_length=1)
     annual_mass_limit_kg: float | None = Field(default=None, gt=0)
+    daily_mass_limit_kg: float | None = Field(default=None, gt=0)
+    reference_o2: float | None = Field(default=None, ge=0, lt=21)
 
 
 class PermitIn(_Record):

@@ -187,6 +187,8 @@ def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
         row.concentration_limit = limit.concentration_limit
         row.unit = limit.unit
         row.annual_mass_limit_kg = limit.annual_mass_limit_kg
+        row.daily_mass_limit_kg = limit.daily_mass_limit_kg
+        row.reference_o2 = limit.reference_o2
     session.add(permit)
     session.flush()
     after = _permit_snapshot(permit)

@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -59,6 +59,9 @@ PROFILES: dict[str, list[tuple[str, float, float, bool]]] = {
     ],
 }
 SYSTEM_TYPE = {"gas": 31, "water": 32}
+# A scenario's values: (MN, CN, data time, parameter code) → the value to send, or None
+# for the profile's random value.
+ValueScript = Callable[[str, int, dt.datetime, str], float | None]
 BAD_KINDS = ("bad_crc", "truncated", "garbage", "bad_password", "unknown_mn", "bad_field")
 
 
@@ -194,12 +197,21 @@ def _value(rng: random.Random, mean: float, spread: float) -> float:
 
 
 def build_upload(
-    point: SimulatedPoint, cn: int, data_time: dt.datetime, qn: str, rng: random.Random
+    point: SimulatedPoint,
+    cn: int,
+    data_time: dt.datetime,
+    qn: str,
+    rng: random.Random,
+    script: ValueScript | None = None,
 ) -> tuple[bytes, list[tuple[str, float]]]:
     """A data upload packet and the (stored parameter code, value) pairs it carries."""
     codes: dict[str, dict[str, str]] = {}
     values: list[tuple[str, float]] = []
     for code, mean, spread, has_mass in PROFILES[point.kind]:
+        scripted = script(point.mn, cn, data_time, code) if script else None
+        if scripted is not None:
+            # A scripted value is sent as is, with a flat minimum and maximum.
+            mean, spread = scripted, 0.0
         if cn == 2011:
             value = _value(rng, mean, spread)
             codes[code] = {"Rtd": f"{value}", "Flag": "N"}
@@ -252,6 +264,7 @@ class _Logger:
     start: dt.datetime
     ack_timeout: float
     deadline: float | None = None  # time.monotonic() after which the logger stops
+    script: ValueScript | None = None
     plan: list[list[tuple[int, bytes, str, list[tuple[str, float]]]]] | None = None
     report: SimulationReport = field(default_factory=SimulationReport)
     reader: asyncio.StreamReader | None = None
@@ -331,7 +344,7 @@ class _Logger:
                 sequence += 1
                 data_time = moment.replace(second=0) if cn == 2011 else _period_start(cn, moment)
                 qn = format_qn(self.start + dt.timedelta(milliseconds=sequence))
-                packet, values = build_upload(self.point, cn, data_time, qn, self.rng)
+                packet, values = build_upload(self.point, cn, data_time, qn, self.rng, self.script)
                 batch.append((cn, packet, qn, values))
             yield batch
 
@@ -420,6 +433,7 @@ async def simulate(
     ack_timeout: float = 10.0,
     duration: float | None = None,
     prebuild: bool = False,
+    script: ValueScript | None = None,
 ) -> SimulationReport:
     """Run every logger concurrently (for ``ticks`` ticks, or until ``duration`` seconds
     have passed); returns the combined report."""
@@ -437,6 +451,7 @@ async def simulate(
             origin,
             ack_timeout,
             deadline,
+            script=script,
         )
         for point in points
     ]

@@ -125,9 +125,9 @@ def recompute_hours(
     dirty: set[SeriesHour],
     points: dict[int, PointInfo],
     now: dt.datetime,
-) -> set[SeriesHour]:
+) -> tuple[set[SeriesHour], list[dict[str, Any]]]:
     """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
-    whose daily values must follow."""
+    whose daily values must follow, and the rows written."""
     grouped: dict[SeriesHour, dict[str, list[tuple[float | None, int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -153,21 +153,32 @@ def recompute_hours(
     for key in dirty:
         point_id, code, hour = key
         point = points[point_id]
+        values = grouped.get(key, {})
+        flags = 0
+        for pairs in values.values():
+            for _value, flag in pairs:
+                flags |= flag
         rollup = hourly_rollup(
-            grouped.get(key, {}),
+            values,
             statistic_of(code),
             interval_seconds=point.interval_seconds,
             minute_interval_seconds=point.minute_interval_seconds,
         )
         if rollup is None:
             rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
-        results.append(_row(point_id, code, "hour", hour, rollup, now))
+        results.append(_row(point_id, code, "hour", hour, rollup, now, flags))
     _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
-    return {(point_id, code, day_start(hour)) for point_id, code, hour in dirty}
+    return {(point_id, code, day_start(hour)) for point_id, code, hour in dirty}, results
 
 
 def _row(
-    point_id: int, code: str, period: str, ts: dt.datetime, rollup: Rollup, now: dt.datetime
+    point_id: int,
+    code: str,
+    period: str,
+    ts: dt.datetime,
+    rollup: Rollup,
+    now: dt.datetime,
+    flags: int = 0,
 ) -> dict[str, Any]:
     return {
         "point_id": point_id,
@@ -180,6 +191,7 @@ def _row(
         "received": rollup.received,
         "valid": rollup.valid,
         "basis": rollup.basis,
+        "flags": flags,
         "computed_at": now,
     }
 
@@ -189,8 +201,9 @@ def recompute_days(
     dirty: set[SeriesHour],
     points: dict[int, PointInfo],
     now: dt.datetime,
-) -> None:
-    """Recompute the daily rollups of ``dirty`` (point, series, local-day start)."""
+) -> list[dict[str, Any]]:
+    """Recompute the daily rollups of ``dirty`` (point, series, local-day start); returns
+    the rows written."""
     hourly: dict[SeriesHour, list[float | None]] = {}
     received: dict[SeriesHour, int] = defaultdict(int)
     for first, last, chunk in _point_batches(((p, day) for p, _code, day in dirty), DAY):
@@ -232,6 +245,7 @@ def recompute_days(
             _row(point_id, series, "day", day, rollup, now) for series, rollup in produced.items()
         )
     _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    return results
 
 
 def _aqi_rows(
@@ -316,11 +330,24 @@ def recompute_aqi(
     hours: set[tuple[int, dt.datetime]],
     days: set[tuple[int, dt.datetime]],
     now: dt.datetime,
-) -> None:
-    """Recompute the hourly and daily AQI (HJ 633-2012) of air-station points."""
+) -> list[dict[str, Any]]:
+    """Recompute the hourly and daily AQI (HJ 633-2012) of air-station points; returns
+    the rows written."""
     keys = ["point_id", "period", "ts"]
-    _upsert(connection, station_aqi, _aqi_rows(connection, hours, "hour", now), keys)
-    _upsert(connection, station_aqi, _aqi_rows(connection, days, "day", now), keys)
+    hourly = _aqi_rows(connection, hours, "hour", now)
+    daily = _aqi_rows(connection, days, "day", now)
+    _upsert(connection, station_aqi, hourly, keys)
+    _upsert(connection, station_aqi, daily, keys)
+    return hourly + daily
+
+
+@dataclass
+class Recomputed:
+    """The derived rows one batch rewrote (what the alarm rules look at)."""
+
+    hours: list[dict[str, Any]]
+    days: list[dict[str, Any]]
+    aqi: list[dict[str, Any]]
 
 
 def recompute(
@@ -328,12 +355,12 @@ def recompute(
     dirty_hours: set[SeriesHour],
     points: dict[int, PointInfo],
     now: dt.datetime,
-) -> None:
+) -> Recomputed:
     """Recompute every hour in ``dirty_hours``, the days containing them and the AQI."""
     if not dirty_hours:
-        return
-    dirty_days = recompute_hours(connection, dirty_hours, points, now)
-    recompute_days(connection, dirty_days, points, now)
+        return Recomputed([], [], [])
+    dirty_days, hour_rows = recompute_hours(connection, dirty_hours, points, now)
+    day_rows = recompute_days(connection, dirty_days, points, now)
     aqi_hours = {
         (point_id, hour)
         for point_id, code, hour in dirty_hours
@@ -344,4 +371,4 @@ def recompute(
         for point_id, code, day in dirty_days
         if points[point_id].ambient_air and code in AQI_PARAMETERS
     }
-    recompute_aqi(connection, aqi_hours, aqi_days, now)
+    return Recomputed(hour_rows, day_rows, recompute_aqi(connection, aqi_hours, aqi_days, now))

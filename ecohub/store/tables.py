@@ -124,6 +124,8 @@ rollups = Table(
     Column("received", Integer, nullable=False),  # values present, valid or not
     Column("valid", Boolean, nullable=False),  # meets the validity rule of its period
     Column("basis", String(4), nullable=False),  # interval kind it was computed from
+    # Quality flags of the hour's raw values OR-ed together (hours; days: 0).
+    Column("flags", SmallInteger, nullable=False, server_default="0"),
     Column("computed_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("point_id", "parameter_code", "period", "ts"),
     CheckConstraint("period IN ('hour', 'day')", name="period"),

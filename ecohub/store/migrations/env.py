@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
+import ecohub.alarms.tables
 import ecohub.api.keys
 import ecohub.registry.models
 import ecohub.store.tables
 from ecohub.store.db import Base, make_engine
 
 target_metadata = Base.metadata
-_ = (ecohub.registry.models, ecohub.api.keys)
+_ = (ecohub.registry.models, ecohub.api.keys, ecohub.alarms.tables)
 
 
 def run_migrations() -> None:
