@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.standards
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.alarms
+	$(BIN)/python -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, Engine, select, update
 
 from ecohub.alarms import rules
@@ -29,7 +28,7 @@ from ecohub.alarms.lifecycle import Event, Sample, Subject, apply_samples
 from ecohub.alarms.notify import enqueue
 from ecohub.alarms.rules import Anomaly, Judgement
 from ecohub.alarms.tables import AlarmKind, AlarmStatus, alarms
-from ecohub.analytics.rollups import AQI_PARAMETERS, O3_MAX_1H, O3_MAX_8H
+from ecohub.analytics.city_aqi import DAILY_CODES, group_aqi
 from ecohub.config import Settings, get_settings
 from ecohub.registry.models import (
     Enterprise,
@@ -40,7 +39,6 @@ from ecohub.registry.models import (
     Site,
     SiteKind,
 )
-from ecohub.standards.aqi import daily_aqi
 from ecohub.store.db import utcnow, write_transaction
 from ecohub.store.rollups import local_zone
 from ecohub.store.tables import rollups
@@ -637,7 +635,7 @@ class AlarmEvaluator:
         concentrations of each pollutant), by local day start."""
         if not stations:
             return {}
-        codes = [*AQI_PARAMETERS, O3_MAX_8H, O3_MAX_1H]
+        codes = list(DAILY_CODES)
         sums: dict[dt.datetime, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         for start in range(0, len(stations), _CHUNK):
             query = select(rollups.c.ts, rollups.c.parameter_code, rollups.c.value).where(
@@ -654,25 +652,7 @@ class AlarmEvaluator:
         if not sums:
             return {}
         ordered = sorted(sums)
-
-        def column(code: str) -> np.ndarray:
-            factor = AQI_PARAMETERS[code][1] if code in AQI_PARAMETERS else 1.0
-            return np.array(
-                [
-                    float(np.mean(sums[day][code])) * factor if sums[day].get(code) else math.nan
-                    for day in ordered
-                ]
-            )
-
-        result = daily_aqi(
-            so2=column("a21026"),
-            no2=column("a21004"),
-            pm10=column("a34002"),
-            pm25=column("a34004"),
-            co=column("a21005"),
-            o3_1h_max=column(O3_MAX_1H),
-            o3_8h_max=column(O3_MAX_8H),
-        )
+        result = group_aqi([sums[day] for day in ordered], "day")
         return {day: float(value) for day, value in zip(ordered, result.aqi, strict=True)}
 
     # --- offline -----------------------------------------------------------------------

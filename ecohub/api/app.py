@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from ecohub.api.alarms import router as alarms_router
 from ecohub.api.auth import principal
 from ecohub.api.keys import Principal, Role
+from ecohub.api.public import router as public_router
 from ecohub.ingest.measurements import (
     CSV_FIELDS,
     MeasurementError,
@@ -101,6 +102,7 @@ def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
         items = _items(body, content_type)
         return await _ingest(app, caller, items)
 
+    app.include_router(public_router)
     app.include_router(alarms_router)
     return app
 

@@ -36,7 +36,7 @@ from ecohub.analytics.rollups import (
 )
 from ecohub.config import get_settings
 from ecohub.standards.aqi import daily_aqi, hourly_aqi
-from ecohub.store.tables import observations, rollups, station_aqi
+from ecohub.store.tables import observations, rollups, station_aqi, station_aqi_latest
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -338,7 +338,42 @@ def recompute_aqi(
     daily = _aqi_rows(connection, days, "day", now)
     _upsert(connection, station_aqi, hourly, keys)
     _upsert(connection, station_aqi, daily, keys)
+    _keep_latest(connection, hourly)
     return hourly + daily
+
+
+def _keep_latest(connection: Connection, hourly: list[dict[str, Any]]) -> None:
+    """Move each station's newest-AQI row forward (never back: late data for an older
+    hour leaves it alone)."""
+    newest: dict[int, dict[str, Any]] = {}
+    for row in hourly:
+        if row["aqi"] is None:
+            continue
+        kept = newest.get(row["point_id"])
+        if kept is None or row["ts"] > kept["ts"]:
+            newest[row["point_id"]] = row
+    if not newest:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(station_aqi_latest)
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["point_id"],
+            set_={
+                name: excluded[name]
+                for name in ("ts", "aqi", "level", "primary_pollutants", "computed_at")
+            },
+            where=excluded.ts >= station_aqi_latest.c.ts,
+        ),
+        [
+            {
+                name: row[name]
+                for name in ("point_id", "ts", "aqi", "level", "primary_pollutants", "computed_at")
+            }
+            for row in newest.values()
+        ],
+    )
 
 
 @dataclass

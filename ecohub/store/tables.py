@@ -149,3 +149,16 @@ station_aqi = Table(
     sqlite_with_rowid=False,
 )
 Index("ix_station_aqi_period_ts", station_aqi.c.period, station_aqi.c.ts)
+
+# The newest non-missing hourly AQI of each station (the map's feed), kept by
+# recompute_aqi so that reading it is one row per station.
+station_aqi_latest = Table(
+    "station_aqi_latest",
+    metadata,
+    Column("point_id", Integer, ForeignKey("monitoring_points.id"), primary_key=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("aqi", Integer, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("primary_pollutants", String(64), nullable=False),
+    Column("computed_at", UTCDateTime, nullable=False),
+)

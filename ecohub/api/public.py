@@ -1,0 +1,410 @@
+"""Public open-data routes (no key needed): monitoring sites, the latest station AQI, and
+the hourly or daily series of a site.
+
+- ``GET /api/v1/sites`` — filter by kind, region (a province or city code covers the
+  codes below it) and bounding box; JSON, CSV or GeoJSON;
+- ``GET /api/v1/aqi/latest`` — each air station's newest hourly AQI with its HJ 633
+  level and colour (what the map draws);
+- ``GET /api/v1/sites/{code}/series`` — one parameter's hourly or daily values in a time
+  range, keyset-paginated (``cursor``), JSON, CSV or Parquet;
+- ``GET /api/v1/ranking/cities`` — cities ranked by their hourly or daily AQI, computed
+  per HJ 633-2012 from the mean of their stations' concentrations.
+
+Only derived, validated figures are public here (rollups and AQI, with their validity);
+raw observations, the registry's enterprise data and alarms need a key.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, func, select
+
+from ecohub.alarms.evaluate import city_code
+from ecohub.alarms.notify import region_prefix
+from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
+from ecohub.registry.models import MonitoringPoint, Parameter, Region, Site, SiteKind
+from ecohub.standards.aqi import aqi_levels
+from ecohub.store.rollups import day_start, hour_start
+from ecohub.store.tables import rollups, station_aqi_latest
+
+router = APIRouter(prefix="/api/v1", tags=["open data"])
+MAX_SERIES_SPAN = dt.timedelta(days=400)
+SITE_FIELDS = ("code", "name", "kind", "region_code", "longitude", "latitude", "status")
+SERIES_FIELDS = ("ts", "value", "valid", "samples", "statistic")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _aware(moment: dt.datetime, name: str) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"{name} needs a time zone, e.g. 2024-01-15T08:00+08:00"
+        )
+    return moment.astimezone(dt.UTC)
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(part) for part in text.split(","))
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "bbox must be four numbers: west,south,east,north (longitude, latitude)",
+        ) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            "bbox must have west < east within ±180 and south < north within ±90",
+        )
+    return west, south, east, north
+
+
+def _json(document: Any) -> Response:
+    """JSON straight from plain data: these routes return thousands of rows that need
+    no validation, and FastAPI's generic encoder would dominate their latency."""
+    return Response(
+        json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+        media_type="application/json",
+    )
+
+
+def _csv(rows: list[dict[str, Any]], fields: tuple[str, ...], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        buffer.getvalue().encode("utf-8-sig"),  # with a BOM, so that Excel reads Chinese
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+# --- sites -------------------------------------------------------------------------------
+
+
+def _sites(
+    engine: Engine,
+    kind: str | None,
+    region: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    query = select(*(getattr(Site, name) for name in SITE_FIELDS)).order_by(Site.code)
+    if kind:
+        query = query.where(Site.kind == kind)
+    if region:
+        query = query.where(Site.region_code.like(region_prefix(region) + "%"))
+    if bbox:
+        west, south, east, north = bbox
+        query = query.where(Site.longitude.between(west, east), Site.latitude.between(south, north))
+    with engine.connect() as connection:
+        rows = connection.execute(query.limit(limit).offset(offset)).all()
+    return [dict(zip(SITE_FIELDS, row, strict=True)) for row in rows]
+
+
+@router.get("/sites", summary="Monitoring sites (JSON, CSV or GeoJSON)")
+async def list_sites(
+    request: Request,
+    kind: SiteKind | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
+    format: Literal["json", "csv", "geojson"] = "json",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    box = _bbox(bbox) if bbox else None
+    found = await run_in_threadpool(
+        _sites,
+        request.app.state.engine,
+        kind.value if kind else None,
+        region,
+        box,
+        limit,
+        offset,
+    )
+    if format == "csv":
+        return _csv(found, SITE_FIELDS, "sites")
+    if format == "geojson":
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [site["longitude"], site["latitude"]]},
+                "properties": {k: v for k, v in site.items() if k not in ("longitude", "latitude")},
+            }
+            for site in found
+            if site["longitude"] is not None and site["latitude"] is not None
+        ]
+        return Response(
+            json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+            media_type="application/geo+json",
+        )
+    return _json(found)
+
+
+# --- latest AQI ------------------------------------------------------------------------
+
+
+def _latest_aqi(engine: Engine) -> list[dict[str, Any]]:
+    latest = station_aqi_latest
+    query = (
+        select(
+            Site.code,
+            Site.name,
+            Site.region_code,
+            Site.longitude,
+            Site.latitude,
+            latest.c.ts,
+            latest.c.aqi,
+            latest.c.level,
+            latest.c.primary_pollutants,
+        )
+        .join(MonitoringPoint, MonitoringPoint.id == latest.c.point_id)
+        .join(Site, Site.id == MonitoringPoint.site_id)
+        .order_by(Site.code)
+    )
+    levels = {level.level: level for level in aqi_levels()}
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        {
+            "site": code,
+            "name": name,
+            "region_code": region,
+            "longitude": lon,
+            "latitude": lat,
+            "ts": _iso(ts),
+            "aqi": aqi,
+            "level": level,
+            "category": levels[level].category_zh if level in levels else None,
+            "colour": levels[level].hex if level in levels else None,
+            "primary_pollutants": primary.split(",") if primary else [],
+        }
+        for code, name, region, lon, lat, ts, aqi, level, primary in rows
+    ]
+
+
+@router.get("/aqi/latest", summary="Each air station's newest hourly AQI (HJ 633-2012)")
+async def latest_aqi(request: Request) -> Response:
+    return _json(await run_in_threadpool(_latest_aqi, request.app.state.engine))
+
+
+# --- series ------------------------------------------------------------------------------
+
+
+def _series(
+    engine: Engine,
+    site: str,
+    parameter: str,
+    period: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    after: dt.datetime | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], dt.datetime | None]:
+    with engine.connect() as connection:
+        point_ids = list(
+            connection.execute(
+                select(MonitoringPoint.id)
+                .join(Site, Site.id == MonitoringPoint.site_id)
+                .where(Site.code == site)
+            ).scalars()
+        )
+        if not point_ids:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+        code = parameter.split("-")[0]
+        if connection.execute(select(Parameter.code).where(Parameter.code == code)).first() is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parameter {parameter!r}")
+        query = (
+            select(
+                rollups.c.ts,
+                rollups.c.value,
+                rollups.c.valid,
+                rollups.c.samples,
+                rollups.c.statistic,
+            )
+            .where(
+                rollups.c.point_id.in_(point_ids),
+                rollups.c.parameter_code == parameter,
+                rollups.c.period == period,
+                rollups.c.ts >= (after if after is not None else start),
+                rollups.c.ts < end,
+            )
+            .order_by(rollups.c.ts)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            query = query.where(rollups.c.ts > after)
+        rows = connection.execute(query).all()
+    page = [
+        {"ts": _iso(ts), "value": value, "valid": bool(valid), "samples": n, "statistic": stat}
+        for ts, value, valid, n, stat in rows[:limit]
+    ]
+    following = rows[limit - 1].ts if len(rows) > limit else None
+    return page, following
+
+
+@router.get(
+    "/sites/{code}/series",
+    summary="A site's hourly or daily values of one parameter (JSON, CSV or Parquet)",
+)
+async def site_series(
+    request: Request,
+    code: str,
+    parameter: Annotated[str, Query(min_length=1, max_length=16, examples=["a34004"])],
+    start: dt.datetime,
+    end: dt.datetime,
+    period: Literal["hour", "day"] = "hour",
+    cursor: Annotated[
+        dt.datetime | None, Query(description="next_cursor of the previous page")
+    ] = None,
+    format: Literal["json", "csv", "parquet"] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Any:
+    start, end = _aware(start, "start"), _aware(end, "end")
+    after = _aware(cursor, "cursor") if cursor is not None else None
+    if end <= start:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "end must be after start")
+    if end - start > MAX_SERIES_SPAN:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"a request spans at most {MAX_SERIES_SPAN.days} days; page through longer ranges",
+        )
+    rows, following = await run_in_threadpool(
+        _series, request.app.state.engine, code, parameter, period, start, end, after, limit
+    )
+    headers = {"X-Next-Cursor": _iso(following)} if following else {}
+    if format == "csv":
+        response = _csv(rows, SERIES_FIELDS, f"{code}_{parameter}_{period}")
+        response.headers.update(headers)
+        return response
+    if format == "parquet":
+        buffer = io.BytesIO()
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "ts": pl.String,
+                "value": pl.Float64,
+                "valid": pl.Boolean,
+                "samples": pl.Int64,
+                "statistic": pl.String,
+            },
+        )
+        frame.with_columns(pl.col("ts").str.to_datetime(time_zone="UTC")).write_parquet(buffer)
+        return Response(
+            buffer.getvalue(),
+            media_type="application/vnd.apache.parquet",
+            headers={
+                "Content-Disposition": f'attachment; filename="{code}_{parameter}.parquet"',
+                **headers,
+            },
+        )
+    return _json(
+        {
+            "site": code,
+            "parameter": parameter,
+            "period": period,
+            "rows": rows,
+            "next_cursor": _iso(following) if following else None,
+        }
+    )
+
+
+# --- city ranking ------------------------------------------------------------------------
+
+
+def _ranking(engine: Engine, period: str, at: dt.datetime | None) -> dict[str, Any]:
+    codes = HOURLY_CODES if period == "hour" else DAILY_CODES
+    air = (
+        select(rollups.c.ts)
+        .join(MonitoringPoint, MonitoringPoint.id == rollups.c.point_id)
+        .join(Site, Site.id == MonitoringPoint.site_id)
+        .where(Site.kind == SiteKind.AIR.value, rollups.c.period == period, rollups.c.valid)
+    )
+    with engine.connect() as connection:
+        if at is None:
+            at = connection.execute(select(func.max(air.subquery().c.ts))).scalar_one_or_none()
+            if at is None:
+                return {"period": period, "ts": None, "cities": []}
+        query = (
+            select(Site.region_code, Site.code, rollups.c.parameter_code, rollups.c.value)
+            .join(MonitoringPoint, MonitoringPoint.id == rollups.c.point_id)
+            .join(Site, Site.id == MonitoringPoint.site_id)
+            .where(
+                Site.kind == SiteKind.AIR.value,
+                rollups.c.period == period,
+                rollups.c.ts == at,
+                rollups.c.valid,
+                rollups.c.parameter_code.in_(codes),
+            )
+        )
+        groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        stations: dict[str, set[str]] = defaultdict(set)
+        for region, site, code, value in connection.execute(query):
+            city = city_code(region)
+            if city is None or value is None:
+                continue
+            groups[city][code].append(value)
+            stations[city].add(site)
+        names: dict[str, str] = {
+            code: name
+            for code, name in connection.execute(
+                select(Region.code, Region.name).where(Region.code.in_(list(groups)))
+            )
+        }
+    cities = sorted(groups)
+    result = group_aqi([groups[city] for city in cities], period)
+    primaries = result.primary_pollutants()
+    levels = {level.level: level for level in aqi_levels()}
+    rows = []
+    for index, city in enumerate(cities):
+        aqi = result.aqi[index]
+        level = int(result.level[index])
+        rows.append(
+            {
+                "city": city,
+                "name": names.get(city, city),
+                "aqi": None if math.isnan(aqi) else int(aqi),
+                "level": level,
+                "category": levels[level].category_zh if level in levels else None,
+                "colour": levels[level].hex if level in levels else None,
+                "primary_pollutants": primaries[index],
+                "stations": len(stations[city]),
+            }
+        )
+    rows.sort(key=lambda row: (row["aqi"] is None, row["aqi"] or 0, row["city"]))
+    previous = None
+    for position, row in enumerate(rows, start=1):
+        # Standard competition ranking: equal AQIs share a rank.
+        row["rank"] = previous["rank"] if previous and previous["aqi"] == row["aqi"] else position
+        previous = row
+    return {"period": period, "ts": _iso(at), "cities": rows}
+
+
+@router.get("/ranking/cities", summary="Cities ranked by AQI for an hour or a day (best first)")
+async def city_ranking(
+    request: Request,
+    period: Literal["hour", "day"] = "hour",
+    at: Annotated[
+        dt.datetime | None,
+        Query(description="the hour, or any time in the local day; default: the newest"),
+    ] = None,
+) -> dict[str, Any]:
+    moment = None
+    if at is not None:
+        moment = _aware(at, "at")
+        moment = hour_start(moment) if period == "hour" else day_start(moment)
+    return await run_in_threadpool(_ranking, request.app.state.engine, period, moment)
