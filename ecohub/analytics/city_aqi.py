@@ -1,8 +1,9 @@
-"""City AQI (HJ 633-2012 §5): from the mean of the city's stations' concentrations of
-each pollutant, hourly or daily. Pure functions over plain data.
+"""AQI of a group of stations (HJ 633-2012 §5): a city's AQI comes from the mean of its
+stations' concentrations of each pollutant, hourly or daily; a single station is a group
+of one. Pure functions over plain data.
 
-Input per city (or any group): rollup series code → the stations' valid values, in the
-store's units; output: the group's AQI, level and primary pollutants.
+Input per group: rollup series code → the stations' valid values, in the store's units;
+output: the groups' AQI, levels and primary pollutants.
 """
 
 from __future__ import annotations

@@ -19,15 +19,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
 from ecohub.analytics.rollups import (
     AQI_PARAMETERS,
-    O3,
-    O3_MAX_1H,
-    O3_MAX_8H,
     Rollup,
     daily_rollups,
     hourly_rollup,
@@ -35,7 +32,6 @@ from ecohub.analytics.rollups import (
     statistic_of,
 )
 from ecohub.config import get_settings
-from ecohub.standards.aqi import daily_aqi, hourly_aqi
 from ecohub.store.tables import observations, rollups, station_aqi, station_aqi_latest
 
 HOUR = dt.timedelta(hours=1)
@@ -254,9 +250,7 @@ def _aqi_rows(
     period: str,
     now: dt.datetime,
 ) -> list[dict[str, Any]]:
-    codes = list(AQI_PARAMETERS)
-    if period == "day":
-        codes += [O3_MAX_8H, O3_MAX_1H]
+    codes = list(HOURLY_CODES if period == "hour" else DAILY_CODES)
     span = HOUR if period == "hour" else DAY
     values: dict[tuple[int, dt.datetime], dict[str, float]] = defaultdict(dict)
     for first, last, chunk in _point_batches(keys, span):
@@ -274,32 +268,12 @@ def _aqi_rows(
             if (point_id, ts) in keys and value is not None:
                 values[(point_id, ts)][code] = value
     ordered = sorted(keys)
-
-    def column(code: str) -> np.ndarray:
-        factor = AQI_PARAMETERS[code][1] if code in AQI_PARAMETERS else 1.0
-        return np.array([values[key].get(code, math.nan) * factor for key in ordered], dtype=float)
-
     if not ordered:
         return []
-    if period == "hour":
-        result = hourly_aqi(
-            so2=column("a21026"),
-            no2=column("a21004"),
-            pm10=column("a34002"),
-            pm25=column("a34004"),
-            co=column("a21005"),
-            o3=column(O3),
-        )
-    else:
-        result = daily_aqi(
-            so2=column("a21026"),
-            no2=column("a21004"),
-            pm10=column("a34002"),
-            pm25=column("a34004"),
-            co=column("a21005"),
-            o3_1h_max=column(O3_MAX_1H),
-            o3_8h_max=column(O3_MAX_8H),
-        )
+    # A station is a group of one: the same HJ 633 computation as a city's.
+    result = group_aqi(
+        [{code: [value] for code, value in values[key].items()} for key in ordered], period
+    )
     primaries = result.primary_pollutants()
     levels = result.level
     rows = []
