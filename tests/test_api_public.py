@@ -194,3 +194,36 @@ def test_city_ranking_uses_the_mean_of_the_stations(client: TestClient) -> None:
     assert bad.status_code == 422
     naive = client.get("/api/v1/ranking/cities", params={"at": "2024-01-15T08:00"})
     assert naive.status_code == 400
+
+
+def test_enterprise_disclosure_and_outlet_series(
+    client: TestClient, engine: Engine, points: dict[str, int]
+) -> None:
+    # The demo permit of 京西燃气热电 (P0001 on outlet DA001): SO2 10, NOx 30,
+    # particulates 5 mg/m³ (demo/registry.json).
+    listed = client.get("/api/v1/enterprises", params={"region": "110000"}).json()
+    assert [e["uscc"] for e in listed] == ["91110106MA00DEM01H"]
+    detail = client.get("/api/v1/enterprises/91110106MA00DEM01H").json()
+    assert detail["outlets"][0]["code"] == "DA001" and detail["outlets"][0]["points"] == ["P0001"]
+    (permit,) = detail["permits"]
+    limits = {x["parameter_code"]: x["concentration_limit"] for x in permit["limits"]}
+    assert limits == {"a21026": 10, "a21002": 30, "a34013": 5}
+    assert {x["outlet"] for x in permit["limits"]} == {"DA001"}
+    bad = client.get("/api/v1/enterprises/91110106MA00DEM01X")
+    assert bad.status_code == 400 and "check character" in bad.json()["detail"]
+    unknown = client.get("/api/v1/enterprises/91350100M000100Y43")
+    assert unknown.status_code == 404
+
+    p1 = points["P0001"]
+    rows = [
+        Observation(p1, "a21026", "hour", T0, 12.5, "N", 0, "t"),
+        Observation(p1, "a00000", "hour", T0, 80.0, "N", 0, "t"),
+    ]
+    Pipeline(engine).process(rows, now=T0 + dt.timedelta(days=3))
+    window = {"start": "2024-01-15T00:00:00Z", "end": "2024-01-16T00:00:00Z"}
+    series = client.get("/api/v1/points/P0001/series", params={"parameter": "a21026", **window})
+    assert series.json()["point"] == "P0001"
+    assert series.json()["rows"][0]["value"] == 12.5
+    # A station is not an outlet point: its data is under /sites.
+    station = client.get("/api/v1/points/1001A/series", params={"parameter": "a34004", **window})
+    assert station.status_code == 404 and "outlet monitoring point" in station.json()["detail"]

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from ecohub.api.alarms import router as alarms_router
 from ecohub.api.auth import principal
+from ecohub.api.disclosure import router as disclosure_router
 from ecohub.api.keys import Principal, Role
 from ecohub.api.public import router as public_router
 from ecohub.ingest.measurements import (
@@ -103,6 +104,7 @@ def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
         return await _ingest(app, caller, items)
 
     app.include_router(public_router)
+    app.include_router(disclosure_router)
     app.include_router(alarms_router)
     return app
 

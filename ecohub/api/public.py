@@ -71,7 +71,7 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _json(document: Any) -> Response:
+def json_response(document: Any) -> Response:
     """JSON straight from plain data: these routes return thousands of rows that need
     no validation, and FastAPI's generic encoder would dominate their latency."""
     return Response(
@@ -152,7 +152,7 @@ async def list_sites(
             json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
             media_type="application/geo+json",
         )
-    return _json(found)
+    return json_response(found)
 
 
 # --- latest AQI ------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def _latest_aqi(engine: Engine) -> list[dict[str, Any]]:
 
 @router.get("/aqi/latest", summary="Each air station's newest hourly AQI (HJ 633-2012)")
 async def latest_aqi(request: Request) -> Response:
-    return _json(await run_in_threadpool(_latest_aqi, request.app.state.engine))
+    return json_response(await run_in_threadpool(_latest_aqi, request.app.state.engine))
 
 
 # --- series ------------------------------------------------------------------------------
@@ -207,6 +207,7 @@ async def latest_aqi(request: Request) -> Response:
 
 def _series(
     engine: Engine,
+    owner: str,
     site: str,
     parameter: str,
     period: str,
@@ -216,15 +217,20 @@ def _series(
     limit: int,
 ) -> tuple[list[dict[str, Any]], dt.datetime | None]:
     with engine.connect() as connection:
-        point_ids = list(
-            connection.execute(
+        if owner == "site":
+            points = (
                 select(MonitoringPoint.id)
                 .join(Site, Site.id == MonitoringPoint.site_id)
                 .where(Site.code == site)
-            ).scalars()
-        )
+            )
+        else:  # an outlet's monitoring point: emission data enterprises must disclose
+            points = select(MonitoringPoint.id).where(
+                MonitoringPoint.code == site, MonitoringPoint.outlet_id.is_not(None)
+            )
+        point_ids = list(connection.execute(points).scalars())
         if not point_ids:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+            what = "site" if owner == "site" else "outlet monitoring point"
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {site!r}")
         code = parameter.split("-")[0]
         if connection.execute(select(Parameter.code).where(Parameter.code == code)).first() is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parameter {parameter!r}")
@@ -257,6 +263,12 @@ def _series(
     return page, following
 
 
+SeriesParameter = Annotated[str, Query(min_length=1, max_length=16, examples=["a34004"])]
+Cursor = Annotated[dt.datetime | None, Query(description="next_cursor of the previous page")]
+SeriesLimit = Annotated[int, Query(ge=1, le=10_000)]
+SeriesFormat = Literal["json", "csv", "parquet"]
+
+
 @router.get(
     "/sites/{code}/series",
     summary="A site's hourly or daily values of one parameter (JSON, CSV or Parquet)",
@@ -264,15 +276,50 @@ def _series(
 async def site_series(
     request: Request,
     code: str,
-    parameter: Annotated[str, Query(min_length=1, max_length=16, examples=["a34004"])],
+    parameter: SeriesParameter,
     start: dt.datetime,
     end: dt.datetime,
     period: Literal["hour", "day"] = "hour",
-    cursor: Annotated[
-        dt.datetime | None, Query(description="next_cursor of the previous page")
-    ] = None,
-    format: Literal["json", "csv", "parquet"] = "json",
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Cursor = None,
+    format: SeriesFormat = "json",
+    limit: SeriesLimit = 1000,
+) -> Any:
+    return await _series_response(
+        request, "site", code, parameter, start, end, period, cursor, format, limit
+    )
+
+
+@router.get(
+    "/points/{code}/series",
+    summary="An outlet monitoring point's hourly or daily values (enterprise disclosure)",
+)
+async def point_series(
+    request: Request,
+    code: str,
+    parameter: SeriesParameter,
+    start: dt.datetime,
+    end: dt.datetime,
+    period: Literal["hour", "day"] = "hour",
+    cursor: Cursor = None,
+    format: SeriesFormat = "json",
+    limit: SeriesLimit = 1000,
+) -> Any:
+    return await _series_response(
+        request, "point", code, parameter, start, end, period, cursor, format, limit
+    )
+
+
+async def _series_response(
+    request: Request,
+    owner: str,
+    code: str,
+    parameter: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    period: str,
+    cursor: dt.datetime | None,
+    format: str,
+    limit: int,
 ) -> Any:
     start, end = _aware(start, "start"), _aware(end, "end")
     after = _aware(cursor, "cursor") if cursor is not None else None
@@ -284,7 +331,7 @@ async def site_series(
             f"a request spans at most {MAX_SERIES_SPAN.days} days; page through longer ranges",
         )
     rows, following = await run_in_threadpool(
-        _series, request.app.state.engine, code, parameter, period, start, end, after, limit
+        _series, request.app.state.engine, owner, code, parameter, period, start, end, after, limit
     )
     headers = {"X-Next-Cursor": _iso(following)} if following else {}
     if format == "csv":
@@ -312,9 +359,9 @@ async def site_series(
                 **headers,
             },
         )
-    return _json(
+    return json_response(
         {
-            "site": code,
+            owner: code,
             "parameter": parameter,
             "period": period,
             "rows": rows,

@@ -1,0 +1,120 @@
+"""Enterprise disclosure routes (no key needed): the enterprises, and for each its
+outlets, their monitoring points and its discharge permits with the permitted limits,
+as 企业环境信息依法披露管理办法 (2021) requires them to be public. The outlets' measured
+values are at ``GET /api/v1/points/{code}/series``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
+
+from ecohub.alarms.notify import region_prefix
+from ecohub.api.public import json_response
+from ecohub.registry.models import Enterprise, MonitoringPoint, Parameter, Permit
+from ecohub.registry.uscc import validate_uscc
+
+router = APIRouter(prefix="/api/v1", tags=["enterprise disclosure"])
+ENTERPRISE_FIELDS = ("uscc", "name", "region_code", "industry", "longitude", "latitude")
+
+
+def _enterprises(engine: Engine, region: str | None, limit: int, offset: int) -> list[dict]:
+    query = select(*(getattr(Enterprise, name) for name in ENTERPRISE_FIELDS)).order_by(
+        Enterprise.uscc
+    )
+    if region:
+        query = query.where(Enterprise.region_code.like(region_prefix(region) + "%"))
+    with engine.connect() as connection:
+        rows = connection.execute(query.limit(limit).offset(offset)).all()
+    return [dict(zip(ENTERPRISE_FIELDS, row, strict=True)) for row in rows]
+
+
+@router.get("/enterprises", summary="Enterprises under supervision")
+async def list_enterprises(
+    request: Request,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    return json_response(
+        await run_in_threadpool(_enterprises, request.app.state.engine, region, limit, offset)
+    )
+
+
+def _disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
+    with Session(engine) as session:
+        enterprise = session.scalars(
+            select(Enterprise)
+            .where(Enterprise.uscc == uscc)
+            .options(
+                selectinload(Enterprise.outlets),
+                selectinload(Enterprise.permits).selectinload(Permit.limits),
+            )
+        ).one_or_none()
+        if enterprise is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enterprise {uscc}")
+        outlet_ids = [outlet.id for outlet in enterprise.outlets]
+        points: dict[int, list[str]] = {}
+        for outlet_id, code in session.execute(
+            select(MonitoringPoint.outlet_id, MonitoringPoint.code)
+            .where(MonitoringPoint.outlet_id.in_(outlet_ids))
+            .order_by(MonitoringPoint.code)
+        ):
+            points.setdefault(outlet_id, []).append(code)
+        names = {
+            code: name for code, name in session.execute(select(Parameter.code, Parameter.name_zh))
+        }
+        outlets = {outlet.id: outlet for outlet in enterprise.outlets}
+        return {
+            **{name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS},
+            "outlets": [
+                {
+                    "code": outlet.code,
+                    "name": outlet.name,
+                    "kind": outlet.kind,
+                    "longitude": outlet.longitude,
+                    "latitude": outlet.latitude,
+                    "points": points.get(outlet.id, []),
+                }
+                for outlet in sorted(enterprise.outlets, key=lambda o: o.code)
+            ],
+            "permits": [
+                {
+                    "permit_no": permit.permit_no,
+                    "valid_from": permit.valid_from.isoformat(),
+                    "valid_to": permit.valid_to.isoformat(),
+                    "limits": [
+                        {
+                            "outlet": outlets[limit.outlet_id].code,
+                            "parameter_code": limit.parameter_code,
+                            "parameter": names.get(limit.parameter_code),
+                            "concentration_limit": limit.concentration_limit,
+                            "unit": limit.unit,
+                            "reference_o2": limit.reference_o2,
+                            "daily_mass_limit_kg": limit.daily_mass_limit_kg,
+                            "annual_mass_limit_kg": limit.annual_mass_limit_kg,
+                        }
+                        for limit in sorted(
+                            permit.limits, key=lambda x: (x.outlet_id, x.parameter_code)
+                        )
+                    ],
+                }
+                for permit in sorted(enterprise.permits, key=lambda p: p.permit_no)
+            ],
+        }
+
+
+@router.get(
+    "/enterprises/{uscc}",
+    summary="An enterprise's outlets, monitoring points and permitted limits",
+)
+async def enterprise_disclosure(request: Request, uscc: str) -> Response:
+    try:
+        validate_uscc(uscc)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    return json_response(await run_in_threadpool(_disclosure, request.app.state.engine, uscc))
