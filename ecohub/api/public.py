@@ -22,6 +22,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import polars as pl
@@ -269,44 +270,25 @@ SeriesLimit = Annotated[int, Query(ge=1, le=10_000)]
 SeriesFormat = Literal["json", "csv", "parquet"]
 
 
-@router.get(
-    "/sites/{code}/series",
-    summary="A site's hourly or daily values of one parameter (JSON, CSV or Parquet)",
-)
-async def site_series(
-    request: Request,
-    code: str,
-    parameter: SeriesParameter,
-    start: dt.datetime,
-    end: dt.datetime,
-    period: Literal["hour", "day"] = "hour",
-    cursor: Cursor = None,
-    format: SeriesFormat = "json",
-    limit: SeriesLimit = 1000,
-) -> Any:
-    return await _series_response(
-        request, "site", code, parameter, start, end, period, cursor, format, limit
-    )
+def _series_route(owner: str) -> Callable[..., Awaitable[Any]]:
+    """The series endpoint of a site or of an outlet point (same parameters)."""
 
+    async def series(
+        request: Request,
+        code: str,
+        parameter: SeriesParameter,
+        start: dt.datetime,
+        end: dt.datetime,
+        period: Literal["hour", "day"] = "hour",
+        cursor: Cursor = None,
+        format: SeriesFormat = "json",
+        limit: SeriesLimit = 1000,
+    ) -> Any:
+        return await _series_response(
+            request, owner, code, parameter, start, end, period, cursor, format, limit
+        )
 
-@router.get(
-    "/points/{code}/series",
-    summary="An outlet monitoring point's hourly or daily values (enterprise disclosure)",
-)
-async def point_series(
-    request: Request,
-    code: str,
-    parameter: SeriesParameter,
-    start: dt.datetime,
-    end: dt.datetime,
-    period: Literal["hour", "day"] = "hour",
-    cursor: Cursor = None,
-    format: SeriesFormat = "json",
-    limit: SeriesLimit = 1000,
-) -> Any:
-    return await _series_response(
-        request, "point", code, parameter, start, end, period, cursor, format, limit
-    )
+    return series
 
 
 async def _series_response(
@@ -368,6 +350,22 @@ async def _series_response(
             "next_cursor": _iso(following) if following else None,
         }
     )
+
+
+router.add_api_route(
+    "/sites/{code}/series",
+    _series_route("site"),
+    methods=["GET"],
+    name="site_series",
+    summary="A site's hourly or daily values of one parameter (JSON, CSV or Parquet)",
+)
+router.add_api_route(
+    "/points/{code}/series",
+    _series_route("point"),
+    methods=["GET"],
+    name="point_series",
+    summary="An outlet monitoring point's hourly or daily values (enterprise disclosure)",
+)
 
 
 # --- city ranking ------------------------------------------------------------------------
