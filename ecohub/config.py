@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = Field(
         default=30.0, gt=0, description="First retry delay; doubled after each failure."
     )
+    api_rate_limit: int = Field(
+        default=600,
+        ge=1,
+        description="Requests a minute per API key or signed-in user (a key may set its own).",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send the portal's session cookie over HTTPS only (browsers also allow "
+        "http://localhost). Turn off only behind a TLS-terminating proxy that speaks plain HTTP.",
+    )
+    login_attempts: int = Field(
+        default=10, ge=1, description="Failed sign-ins per user name and address in 15 minutes."
+    )
 
 
 @lru_cache(maxsize=1)

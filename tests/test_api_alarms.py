@@ -63,7 +63,7 @@ def test_every_alarm_route_denies_without_a_key_and_for_operator_keys(
     bad = client.request(method, path, json=body, headers=_h("ek_notakey"))
     assert bad.status_code == 401
     denied = client.request(method, path, json=body, headers=_h(keys["operator"]))
-    assert denied.status_code == 403 and "may not read alarms" in denied.json()["detail"]
+    assert denied.status_code == 403 and "role operator may not read it" in denied.json()["detail"]
 
 
 def test_agency_sees_all_and_enterprise_only_its_own(api) -> None:  # type: ignore[no-untyped-def]

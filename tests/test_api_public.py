@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from ecohub.api.app import create_app
 from ecohub.ingest.pipeline import Pipeline
@@ -227,3 +228,62 @@ def test_enterprise_disclosure_and_outlet_series(
     # A station is not an outlet point: its data is under /sites.
     station = client.get("/api/v1/points/1001A/series", params={"parameter": "a34004", **window})
     assert station.status_code == 404 and "outlet monitoring point" in station.json()["detail"]
+
+
+def test_latest_aqi_is_rebuilt_when_its_inputs_change(
+    client: TestClient, engine: Engine, points: dict[str, int]
+) -> None:
+    first = client.get("/api/v1/aqi/latest")
+    etag = first.headers["etag"]
+    assert client.get("/api/v1/aqi/latest", headers={"If-None-Match": etag}).status_code == 304
+    # A newer hour for 1002A: 40 μg/m³ → IAQI 50 + 50 × (40 − 35)/(75 − 35) = 56.25 → 57.
+    newer = Observation(
+        points["1002A"], "a34004", "hour", T0 + dt.timedelta(hours=1), 40.0, "N", 0, "t"
+    )
+    Pipeline(engine).process([newer], now=T0 + dt.timedelta(days=3))
+    changed = client.get("/api/v1/aqi/latest", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    assert {row["site"]: row["aqi"] for row in changed.json()}["1002A"] == 57
+    # A renamed site (an audited registry change) shows at once too.
+    from ecohub.registry.schemas import SiteIn
+    from ecohub.registry.service import upsert_site
+
+    with Session(engine) as session:
+        upsert_site(
+            session,
+            SiteIn(
+                code="1002A",
+                name="定陵（新）",
+                kind="air",
+                region_code="110000",
+                longitude=116.17,
+                latitude=40.2865,
+            ),
+            "test",
+        )
+        session.commit()
+    renamed = {row["site"]: row["name"] for row in client.get("/api/v1/aqi/latest").json()}
+    assert renamed["1002A"] == "定陵（新）"
+
+
+def test_station_aqi_series(client: TestClient) -> None:
+    params = {"start": "2024-01-16T00:00:00Z", "end": "2024-01-16T07:00:00Z"}
+    rows = client.get("/api/v1/sites/1001A/aqi", params=params).json()["rows"]
+    # Hours 24-30 from T0; the last is the 120 μg/m³ hour: AQI 158, level 4, red.
+    assert [row["ts"][11:13] for row in rows] == ["00", "01", "02", "03", "04", "05", "06"]
+    assert rows[-1]["aqi"] == 158 and rows[-1]["colour"] == "#FF0000"
+    assert rows[-1]["iaqi"] == {"PM2.5": 158} and rows[-1]["primary_pollutants"] == ["PM2.5"]
+    water = client.get("/api/v1/sites/WQ-GZ-01/aqi", params=params)
+    assert water.status_code == 404 and "no air station" in water.json()["detail"]
+    backwards = client.get(
+        "/api/v1/sites/1001A/aqi", params={"start": params["end"], "end": params["start"]}
+    )
+    assert backwards.status_code == 400 and "after start" in backwards.json()["detail"]
+    ancient = client.get(
+        "/api/v1/sites/1001A/aqi", params={"start": "0001-01-01T00:00:00Z", "end": params["end"]}
+    )
+    assert ancient.status_code == 400 and "between 1970 and 2199" in ancient.json()["detail"]
+    assert (
+        client.get("/api/v1/sites/1001A/aqi", params={**params, "period": "week"}).status_code
+        == 422
+    )

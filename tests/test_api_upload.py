@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ecohub.api.app import create_app
 from ecohub.api.keys import Role, issue_key, revoke_key
-from ecohub.registry.models import MonitoringPoint, Outlet
+from ecohub.registry.models import AuditEntry, MonitoringPoint, Outlet
 from ecohub.store.tables import observations, quarantine
 
 TS = "2024-01-15T08:00:00+08:00"
@@ -102,6 +102,13 @@ def test_json_lines_answer_per_row_and_quarantine_the_bad(engine: Engine, setup)
     with engine.connect() as connection:
         reasons = sorted(connection.execute(select(quarantine.c.reason_code)).scalars())
     assert reasons == ["bad_field", "bad_json", "unknown_point"]
+    # The upload is audited under the key's name.
+    with engine.connect() as connection:
+        (entry,) = connection.execute(
+            select(AuditEntry.actor, AuditEntry.after).where(AuditEntry.entity == "measurements")
+        ).all()
+    assert entry.actor.startswith("key:") and entry.after["accepted_rows"] == 2
+    assert entry.after["rejected_rows"] == 3 and entry.after["values"] == 3
     # Sending the same upload again stores nothing new.
     client.post(
         "/api/v1/measurements",

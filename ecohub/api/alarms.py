@@ -1,6 +1,6 @@
 """Alarm routes of the API (``router``): list, read, acknowledge, annotate and close alarms.
 
-Agency and admin keys see every alarm; an enterprise key sees and acts on its own
+Agency and admin callers see every alarm; an enterprise caller sees and acts on its own
 enterprise's alarms only (another enterprise's alarm answers 404, so that its existence
 is not disclosed); other keys are refused. Every action is recorded in the alarm's
 history under the key's name.
@@ -18,10 +18,9 @@ from ecohub.alarms import lifecycle
 from ecohub.alarms.lifecycle import AlarmError
 from ecohub.alarms.notify import alarm_payload
 from ecohub.alarms.tables import AlarmKind
-from ecohub.api.auth import principal
+from ecohub.api.catalogue import dataset_access
 from ecohub.api.keys import Principal, Role
-
-ALARM_ROLES = frozenset({Role.ADMIN, Role.AGENCY, Role.ENTERPRISE})
+from ecohub.api.public import MAX_ROW_ID, RowId
 
 
 class Note(BaseModel):
@@ -36,10 +35,11 @@ class Closing(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def alarm_caller(caller: Annotated[Principal, Depends(principal)]) -> Principal:
-    """The caller, if its role may use the alarm routes (403 otherwise)."""
-    if caller.role not in ALARM_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this key may not read alarms")
+def alarm_caller(
+    caller: Annotated[Principal | None, Depends(dataset_access("alarms"))],
+) -> Principal:
+    """The caller, if the catalogue's alarms dataset admits its role."""
+    assert caller is not None  # a conditional dataset never admits the anonymous
     return caller
 
 
@@ -66,7 +66,7 @@ async def list_alarms(
     ] = "unclosed",
     kind: AlarmKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[dict[str, Any]]:
     found = await run_in_threadpool(
         lifecycle.list_alarms,
@@ -81,7 +81,7 @@ async def list_alarms(
 
 
 @router.get("/{alarm_id}", summary="One alarm with its evidence and history")
-async def get_alarm(request: Request, caller: Caller, alarm_id: int) -> dict[str, Any]:
+async def get_alarm(request: Request, caller: Caller, alarm_id: RowId) -> dict[str, Any]:
     engine = request.app.state.engine
     alarm = await run_in_threadpool(visible, caller, alarm_id, engine)
     history = await run_in_threadpool(lifecycle.alarm_history, engine, alarm_id)
@@ -108,32 +108,32 @@ async def act(request: Request, caller: Principal, alarm_id: int, action: Any) -
 
 
 @router.post("/{alarm_id}/acknowledge", status_code=204, summary="Acknowledge an alarm")
-async def acknowledge(request: Request, caller: Caller, alarm_id: int, body: Note) -> None:
+async def acknowledge(request: Request, caller: Caller, alarm_id: RowId, body: Note) -> None:
     await act(
         request,
         caller,
         alarm_id,
-        lambda engine: lifecycle.acknowledge(engine, alarm_id, f"key:{caller.name}", body.note),
+        lambda engine: lifecycle.acknowledge(engine, alarm_id, caller.actor, body.note),
     )
 
 
 @router.post("/{alarm_id}/annotate", status_code=204, summary="Add a note to an alarm")
-async def annotate(request: Request, caller: Caller, alarm_id: int, body: Annotation) -> None:
+async def annotate(request: Request, caller: Caller, alarm_id: RowId, body: Annotation) -> None:
     await act(
         request,
         caller,
         alarm_id,
-        lambda engine: lifecycle.annotate(engine, alarm_id, f"key:{caller.name}", body.note),
+        lambda engine: lifecycle.annotate(engine, alarm_id, caller.actor, body.note),
     )
 
 
 @router.post("/{alarm_id}/close", status_code=204, summary="Close an alarm with a reason")
-async def close(request: Request, caller: Caller, alarm_id: int, body: Closing) -> None:
+async def close(request: Request, caller: Caller, alarm_id: RowId, body: Closing) -> None:
     if caller.role == Role.ENTERPRISE:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only the agency closes alarms by hand")
     await act(
         request,
         caller,
         alarm_id,
-        lambda engine: lifecycle.close(engine, alarm_id, f"key:{caller.name}", body.reason),
+        lambda engine: lifecycle.close(engine, alarm_id, caller.actor, body.reason),
     )

@@ -6,8 +6,10 @@
 with the reason. Rejected rows are quarantined; accepted rows are committed before the
 answer is sent.
 
-Every route here needs an API key (``Authorization: Bearer ek_…`` or ``X-API-Key``).
-Enterprise keys may only upload for their own enterprise's monitoring points.
+Uploading needs an API key (``Authorization: Bearer ek_…`` or ``X-API-Key``) or a
+signed-in session; enterprise callers may only upload for their own enterprise's points.
+The app also carries the open-data, disclosure, alarm, agency and catalogue routers and
+the portal (:mod:`ecohub.web`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from ecohub.api.agency import router as agency_router
 from ecohub.api.alarms import router as alarms_router
-from ecohub.api.auth import principal
+from ecohub.api.auth import RateLimiter, principal
+from ecohub.api.catalogue import router as catalogue_router
 from ecohub.api.disclosure import router as disclosure_router
 from ecohub.api.keys import Principal, Role
 from ecohub.api.public import router as public_router
@@ -38,6 +43,7 @@ from ecohub.ingest.measurements import (
     parse_item,
 )
 from ecohub.ingest.pipeline import Pipeline
+from ecohub.registry.service import audit
 from ecohub.store.observations import Observation
 from ecohub.store.quarantine import Rejected
 
@@ -82,10 +88,13 @@ def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
         title="EcoHub API",
         version="1",
         description="Eco-environment monitoring data: upload and open data.",
+        docs_url=None,  # the portal serves /docs from vendored Swagger UI (no CDN)
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.submit = submit or _local_submitter(engine)
     app.state.resolver = Resolver(engine)
+    app.state.rate_limiter = RateLimiter()
 
     @app.post(
         "/api/v1/measurements",
@@ -106,6 +115,11 @@ def create_app(engine: Engine, submit: Submit | None = None) -> FastAPI:
     app.include_router(public_router)
     app.include_router(disclosure_router)
     app.include_router(alarms_router)
+    app.include_router(agency_router)
+    app.include_router(catalogue_router)
+    from ecohub.web.pages import mount_portal  # the portal sits on top of the API
+
+    mount_portal(app)
     return app
 
 
@@ -219,7 +233,27 @@ async def _ingest(app: FastAPI, caller: Principal, items: list[tuple[Any, str]])
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the store did not accept the batch: {error}"
         ) from None
     accepted = sum(1 for result in results if result.status == "accepted")
+    await run_in_threadpool(
+        _audit_upload, app.state.engine, caller, accepted, len(results) - accepted, len(rows)
+    )
     return UploadResult(accepted=accepted, rejected=len(results) - accepted, rows=results)
+
+
+def _audit_upload(
+    engine: Engine, caller: Principal, accepted: int, rejected: int, values: int
+) -> None:
+    """One audit row per upload: who wrote how much (the values carry source "http")."""
+    with Session(engine) as session:
+        audit(
+            session,
+            caller.actor,
+            "upload",
+            "measurements",
+            f"{accepted} rows",
+            None,
+            {"accepted_rows": accepted, "rejected_rows": rejected, "values": values},
+        )
+        session.commit()
 
 
 def _reason(error: MeasurementError) -> dict[str, str]:

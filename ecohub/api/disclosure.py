@@ -1,7 +1,9 @@
 """Enterprise disclosure routes (no key needed): the enterprises, and for each its
 outlets, their monitoring points and its discharge permits with the permitted limits,
 as 企业环境信息依法披露管理办法 (2021) requires them to be public. The outlets' measured
-values are at ``GET /api/v1/points/{code}/series``.
+values are at ``GET /api/v1/points/{code}/series``; ``GET /api/v1/sources`` puts the
+enterprises on the map with their alarm state (whether an exceedance or data alarm is
+open on any of their points, which the public may know; the alarm details need a key).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecohub.alarms.notify import region_prefix
-from ecohub.api.public import json_response
+from ecohub.alarms.tables import alarms
+from ecohub.api.public import MAX_ROW_ID, json_response, shared_as
 from ecohub.registry.models import Enterprise, MonitoringPoint, Parameter, Permit
 from ecohub.registry.uscc import validate_uscc
 
@@ -33,12 +36,16 @@ def _enterprises(engine: Engine, region: str | None, limit: int, offset: int) ->
     return [dict(zip(ENTERPRISE_FIELDS, row, strict=True)) for row in rows]
 
 
-@router.get("/enterprises", summary="Enterprises under supervision")
+@router.get(
+    "/enterprises",
+    summary="Enterprises under supervision",
+    dependencies=shared_as("enterprise_disclosure"),
+)
 async def list_enterprises(
     request: Request,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Response:
     return json_response(
         await run_in_threadpool(_enterprises, request.app.state.engine, region, limit, offset)
@@ -111,6 +118,7 @@ def _disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
 @router.get(
     "/enterprises/{uscc}",
     summary="An enterprise's outlets, monitoring points and permitted limits",
+    dependencies=shared_as("enterprise_disclosure"),
 )
 async def enterprise_disclosure(request: Request, uscc: str) -> Response:
     try:
@@ -118,3 +126,59 @@ async def enterprise_disclosure(request: Request, uscc: str) -> Response:
     except ValueError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return json_response(await run_in_threadpool(_disclosure, request.app.state.engine, uscc))
+
+
+def _sources(engine: Engine) -> dict[str, Any]:
+    unclosed = (
+        select(alarms.c.enterprise_id, func.count().label("n"))
+        .where(alarms.c.status != "closed", alarms.c.enterprise_id.is_not(None))
+        .group_by(alarms.c.enterprise_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Enterprise.uscc,
+            Enterprise.name,
+            Enterprise.industry,
+            Enterprise.region_code,
+            Enterprise.longitude,
+            Enterprise.latitude,
+            func.coalesce(unclosed.c.n, 0),
+        )
+        .outerjoin(unclosed, unclosed.c.enterprise_id == Enterprise.id)
+        .where(Enterprise.longitude.is_not(None), Enterprise.latitude.is_not(None))
+        .order_by(Enterprise.uscc)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {
+                    "uscc": uscc,
+                    "name": name,
+                    "industry": industry,
+                    "region_code": region,
+                    "open_alarms": int(count),
+                    "alarm_state": "alarm" if count else "normal",
+                },
+            }
+            for uscc, name, industry, region, lon, lat, count in rows
+        ],
+    }
+
+
+@router.get(
+    "/sources",
+    summary="Pollution sources on the map with their alarm state (GeoJSON)",
+    dependencies=shared_as("enterprise_disclosure"),
+)
+async def sources(request: Request) -> Response:
+    document = await run_in_threadpool(_sources, request.app.state.engine)
+    response = json_response(document)
+    response.media_type = "application/geo+json"
+    response.headers["content-type"] = "application/geo+json"
+    return response

@@ -28,6 +28,7 @@ class Role(enum.StrEnum):
     AGENCY = "agency"
     ENTERPRISE = "enterprise"  # only its own enterprise's points
     OPERATOR = "operator"  # a third-party operator uploading for the points it is given
+    PUBLIC = "public"  # a registered member of the public: what anyone sees, signed in
 
 
 class ApiKey(Base):
@@ -44,6 +45,8 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Requests per minute; None: the installation's default (``ECOHUB_API_RATE_LIMIT``).
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,13 @@ class Principal:
     name: str
     role: Role
     enterprise_id: int | None = None
+    rate_limit: int | None = None  # requests per minute, None: the default
+    kind: str = "key"  # key (a machine) or user (a person signed in to the portal)
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log and alarm histories record."""
+        return f"{self.kind}:{self.name}"
 
 
 def _digest(secret: str) -> str:
@@ -66,6 +76,7 @@ def issue_key(
     role: Role,
     created_by: str,
     enterprise_id: int | None = None,
+    rate_limit: int | None = None,
 ) -> str:
     """Create a key and return it; it is shown this once and never stored in clear."""
     if role == Role.ENTERPRISE and enterprise_id is None:
@@ -80,6 +91,7 @@ def issue_key(
             role=role.value,
             enterprise_id=enterprise_id,
             created_by=created_by,
+            rate_limit=rate_limit,
         )
     )
     session.flush()
@@ -97,7 +109,12 @@ def verify_key(session: Session, presented: str) -> Principal | None:
         return None
     if not hmac.compare_digest(key.secret_sha256, _digest(secret)):
         return None
-    return Principal(name=key.name, role=Role(key.role), enterprise_id=key.enterprise_id)
+    return Principal(
+        name=key.name,
+        role=Role(key.role),
+        enterprise_id=key.enterprise_id,
+        rate_limit=key.rate_limit,
+    )
 
 
 def revoke_key(session: Session, lookup: str) -> bool:

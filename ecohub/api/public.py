@@ -7,8 +7,14 @@ the hourly or daily series of a site.
   level and colour (what the map draws);
 - ``GET /api/v1/sites/{code}/series`` — one parameter's hourly or daily values in a time
   range, keyset-paginated (``cursor``), JSON, CSV or Parquet;
+- ``GET /api/v1/sites/{code}/aqi`` — an air station's hourly or daily AQI series;
 - ``GET /api/v1/ranking/cities`` — cities ranked by their hourly or daily AQI, computed
-  per HJ 633-2012 from the mean of their stations' concentrations.
+  per HJ 633-2012 from the mean of their stations' concentrations;
+- ``GET /api/v1/water/classes`` — each surface-water site's GB 3838-2002 class from its
+  daily means (the newest day, or a given day).
+
+Each route names its dataset in the resource catalogue (:mod:`ecohub.api.catalogue`),
+which decides who may read it.
 
 Only derived, validated figures are public here (rollups and AQI, with their validity);
 raw observations, the registry's enterprise data and alarms need a key.
@@ -18,34 +24,55 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 
 from ecohub.alarms.evaluate import city_code
 from ecohub.alarms.notify import region_prefix
 from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
-from ecohub.registry.models import MonitoringPoint, Parameter, Region, Site, SiteKind
+from ecohub.api.catalogue import dataset_access
+from ecohub.registry.models import (
+    AuditEntry,
+    MonitoringPoint,
+    Parameter,
+    Region,
+    Site,
+    SiteKind,
+)
 from ecohub.standards.aqi import aqi_levels
+from ecohub.standards.water import STATUS_COLOUR, assess, water_parameters
 from ecohub.store.rollups import day_start, hour_start
-from ecohub.store.tables import rollups, station_aqi_latest
+from ecohub.store.tables import change_counters, rollups, station_aqi, station_aqi_latest
 
 router = APIRouter(prefix="/api/v1", tags=["open data"])
 MAX_SERIES_SPAN = dt.timedelta(days=400)
 SITE_FIELDS = ("code", "name", "kind", "region_code", "longitude", "latitude", "status")
 SERIES_FIELDS = ("ts", "value", "valid", "samples", "statistic")
+# Database ids in paths and cursors: 32-bit, as both backends store them.
+MAX_ROW_ID = 2_147_483_647
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+RowCursor = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="id cursor")]
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+# Instants the API accepts: monitoring data begins long after the first and the last
+# leaves room for any date arithmetic on it.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
 def _aware(moment: dt.datetime, name: str) -> dt.datetime:
@@ -53,7 +80,15 @@ def _aware(moment: dt.datetime, name: str) -> dt.datetime:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"{name} needs a time zone, e.g. 2024-01-15T08:00+08:00"
         )
+    check_date(moment.date(), name)
     return moment.astimezone(dt.UTC)
+
+
+def check_date(day: dt.date, name: str) -> dt.date:
+    """400 for dates outside 1970-2199 (where no monitoring data can be)."""
+    if not EARLIEST.date() < day < LATEST.date():
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{name} must lie between 1970 and 2199")
+    return day
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -117,7 +152,14 @@ def _sites(
     return [dict(zip(SITE_FIELDS, row, strict=True)) for row in rows]
 
 
-@router.get("/sites", summary="Monitoring sites (JSON, CSV or GeoJSON)")
+def shared_as(dataset_id: str) -> list[Any]:
+    """The route dependencies that enforce a catalogue dataset's sharing class."""
+    return [Depends(dataset_access(dataset_id))]
+
+
+@router.get(
+    "/sites", summary="Monitoring sites (JSON, CSV or GeoJSON)", dependencies=shared_as("sites")
+)
 async def list_sites(
     request: Request,
     kind: SiteKind | None = None,
@@ -125,7 +167,7 @@ async def list_sites(
     bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
     format: Literal["json", "csv", "geojson"] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Any:
     box = _bbox(bbox) if bbox else None
     found = await run_in_threadpool(
@@ -198,9 +240,57 @@ def _latest_aqi(engine: Engine) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/aqi/latest", summary="Each air station's newest hourly AQI (HJ 633-2012)")
+def _latest_version(engine: Engine) -> tuple[Any, ...]:
+    """What the latest-AQI answer depends on: the newest-AQI rows (whose change counter
+    the pipeline bumps with every change) and the sites (every registry change is
+    audited)."""
+    with engine.connect() as connection:
+        return tuple(
+            connection.execute(
+                select(
+                    select(change_counters.c.version)
+                    .where(change_counters.c.name == "station_aqi_latest")
+                    .scalar_subquery(),
+                    select(func.max(AuditEntry.id)).scalar_subquery(),
+                )
+            ).one()
+        )
+
+
+@dataclass
+class _CachedAnswer:
+    version: tuple[Any, ...]
+    body: bytes
+    etag: str
+
+
+def _latest_answer(engine: Engine, cache: dict[str, _CachedAnswer]) -> _CachedAnswer:
+    version = _latest_version(engine)
+    cached = cache.get("latest_aqi")
+    if cached is None or cached.version != version:
+        body = json.dumps(_latest_aqi(engine), ensure_ascii=False, separators=(",", ":"))
+        encoded = body.encode()
+        etag = '"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
+        cached = cache["latest_aqi"] = _CachedAnswer(version, encoded, etag)
+    return cached
+
+
+@router.get(
+    "/aqi/latest",
+    summary="Each air station's newest hourly AQI (HJ 633-2012)",
+    dependencies=shared_as("air_quality"),
+)
 async def latest_aqi(request: Request) -> Response:
-    return json_response(await run_in_threadpool(_latest_aqi, request.app.state.engine))
+    # The map polls this: the answer is rebuilt only when its inputs changed (checked on
+    # every request with one small query), and an unchanged one answers 304 to ETags.
+    state = request.app.state
+    if not hasattr(state, "answers"):
+        state.answers = {}
+    answer = await run_in_threadpool(_latest_answer, state.engine, state.answers)
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == answer.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)
 
 
 # --- series ------------------------------------------------------------------------------
@@ -358,6 +448,7 @@ router.add_api_route(
     methods=["GET"],
     name="site_series",
     summary="A site's hourly or daily values of one parameter (JSON, CSV or Parquet)",
+    dependencies=shared_as("site_series"),
 )
 router.add_api_route(
     "/points/{code}/series",
@@ -365,7 +456,162 @@ router.add_api_route(
     methods=["GET"],
     name="point_series",
     summary="An outlet monitoring point's hourly or daily values (enterprise disclosure)",
+    dependencies=shared_as("enterprise_disclosure"),
 )
+
+
+# --- a station's AQI series ------------------------------------------------------------
+
+
+def _station_aqi(
+    engine: Engine, code: str, period: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    levels = {level.level: level for level in aqi_levels()}
+    with engine.connect() as connection:
+        point_ids = list(
+            connection.execute(
+                select(MonitoringPoint.id)
+                .join(Site, Site.id == MonitoringPoint.site_id)
+                .where(Site.code == code, Site.kind == SiteKind.AIR.value)
+            ).scalars()
+        )
+        if not point_ids:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no air station {code!r}")
+        rows = connection.execute(
+            select(
+                station_aqi.c.ts,
+                station_aqi.c.aqi,
+                station_aqi.c.level,
+                station_aqi.c.primary_pollutants,
+                station_aqi.c.iaqi,
+            )
+            .where(
+                station_aqi.c.point_id.in_(point_ids),
+                station_aqi.c.period == period,
+                station_aqi.c.ts >= start,
+                station_aqi.c.ts < end,
+            )
+            .order_by(station_aqi.c.ts)
+        ).all()
+    return [
+        {
+            "ts": _iso(ts),
+            "aqi": aqi,
+            "level": level,
+            "category": levels[level].category_zh if level in levels else None,
+            "colour": levels[level].hex if level in levels else None,
+            "primary_pollutants": primary.split(",") if primary else [],
+            "iaqi": json.loads(iaqi),
+        }
+        for ts, aqi, level, primary, iaqi in rows
+    ]
+
+
+@router.get(
+    "/sites/{code}/aqi",
+    summary="An air station's hourly or daily AQI with IAQI per pollutant",
+    dependencies=shared_as("air_quality"),
+)
+async def station_aqi_series(
+    request: Request,
+    code: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    period: Literal["hour", "day"] = "hour",
+) -> Response:
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if end <= start:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "end must be after start")
+    if end - start > MAX_SERIES_SPAN:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"a request spans at most {MAX_SERIES_SPAN.days} days"
+        )
+    rows = await run_in_threadpool(_station_aqi, request.app.state.engine, code, period, start, end)
+    return json_response({"site": code, "period": period, "rows": rows})
+
+
+# --- water class -------------------------------------------------------------------------
+
+
+def _water_classes(engine: Engine, day: dt.datetime | None) -> list[dict[str, Any]]:
+    """Each surface-water site's class from the valid daily means of one day: the given
+    day, else the site's newest day with any valid GB 3838 value."""
+    table = water_parameters()
+    codes = sorted({p.hj212 for p in table.values() if p.hj212})
+    base = (
+        select(Site.code, Site.name, Site.region_code, Site.longitude, Site.latitude)
+        .add_columns(rollups.c.ts, rollups.c.parameter_code, rollups.c.value)
+        .join(MonitoringPoint, MonitoringPoint.site_id == Site.id)
+        .join(rollups, rollups.c.point_id == MonitoringPoint.id)
+        .where(
+            Site.kind == SiteKind.SURFACE_WATER.value,
+            rollups.c.period == "day",
+            rollups.c.valid,
+            rollups.c.parameter_code.in_(codes),
+        )
+    )
+    if day is not None:
+        query = base.where(rollups.c.ts == day)
+    else:
+        newest = (
+            select(rollups.c.point_id, func.max(rollups.c.ts).label("ts"))
+            .where(rollups.c.period == "day", rollups.c.valid, rollups.c.parameter_code.in_(codes))
+            .group_by(rollups.c.point_id)
+            .subquery()
+        )
+        query = base.join(
+            newest, (newest.c.point_id == rollups.c.point_id) & (newest.c.ts == rollups.c.ts)
+        )
+    sites: dict[str, dict[str, Any]] = {}
+    with engine.connect() as connection:
+        for code, name, region, lon, lat, ts, parameter, value in connection.execute(query):
+            site = sites.setdefault(
+                code,
+                {
+                    "site": code,
+                    "name": name,
+                    "region_code": region,
+                    "longitude": lon,
+                    "latitude": lat,
+                    "day": _iso(ts),
+                    "values": {},
+                },
+            )
+            if value is not None:
+                site["values"][parameter] = value
+    result = []
+    for site in sorted(sites.values(), key=lambda s: s["site"]):
+        assessment = assess(site["values"])
+        result.append(
+            {
+                **site,
+                "water_class": assessment.water_class,
+                "class_name": assessment.class_name,
+                "status": assessment.status,
+                "status_en": assessment.status_en,
+                "colour": STATUS_COLOUR[assessment.water_class],
+                "classes": assessment.classes,
+                "worst": assessment.worst,
+                "exceeding": assessment.exceeding,
+            }
+        )
+    return result
+
+
+@router.get(
+    "/water/classes",
+    summary="Each surface-water site's GB 3838-2002 class from its daily means",
+    dependencies=shared_as("water_quality"),
+)
+async def water_classes(
+    request: Request,
+    day: Annotated[
+        dt.datetime | None,
+        Query(description="any time in the local day; default: each site's newest day"),
+    ] = None,
+) -> Response:
+    moment = day_start(_aware(day, "day")) if day is not None else None
+    return json_response(await run_in_threadpool(_water_classes, request.app.state.engine, moment))
 
 
 # --- city ranking ------------------------------------------------------------------------
@@ -439,7 +685,11 @@ def _ranking(engine: Engine, period: str, at: dt.datetime | None) -> dict[str, A
     return {"period": period, "ts": _iso(at), "cities": rows}
 
 
-@router.get("/ranking/cities", summary="Cities ranked by AQI for an hour or a day (best first)")
+@router.get(
+    "/ranking/cities",
+    summary="Cities ranked by AQI for an hour or a day (best first)",
+    dependencies=shared_as("air_quality"),
+)
 async def city_ranking(
     request: Request,
     period: Literal["hour", "day"] = "hour",

@@ -46,8 +46,10 @@ app.add_typer(validate_app, name="validate")
 keys_app = typer.Typer(help="API keys of machines uploading data or calling the API.")
 app.add_typer(keys_app, name="keys")
 from ecohub.cli.alarms import alarms_app  # noqa: E402 - after the shared helpers above
+from ecohub.cli.users import users_app  # noqa: E402
 
 app.add_typer(alarms_app, name="alarms")
+app.add_typer(users_app, name="users")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -192,12 +194,67 @@ def quarantine_list(
         console.print(f"  raw:    {row.raw}", soft_wrap=True, markup=False)
 
 
+DEMO_CREDENTIALS = Path("var") / "demo-credentials.txt"
+
+
 @demo_app.command("load")
-def demo_load() -> None:
-    """Load the demo registry: air and water sites, enterprises, permits, outlets, points."""
+def demo_load(
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of air and water data.")] = 30,
+    cnemc_dir: Annotated[
+        Path, typer.Option(help="Folder of real CNEMC china_sites_YYYYMMDD.csv files.")
+    ] = Path("../shared/data/cnemc"),
+) -> None:
+    """Load the demo: the registry (air and water sites, enterprises, permits, outlets,
+    points), real CNEMC data when the folder holds it (else labelled simulated values),
+    and an agency user whose password is printed and kept in var/demo-credentials.txt."""
+    import secrets
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ecohub.api.keys import Role
+    from ecohub.api.users import User, create_user
+    from ecohub.demo import backfill
+
+    store = engine()
     path = Path(str(files("ecohub.demo") / "registry.json"))
-    report = import_file(engine(), path, "demo")
+    report = import_file(store, path, "demo")
     _print_report(report, "demo registry")
+    real = sorted(cnemc_dir.glob("china_sites_*.csv")) if cnemc_dir.is_dir() else []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        if real:
+            task = progress.add_task("real CNEMC files", total=min(days, len(real)))
+            loaded = backfill.load_cnemc(
+                store, cnemc_dir, days, lambda n: progress.advance(task, n)
+            )
+        else:
+            task = progress.add_task("simulated stations", total=backfill.station_count(store))
+            loaded = backfill.simulate(store, days, progress=lambda n: progress.advance(task, n))
+    if loaded.source == "simulated" and loaded.values == 0:
+        console.print("simulated demo values are up to date")
+    elif loaded.source == "cnemc":
+        console.print(f"loaded {loaded.values:,} real values from {loaded.files} CNEMC files")
+    else:
+        console.print(
+            f"[yellow]{cnemc_dir} holds no CNEMC files: loaded {loaded.values:,} SIMULATED air "
+            f"and water values for the last {days} days (source '{backfill.SIMULATED_SOURCE}'), "
+            "so that the map and charts have something to show. They are not measurements.[/yellow]"
+        )
+    with Session(store) as session:
+        if session.scalars(select(User).filter_by(username="agency")).first() is None:
+            password = secrets.token_urlsafe(12)
+            create_user(
+                session, username="agency", password=password, role=Role.AGENCY, actor="demo"
+            )
+            session.commit()
+            DEMO_CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
+            DEMO_CREDENTIALS.write_text(f"agency {password}\n", encoding="utf-8")
+            DEMO_CREDENTIALS.chmod(0o600)
+            console.print(f"demo agency user: agency / {password} (kept in {DEMO_CREDENTIALS})")
+        elif DEMO_CREDENTIALS.exists():
+            console.print(f"demo agency user: see {DEMO_CREDENTIALS}")
 
 
 @simulate_app.command("hj212")
@@ -424,7 +481,10 @@ def serve(
         + " — Ctrl-C to stop"
     )
     api = (settings.api_host, api_port or settings.api_port)
-    console.print(f"HTTP API on http://{api[0]}:{api[1]}/docs")
+    console.print(
+        f"[bold green]Portal (the one map): http://{api[0]}:{api[1]}/[/bold green]  "
+        f"API docs: http://{api[0]}:{api[1]}/docs"
+    )
     if mqtt:
         console.print(f"MQTT: subscribed to {settings.mqtt_topic} at {settings.mqtt_url}")
     run_gateway(

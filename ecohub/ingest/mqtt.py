@@ -4,10 +4,16 @@ Topics follow ``ecohub/measurements/<point code>`` by default (``ECOHUB_MQTT_TOP
 a payload that names no point takes it from the topic's last level. Payloads are the JSON
 format of :mod:`ecohub.ingest.measurements`.
 
-At-least-once, end to end: the session is persistent (fixed client id, clean session
-off) and each message is acknowledged to the broker only after its values are committed
-(or quarantined). If the process dies before that, the broker delivers the message again
-and the store's keys make the second delivery a no-op.
+At-least-once, end to end: the session is persistent (MQTT 5, fixed client id, clean
+start off, a session expiry of a week) and each message is acknowledged to the broker
+only after its values are committed (or quarantined). If the process dies before that,
+the broker delivers the message again and the store's keys make the second delivery a
+no-op.
+
+The subscriber asks for up to ``RECEIVE_MAXIMUM`` unacknowledged messages at a time (MQTT
+5 Receive Maximum): with acknowledgement after commit, the number in flight is what lets
+the batch writer gather many messages into one commit. (Under MQTT 3.1.1 Mosquitto
+would allow only its ``max_inflight_messages``, 20 by default.)
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ecohub.ingest.events import log_event
 from ecohub.ingest.measurements import MeasurementError, Resolver, parse_item, parse_items
@@ -28,6 +36,8 @@ from ecohub.store.quarantine import Rejected
 
 logger = logging.getLogger("ecohub.ingest.mqtt")
 MAX_PAYLOAD = 1 << 20
+RECEIVE_MAXIMUM = 2000
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 
 Submit = Callable[[list[Observation], list[Rejected]], Awaitable[None]]
 
@@ -101,7 +111,17 @@ async def consume(
     stats = stats or MqttStats()
     delay = reconnect_delay
     while not stop.is_set():
-        client = aiomqtt.Client(host, port, identifier=client_id, clean_session=False)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        client = aiomqtt.Client(
+            host,
+            port,
+            identifier=client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=properties,
+        )
         # aiomqtt has no manual-ack option; its paho client does. Set before connecting
         # so that messages queued in the session are not acknowledged on arrival either.
         client._client.manual_ack_set(True)

@@ -32,7 +32,13 @@ from ecohub.analytics.rollups import (
     statistic_of,
 )
 from ecohub.config import get_settings
-from ecohub.store.tables import observations, rollups, station_aqi, station_aqi_latest
+from ecohub.store.tables import (
+    change_counters,
+    observations,
+    rollups,
+    station_aqi,
+    station_aqi_latest,
+)
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -347,6 +353,12 @@ def _keep_latest(connection: Connection, hourly: list[dict[str, Any]]) -> None:
             }
             for row in newest.values()
         ],
+    )
+    bump = dialect.insert(change_counters).values(name="station_aqi_latest", version=1)
+    connection.execute(
+        bump.on_conflict_do_update(
+            index_elements=["name"], set_={"version": change_counters.c.version + 1}
+        )
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -107,6 +108,11 @@ quarantine = Table(
     Column("reason_code", String(32), nullable=False, index=True),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    # Review by agency staff: who looked, when, what they decided and why.
+    Column("reviewed_at", UTCDateTime),
+    Column("reviewed_by", String(100)),
+    Column("review_outcome", String(16)),  # dismissed | device_fault | forwarded
+    Column("review_note", Text),
 )
 
 # --- derived data: rollups and AQI ---------------------------------------------------
@@ -149,6 +155,15 @@ station_aqi = Table(
     sqlite_with_rowid=False,
 )
 Index("ix_station_aqi_period_ts", station_aqi.c.period, station_aqi.c.ts)
+
+# A counter per derived table that readers cache (``station_aqi_latest``): bumped in the
+# same transaction as every change, so a cache keyed on it is never stale.
+change_counters = Table(
+    "change_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+)
 
 # The newest non-missing hourly AQI of each station (the map's feed), kept by
 # recompute_aqi so that reading it is one row per station.

@@ -6,12 +6,13 @@ from alembic import context
 
 import ecohub.alarms.tables
 import ecohub.api.keys
+import ecohub.api.users
 import ecohub.registry.models
 import ecohub.store.tables
 from ecohub.store.db import Base, make_engine
 
 target_metadata = Base.metadata
-_ = (ecohub.registry.models, ecohub.api.keys, ecohub.alarms.tables)
+_ = (ecohub.registry.models, ecohub.api.keys, ecohub.api.users, ecohub.alarms.tables)
 
 
 def run_migrations() -> None:

@@ -1,0 +1,221 @@
+"""The portal in a real browser: Playwright from PyPI driving Debian's Chromium,
+headless and with no network beyond loopback.
+
+The store holds PM2.5 hourly means chosen so that each station's AQI falls in a known
+HJ 633-2012 level; the map must colour each station's marker with that level's colour
+from the standard's Table 2, and a station page must draw its charts. Screenshots go to
+``test-artifacts/`` (``ECOHUB_TEST_ARTIFACTS`` overrides).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecohub.api.app import create_app
+from ecohub.api.keys import Role
+from ecohub.api.users import create_user
+from ecohub.ingest.pipeline import Pipeline
+from ecohub.registry.importer import import_file
+from ecohub.registry.models import MonitoringPoint
+from ecohub.store.db import make_engine
+from ecohub.store.migrate import upgrade
+from ecohub.store.observations import Observation
+from ecohub.store.quarantine import Rejected, quarantine_rows
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian's chromium is not installed (apt-get install chromium)",
+)
+ARTIFACTS = Path(os.environ.get("ECOHUB_TEST_ARTIFACTS", "test-artifacts"))
+NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+PASSWORD = "correct horse battery"
+
+# PM2.5 (μg/m³) → HJ 633-2012 Table 1 (24-hour breakpoints, used for hourly PM2.5) and
+# Table 2 colours: 30 → IAQI 42.9, level 1 green (0,228,0); 120 → 157.1, level 4 red
+# (255,0,0); 200 → 250, level 5 purple (153,0,76). 1004A has no data: grey.
+EXPECTED_COLOURS = {"1001A": "#00e400", "1002A": "#ff0000", "1003A": "#99004c", "1004A": "#9e9e9e"}
+PM25 = {"1001A": 30.0, "1002A": 120.0, "1003A": 200.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("portal") / "portal.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    import_file(engine, Path(str(files("ecohub.demo") / "registry.json")), "test")
+    with Session(engine) as session:
+        ids = {p.code: p.id for p in session.scalars(select(MonitoringPoint))}
+        create_user(
+            session, username="inspector", password=PASSWORD, role=Role.AGENCY, actor="test"
+        )
+        session.commit()
+    # A small wobble keeps the flat-line check quiet and every hour in its level.
+    rows = [
+        Observation(
+            ids[site], "a34004", "hour", NOW - dt.timedelta(hours=h), value + h % 3 - 1, "N", 0, "t"
+        )
+        for site, value in PM25.items()
+        for h in range(40)
+    ]
+    Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
+    quarantine_rows(
+        engine,
+        [
+            Rejected(
+                source="hj212", reason_code="bad_crc", reason="CRC 1234 ≠ ABCD", raw="##0101QN="
+            )
+        ],
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the portal did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: object, portal: str) -> Iterator[object]:
+    context = browser.new_context(base_url=portal, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    # No network: anything not on loopback fails the test.
+    opened.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(portal)
+            else (errors.append(f"external request {route.request.url}"), route.abort())[1]
+        ),
+    )
+    yield opened
+    context.close()
+    assert not errors, errors
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_map_colours_stations_by_their_aqi(page: object) -> None:
+    page.goto("/")  # type: ignore[attr-defined]
+    page.wait_for_selector("#map[data-ready='yes']", timeout=20_000)  # type: ignore[attr-defined]
+    for site, colour in EXPECTED_COLOURS.items():
+        marker = page.locator(f"path.site-{site}")  # type: ignore[attr-defined]
+        assert marker.count() == 1, site
+        assert marker.get_attribute("fill").lower() == colour, site
+    # The boundaries the project ships are drawn (34 provinces and regions).
+    assert page.locator("path.leaflet-interactive, svg path").count() >= 34 + 24  # type: ignore[attr-defined]
+    # Pollution sources are on the map with their alarm state.
+    assert page.locator(".source-marker").count() == 5  # type: ignore[attr-defined]
+    _shot(page, "map")
+    # Markers overlap at the national zoom; the click goes to the marker itself.
+    page.locator("path.site-1002A").dispatch_event("click")  # type: ignore[attr-defined]
+    popup = page.locator(".leaflet-popup-content")  # type: ignore[attr-defined]
+    popup.wait_for()
+    # The newest hour (h = 0) is 120 − 1 = 119 μg/m³: IAQI 150 + 50 × 4/35 = 155.7 → 156.
+    assert "156" in popup.inner_text() and "定陵" in popup.inner_text()
+    _shot(page, "map-popup")
+    popup.get_by_role("link").click()
+    page.wait_for_url("**/stations/1002A")  # type: ignore[attr-defined]
+
+
+def test_station_page_draws_its_charts(page: object) -> None:
+    page.goto("/stations/1003A")  # type: ignore[attr-defined]
+    page.wait_for_selector("#station[data-ready='yes']", timeout=20_000)  # type: ignore[attr-defined]
+    chart = page.locator("#chart-48h")  # type: ignore[attr-defined]
+    assert chart.locator("canvas").count() >= 1
+    # 40 hourly AQIs were computed; the 48-hour chart shows every one of them.
+    assert chart.get_attribute("data-points") == "40"
+    assert page.locator("#chart-pollutants canvas").count() >= 1  # type: ignore[attr-defined]
+    _shot(page, "station")
+
+
+def test_ranking_enterprise_and_english(page: object) -> None:
+    page.goto("/ranking")  # type: ignore[attr-defined]
+    rows = page.locator("#ranking tbody tr")  # type: ignore[attr-defined]
+    assert rows.count() == 1 and "北京市" in rows.first.inner_text()
+    page.locator("#lang-switch").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == "City ranking"  # type: ignore[attr-defined]
+    _shot(page, "ranking-en")
+    page.goto("/enterprises/91110106MA00DEM01H")  # type: ignore[attr-defined]
+    assert "DA001" in page.locator("main").inner_text()  # type: ignore[attr-defined]
+    page.wait_for_selector("#chart-point[data-ready='yes']")  # type: ignore[attr-defined]
+    _shot(page, "enterprise")
+
+
+def test_agency_signs_in_and_reviews_quarantine(page: object) -> None:
+    page.goto("/agency/quarantine")  # type: ignore[attr-defined]
+    assert "/login" in page.url  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "inspector")  # type: ignore[attr-defined]
+    page.fill("input[name=password]", "wrong password!")  # type: ignore[attr-defined]
+    page.click("form.login button")  # type: ignore[attr-defined]
+    assert page.locator(".error").count() == 1  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "inspector")  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("form.login button")  # type: ignore[attr-defined]
+    page.wait_for_url("**/agency/quarantine")  # type: ignore[attr-defined]
+    table = page.locator("#quarantine")  # type: ignore[attr-defined]
+    assert "bad_crc" in table.inner_text()
+    _shot(page, "quarantine")
+    table.locator("select[name=outcome]").select_option("device_fault")
+    table.locator("input[name=note]").fill("analyser replaced")
+    table.locator("button").click()
+    page.wait_for_url("**/agency/quarantine")  # type: ignore[attr-defined]
+    assert page.locator("#quarantine").count() == 0  # type: ignore[attr-defined]
+    page.goto("/agency/quarantine?all=true")  # type: ignore[attr-defined]
+    assert "inspector" in page.locator("#quarantine").inner_text()  # type: ignore[attr-defined]
+    page.goto("/agency/alarms")  # type: ignore[attr-defined]
+    assert page.locator("h1").count() == 1  # type: ignore[attr-defined]
