@@ -360,3 +360,65 @@ def test_user_rules(engine: Engine, points: dict[str, int]) -> None:
         create_user(session, username="d", password=PASSWORD, role=Role.AGENCY, actor="t")
         with pytest.raises(UserError, match="exists"):
             create_user(session, username="d", password=PASSWORD, role=Role.AGENCY, actor="t")
+
+
+def test_emitted_masses_by_month_against_the_permit(
+    api: tuple[TestClient, dict[str, str]], engine: Engine, points: dict[str, int]
+) -> None:
+    client, keys = api
+    permit = {
+        "permit_no": "91110106MA00DEM01H001P",
+        "enterprise_uscc": "91110106MA00DEM01H",
+        "valid_from": "2023-01-01",
+        "valid_to": "2027-12-31",
+        "limits": [
+            {
+                "outlet_code": "DA001",
+                "parameter_code": "a21026",
+                "concentration_limit": 10,
+                "unit": "mg/m³",
+                "annual_mass_limit_kg": 3600,
+            }
+        ],
+    }
+    made = client.put("/api/v1/registry/permits", json=permit, headers=_h(keys["agency"]))
+    assert made.status_code == 200
+    # Hourly SO2 masses (HJ 212 "-Cou", kg) of P0001: 0.4/0.5/0.6 kg over the 24 hours of
+    # 2024-01-20 (sum 12 kg) and 0.9/1.0/1.1 kg over 2024-02-10 (sum 24 kg), local days.
+    rows = []
+    for day, base in (
+        (dt.datetime(2024, 1, 20, tzinfo=CST), 0.5),
+        (dt.datetime(2024, 2, 10, tzinfo=CST), 1.0),
+    ):
+        for hour in range(24):
+            value = base + 0.1 * (hour % 3 - 1) * (2 if base == 1.0 else 1)
+            rows.append(
+                Observation(
+                    points["P0001"],
+                    "a21026-Cou",
+                    "hour",
+                    day + dt.timedelta(hours=hour),
+                    round(value, 3),
+                    "N",
+                    0,
+                    "t",
+                )
+            )
+    Pipeline(engine).process(rows, now=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    answer = client.get(
+        "/api/v1/enterprises/91110106MA00DEM01H/emissions", params={"year": 2024}
+    ).json()
+    (so2,) = [e for e in answer["emissions"] if e["parameter_code"] == "a21026"]
+    assert so2["months"] == {"1": pytest.approx(12.0), "2": pytest.approx(24.0)}
+    assert so2["total"] == pytest.approx(36.0) and so2["days"] == 2
+    assert so2["annual_limit_kg"] == 3600 and so2["share_of_limit"] == pytest.approx(0.01)
+    empty = client.get("/api/v1/enterprises/91110106MA00DEM01H/emissions", params={"year": 2023})
+    assert empty.json()["emissions"] == []
+    assert (
+        client.get(
+            "/api/v1/enterprises/91110106MA00DEM01H/emissions", params={"year": 1800}
+        ).status_code
+        == 422
+    )
+    unknown = client.get("/api/v1/enterprises/91110106MA00DEM01H/emissions")
+    assert unknown.status_code == 422

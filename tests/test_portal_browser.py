@@ -191,7 +191,8 @@ def test_ranking_enterprise_and_english(page: object) -> None:
     assert page.locator("h1").inner_text() == "City ranking"  # type: ignore[attr-defined]
     _shot(page, "ranking-en")
     page.goto("/enterprises/91110106MA00DEM01H")  # type: ignore[attr-defined]
-    assert "DA001" in page.locator("main").inner_text()  # type: ignore[attr-defined]
+    main_text = page.locator("main").inner_text()  # type: ignore[attr-defined]
+    assert "DA001" in main_text and "Emitted masses" in main_text
     page.wait_for_selector("#chart-point[data-ready='yes']")  # type: ignore[attr-defined]
     _shot(page, "enterprise")
 

@@ -113,6 +113,7 @@ DATASETS: dict[str, Dataset] = {
             paths=(
                 "/api/v1/enterprises",
                 "/api/v1/enterprises/{uscc}",
+                "/api/v1/enterprises/{uscc}/emissions",
                 "/api/v1/points/{code}/series",
                 "/api/v1/sources",
             ),

@@ -1,13 +1,17 @@
 """Enterprise disclosure routes (no key needed): the enterprises, and for each its
 outlets, their monitoring points and its discharge permits with the permitted limits,
 as 企业环境信息依法披露管理办法 (2021) requires them to be public. The outlets' measured
-values are at ``GET /api/v1/points/{code}/series``; ``GET /api/v1/sources`` puts the
+values are at ``GET /api/v1/points/{code}/series``, their emitted masses by month with the
+permitted annual mass at ``GET /api/v1/enterprises/{uscc}/emissions``;
+``GET /api/v1/sources`` puts the
 enterprises on the map with their alarm state (whether an exceedance or data alarm is
 open on any of their points, which the public may know; the alarm details need a key).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -18,8 +22,17 @@ from sqlalchemy.orm import Session, selectinload
 from ecohub.alarms.notify import region_prefix
 from ecohub.alarms.tables import alarms
 from ecohub.api.public import MAX_ROW_ID, json_response, shared_as
-from ecohub.registry.models import Enterprise, MonitoringPoint, Parameter, Permit
+from ecohub.registry.models import (
+    Enterprise,
+    MonitoringPoint,
+    Outlet,
+    Parameter,
+    Permit,
+    PermitLimit,
+)
 from ecohub.registry.uscc import validate_uscc
+from ecohub.store.rollups import local_zone
+from ecohub.store.tables import rollups
 
 router = APIRouter(prefix="/api/v1", tags=["enterprise disclosure"])
 ENTERPRISE_FIELDS = ("uscc", "name", "region_code", "industry", "longitude", "latitude")
@@ -182,3 +195,99 @@ async def sources(request: Request) -> Response:
     response.media_type = "application/geo+json"
     response.headers["content-type"] = "application/geo+json"
     return response
+
+
+def emissions(engine: Engine, uscc: str, year: int) -> dict[str, Any]:
+    """An enterprise's emitted masses for a calendar year (local time), by outlet,
+    parameter and month: the sums of the daily ``-Cou`` totals its loggers reported, with
+    the permitted annual mass where its permit sets one. Days with incomplete data count
+    what was received; ``complete_days`` says how many days were valid."""
+    zone = local_zone()
+    start = dt.datetime(year, 1, 1, tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime(year + 1, 1, 1, tzinfo=zone).astimezone(dt.UTC)
+    with engine.connect() as connection:
+        enterprise_id = connection.execute(
+            select(Enterprise.id).where(Enterprise.uscc == uscc)
+        ).scalar_one_or_none()
+        if enterprise_id is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enterprise {uscc}")
+        rows = connection.execute(
+            select(
+                Outlet.code,
+                MonitoringPoint.code,
+                rollups.c.parameter_code,
+                rollups.c.ts,
+                rollups.c.value,
+                rollups.c.valid,
+            )
+            .join(MonitoringPoint, MonitoringPoint.outlet_id == Outlet.id)
+            .join(rollups, rollups.c.point_id == MonitoringPoint.id)
+            .where(
+                Outlet.enterprise_id == enterprise_id,
+                rollups.c.period == "day",
+                rollups.c.parameter_code.like("%-Cou"),
+                rollups.c.ts >= start,
+                rollups.c.ts < end,
+            )
+        ).all()
+        permitted = {
+            (outlet, parameter): limit
+            for outlet, parameter, limit in connection.execute(
+                select(Outlet.code, PermitLimit.parameter_code, PermitLimit.annual_mass_limit_kg)
+                .join(Outlet, Outlet.id == PermitLimit.outlet_id)
+                .join(Permit, Permit.id == PermitLimit.permit_id)
+                .where(
+                    Permit.enterprise_id == enterprise_id,
+                    Permit.valid_from <= dt.date(year, 12, 31),
+                    Permit.valid_to >= dt.date(year, 1, 1),
+                )
+            )
+            if limit is not None
+        }
+    totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for outlet, point, code, ts, value, valid in rows:
+        parameter = code[: -len("-Cou")]
+        entry = totals.setdefault(
+            (outlet, point, parameter),
+            {"months": defaultdict(float), "total": 0.0, "days": 0, "complete_days": 0},
+        )
+        if value is None:
+            continue
+        month = ts.astimezone(zone).month
+        entry["months"][month] += value
+        entry["total"] += value
+        entry["days"] += 1
+        entry["complete_days"] += 1 if valid else 0
+    result = []
+    for (outlet, point, parameter), entry in sorted(totals.items()):
+        limit = permitted.get((outlet, parameter))
+        result.append(
+            {
+                "outlet": outlet,
+                "point": point,
+                "parameter_code": parameter,
+                "unit": "kg",
+                "months": {str(m): round(v, 3) for m, v in sorted(entry["months"].items())},
+                "total": round(entry["total"], 3),
+                "days": entry["days"],
+                "complete_days": entry["complete_days"],
+                "annual_limit_kg": limit,
+                "share_of_limit": round(entry["total"] / limit, 4) if limit else None,
+            }
+        )
+    return {"uscc": uscc, "year": year, "emissions": result}
+
+
+@router.get(
+    "/enterprises/{uscc}/emissions",
+    summary="An enterprise's emitted masses by outlet, parameter and month, with permitted totals",
+    dependencies=shared_as("enterprise_disclosure"),
+)
+async def enterprise_emissions(
+    request: Request, uscc: str, year: Annotated[int, Query(ge=1990, le=2199)]
+) -> Response:
+    try:
+        validate_uscc(uscc)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+    return json_response(await run_in_threadpool(emissions, request.app.state.engine, uscc, year))

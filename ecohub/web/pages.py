@@ -31,14 +31,14 @@ from ecohub.alarms.notify import alarm_payload
 from ecohub.api.agency import Review, ReviewOutcome, list_quarantined, review_quarantined
 from ecohub.api.auth import SESSION_COOKIE, signed_in
 from ecohub.api.catalogue import AGENCY_ROLES, DATASETS
-from ecohub.api.disclosure import _disclosure, _enterprises
+from ecohub.api.disclosure import _disclosure, _enterprises, emissions
 from ecohub.api.public import _ranking
 from ecohub.api.users import SESSION_LIFETIME, SignedIn, authenticate, close_session, open_session
 from ecohub.config import get_settings
 from ecohub.registry.models import MonitoringPoint, Site, SiteKind
 from ecohub.standards.aqi import aqi_levels
 from ecohub.standards.water import CLASS_NAMES, STATUS_COLOUR
-from ecohub.store.rollups import day_start, hour_start
+from ecohub.store.rollups import day_start, hour_start, local_zone
 from ecohub.store.tables import station_aqi_latest
 from ecohub.web.i18n import LANGUAGES, text
 
@@ -210,14 +210,17 @@ def mount_portal(app: FastAPI) -> None:
         return render(request, "enterprises.html", enterprises=rows)
 
     @app.get("/enterprises/{uscc}", include_in_schema=False)
-    async def enterprise_page(request: Request, uscc: str) -> Response:
+    async def enterprise_page(request: Request, uscc: str, year: int | None = None) -> Response:
+        this_year = dt.datetime.now(local_zone()).year
+        year = year if year is not None and 1990 <= year <= this_year else this_year
         try:
             disclosure = await run_in_threadpool(_disclosure, engine, uscc)
+            masses = await run_in_threadpool(emissions, engine, uscc, year)
         except HTTPException:
             return render(
                 request, "message.html", 404, message=text(language(request))["not_found"]
             )
-        return render(request, "enterprise.html", e=disclosure)
+        return render(request, "enterprise.html", e=disclosure, masses=masses)
 
     @app.get("/catalogue", include_in_schema=False)
     async def catalogue_page(request: Request) -> Response:
