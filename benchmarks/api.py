@@ -133,10 +133,10 @@ def _free_port() -> int:
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     code = (
-        "import uvicorn; from ecohub.api.app import create_app; "
+        "import uvicorn; from ecohub.api.app import create_app, freeze_startup_heap; "
         "from ecohub.store.db import make_engine; "
-        f"uvicorn.run(create_app(make_engine({url!r})), host='127.0.0.1', port={port}, "
-        "log_level='warning')"
+        f"app = create_app(make_engine({url!r})); freeze_startup_heap(); "
+        f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning')"
     )
     server = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30

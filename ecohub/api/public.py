@@ -52,6 +52,7 @@ from ecohub.registry.models import (
 )
 from ecohub.standards.aqi import aqi_levels
 from ecohub.standards.water import STATUS_COLOUR, assess, water_parameters
+from ecohub.store.db import iso_utc
 from ecohub.store.rollups import day_start, hour_start
 from ecohub.store.tables import change_counters, rollups, station_aqi, station_aqi_latest
 
@@ -327,7 +328,7 @@ def _series(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parameter {parameter!r}")
         query = (
             select(
-                rollups.c.ts,
+                iso_utc(rollups.c.ts),
                 rollups.c.value,
                 rollups.c.valid,
                 rollups.c.samples,
@@ -347,10 +348,10 @@ def _series(
             query = query.where(rollups.c.ts > after)
         rows = connection.execute(query).all()
     page = [
-        {"ts": _iso(ts), "value": value, "valid": bool(valid), "samples": n, "statistic": stat}
+        {"ts": ts, "value": value, "valid": bool(valid), "samples": n, "statistic": stat}
         for ts, value, valid, n, stat in rows[:limit]
     ]
-    following = rows[limit - 1].ts if len(rows) > limit else None
+    following = dt.datetime.fromisoformat(rows[limit - 1][0]) if len(rows) > limit else None
     return page, following
 
 

@@ -565,9 +565,10 @@ async def _start_other_doors(
     if api is not None:
         import uvicorn
 
-        from ecohub.api.app import create_app
+        from ecohub.api.app import create_app, freeze_startup_heap
 
         app = await asyncio.to_thread(create_app, engine, submit)
+        freeze_startup_heap()
         server = uvicorn.Server(
             uvicorn.Config(app, host=api[0], port=api[1], log_level="warning", lifespan="off")
         )
