@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         default=None,
         description="CSV of quality-control thresholds overriding the shipped defaults.",
     )
+    rollup_delay: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds the gateway's and subscriber's writer may defer hourly and "
+        "daily rollups, recomputing each touched hour once (0: in every batch).",
+    )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
     )

@@ -7,12 +7,20 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.quality.flags import QualityFlag, describe, is_valid
+from ecohub.store.db import epoch_seconds
 from ecohub.store.observations import Observation
-from ecohub.store.tables import observation_revisions, observations, rollups, station_aqi
+from ecohub.store.rollups import queue_hours, take_queued_hours
+from ecohub.store.tables import (
+    observation_revisions,
+    observations,
+    rollup_queue,
+    rollups,
+    station_aqi,
+)
 
 UTC = dt.UTC
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -280,3 +288,79 @@ def test_whole_batch_rolls_back_on_error(engine: Engine, points: dict[str, int])
     pipeline.directory = type(pipeline.directory)(engine)
     pipeline.process(bad, now=NOW)  # the retry stores it, with the state restored
     assert len(_flags(engine, point, "a34004", "hour")) == 5
+
+
+# --- deferred rollups (the long-running writers) ---------------------------------------
+
+
+def _queued(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(rollup_queue)).scalar())
+
+
+def test_deferred_rollups_are_queued_then_computed_once_by_the_rule(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]  # flue-gas outlet, 10-minute data
+    pipeline = Pipeline(engine, rollup_delay=3600)
+    pipeline.flush_rollups(now=NOW)  # the start-up flush: nothing left from a crash
+    assert not pipeline.rollups_due()
+    for first in (0, 2, 4):  # three batches touch the same hour
+        rows = [_minute(point, "a21026", 10 * i, 10.0 + i) for i in (first, first + 1)]
+        rows += [_minute(point, "a00000", 10 * i, 5.0) for i in (first, first + 1)]
+        result = pipeline.process(rows, now=NOW)
+        assert result.hours_recomputed == 0 and result.hours_queued == 2
+    assert _rollup(engine, point, "a21026", "hour", T0) is None
+    assert _queued(engine) == 2  # one entry per series hour, however many batches
+    assert not pipeline.rollups_due()  # an hour's delay has not passed
+
+    flushed = pipeline.flush_rollups(now=NOW)
+    assert flushed.hours_recomputed == 2
+    hour = _rollup(engine, point, "a21026", "hour", T0)
+    assert (hour.samples, hour.valid) == (6, True)
+    assert hour.value == pytest.approx(12.5)  # (10 + 11 + … + 15) / 6
+    assert _queued(engine) == 0
+
+
+def test_rollups_queued_before_a_crash_are_computed_by_the_next_writer(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    rows = [_minute(point, "a21026-Cou", 10 * i, 0.5 * (i + 1)) for i in range(6)]
+    Pipeline(engine, rollup_delay=3600).process(rows, now=NOW)  # never flushed
+    assert _rollup(engine, point, "a21026-Cou", "hour", T0) is None
+
+    restarted = Pipeline(engine, rollup_delay=3600)
+    assert restarted.rollups_due()  # at start, whatever the delay
+    restarted.flush_rollups(now=NOW)
+    assert _rollup(engine, point, "a21026-Cou", "hour", T0).value == pytest.approx(10.5)
+    assert _queued(engine) == 0
+
+
+def test_an_hour_queued_again_while_being_recomputed_stays_queued(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    """The queue entry carries the token of the batch that queued it last; taking the
+    queue removes only the tokens it read."""
+    point = points["P0001"]
+    hour = (point, "a21026", T0)
+    with engine.begin() as connection:
+        queue_hours(connection, {hour})
+    with engine.begin() as connection:
+        tokens = set(connection.execute(select(rollup_queue.c.token)).scalars())
+        queue_hours(connection, {hour})  # another batch touches the hour meanwhile
+        connection.execute(delete(rollup_queue).where(rollup_queue.c.token.in_(tokens)))
+    assert _queued(engine) == 1
+    with engine.begin() as connection:
+        assert take_queued_hours(connection) == {hour}
+    assert _queued(engine) == 0
+
+
+def test_epoch_seconds_keep_a_fraction_of_a_second_in_its_hour(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    late = dt.datetime(2024, 1, 15, 8, 59, 59, 999900, tzinfo=UTC)
+    Pipeline(engine).process([Observation(points["P0001"], "a21026", "rt", late, 1.0, "N", 0, "t")])
+    with engine.connect() as connection:
+        seconds = connection.execute(select(epoch_seconds(observations.c.ts))).scalar()
+    assert seconds == 1705309199  # 2024-01-15T08:59:59Z, not rounded up to 09:00

@@ -4,6 +4,9 @@ Connections (HJ 212, MQTT, HTTP) submit observations and rejected input; the wri
 gathers them for up to ``max_delay`` seconds or ``max_rows`` rows and passes each batch
 through the ingestion pipeline (quality control, store, rollups) in one transaction, in
 a worker thread or a child process, so the event loop never blocks on the database.
+Hourly and daily rollups are deferred by ``rollup_delay`` seconds (setting
+``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`) and recomputed between
+batches.
 Each submission's future is resolved only after its rows are committed: a gateway
 answers a logger after that, so nothing acknowledged is ever lost. A failed write is
 retried with backoff before the futures fail (and the loggers, unanswered, send again).
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from ecohub.config import get_settings
 from ecohub.ingest.events import log_event
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.ingest.writer_process import WriterProcess
@@ -60,8 +64,10 @@ class BatchWriter:
         max_delay: float = 0.02,
         retries: int = 3,
         separate_process: bool = False,
+        rollup_delay: float | None = None,
     ) -> None:
         self.engine = engine
+        self.rollup_delay = get_settings().rollup_delay if rollup_delay is None else rollup_delay
         self.pipeline: Pipeline | None = None
         self.max_rows = max_rows
         self.max_delay = max_delay
@@ -78,7 +84,9 @@ class BatchWriter:
         if separate_process and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
-            self._process = WriterProcess(url.render_as_string(hide_password=False))
+            self._process = WriterProcess(
+                url.render_as_string(hide_password=False), self.rollup_delay
+            )
 
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""
@@ -86,7 +94,7 @@ class BatchWriter:
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.start)
         else:
-            self.pipeline = Pipeline(self.engine)
+            self.pipeline = self._new_pipeline()
             await loop.run_in_executor(self._executor, self.pipeline.directory.refresh)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
 
@@ -114,9 +122,24 @@ class BatchWriter:
         """Run other database work on the writer thread (keeps SQLite to one writer)."""
         return asyncio.get_running_loop().run_in_executor(self._executor, function)
 
+    def _new_pipeline(self) -> Pipeline:
+        return Pipeline(self.engine, rollup_delay=self.rollup_delay)
+
     async def _run(self) -> None:
+        # In a child process the writer flushes deferred rollups itself; in a thread
+        # this loop wakes up for them.
+        wake = (
+            min(self.rollup_delay, 1.0) if self._process is None and self.rollup_delay > 0 else None
+        )
         while True:
-            await self._wake.wait()
+            if wake is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wake)
+                await self._flush_rollups(due_only=True)
+                if not self._wake.is_set():
+                    continue
             # Wait at most max_delay from the batch's first submission: a batch that
             # filled up while the previous one was being written goes at once.
             remaining = self._batch.first_submit + self.max_delay - time.monotonic()
@@ -129,7 +152,19 @@ class BatchWriter:
             if batch.futures:
                 await self._write(batch)
             if self._closing and not self._batch.futures:
+                await self._flush_rollups(due_only=False)
                 return
+
+    async def _flush_rollups(self, *, due_only: bool) -> None:
+        pipeline = self.pipeline
+        if self._process is not None or pipeline is None or pipeline.rollup_delay <= 0:
+            return
+        if due_only and not pipeline.rollups_due():
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, pipeline.flush_rollups)
+        except Exception as error:  # the hours stay queued; the next flush tries again
+            log_event(logger, "rollup_flush_failed", logging.ERROR, error=repr(error))
 
     async def _write(self, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
@@ -161,7 +196,7 @@ class BatchWriter:
         if self._process is not None:
             return self._process.write(batch.rows, batch.rejected)
         if self.pipeline is None:
-            self.pipeline = Pipeline(self.engine)
+            self.pipeline = self._new_pipeline()
         return self.pipeline.process(batch.rows, batch.rejected).as_write_result()
 
     async def close(self) -> None:

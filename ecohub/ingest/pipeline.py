@@ -6,6 +6,14 @@ identify the monitoring point; from then on a value is treated the same whatever
 came in by. A batch is written exactly once: the store's keys make re-sent values
 no-ops, so every door can be at-least-once.
 
+A long-running writer (the gateway's, the MQTT subscriber's) may defer the rollups:
+with ``rollup_delay`` > 0 a batch only queues the hours it touched, in its own
+transaction, and :meth:`Pipeline.flush_rollups` recomputes every queued hour at most
+that many seconds later — once, however many batches touched it meanwhile. Loggers
+that report every minute touch each hour sixty times; recomputing it once per delay
+instead of once per batch is what lets the gateway answer quickly under load. The
+queue is in the store, so rollups owed at a crash are recomputed at the next start.
+
 Quality control needs each value's neighbours (spikes, flat lines). For data arriving in
 time order the pipeline keeps, per series, the last few stored values and the start of
 the current constant run; for late, re-sent or backfilled values it reads the stored
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +48,14 @@ from ecohub.registry.models import MonitoringPoint, Site, SiteKind
 from ecohub.store.db import utcnow, write_transaction
 from ecohub.store.observations import Observation, WriteResult, prepare_batch, upsert_rows
 from ecohub.store.quarantine import Rejected, quarantine_rows
-from ecohub.store.rollups import PointInfo, SeriesHour, hour_start, recompute
+from ecohub.store.rollups import (
+    PointInfo,
+    SeriesHour,
+    hour_start,
+    queue_hours,
+    recompute,
+    take_queued_hours,
+)
 from ecohub.store.tables import observations
 
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
@@ -73,6 +89,7 @@ class PipelineResult:
     flagged: int = 0  # stored with at least one quality flag
     reflagged: int = 0  # stored neighbours whose flags changed
     hours_recomputed: int = 0
+    hours_queued: int = 0  # deferred to flush_rollups
     alarm_events: int = 0  # alarms opened, escalated or closed
 
     def as_write_result(self) -> WriteResult:
@@ -144,7 +161,10 @@ class Pipeline:
         *,
         thresholds_path: str | None = None,
         alarms: bool | None = None,
+        rollup_delay: float = 0.0,
     ) -> None:
+        """``rollup_delay``: 0 recomputes the rollups in every batch's transaction;
+        more defers them (see the module docstring)."""
         from ecohub.alarms.evaluate import AlarmEvaluator
 
         self.engine = engine
@@ -157,6 +177,10 @@ class Pipeline:
         )
         self.state: dict[SeriesKey, SeriesState] = {}
         self._thresholds: dict[str, Thresholds] = {}
+        self.rollup_delay = rollup_delay
+        # When the oldest queued hour was queued; -inf at start: an earlier run may
+        # have left hours queued (a crash), so the first flush is due at once.
+        self._queued_since: float | None = -math.inf if rollup_delay > 0 else None
 
     # --- public ---------------------------------------------------------------------
 
@@ -250,19 +274,60 @@ class Pipeline:
                 while hour <= end:
                     dirty.add((key[0], rollup_code(key[1]), hour))
                     hour += dt.timedelta(hours=1)
+        seen = {row.point_id for row in unique}
+        if self.rollup_delay > 0:
+            queue_hours(connection, dirty)
+            result.hours_queued = len(dirty)
+            if dirty and self._queued_since is None:
+                self._queued_since = time.monotonic()
+            if self.alarms is not None:  # last seen, back online; the rest at the flush
+                result.alarm_events = len(self.alarms.evaluate(connection, [], [], [], seen, now))
+            return
         result.hours_recomputed = len(dirty)
         recomputed = recompute(connection, dirty, self.directory.points, now)
         if self.alarms is not None:
             result.alarm_events = len(
                 self.alarms.evaluate(
-                    connection,
-                    recomputed.hours,
-                    recomputed.days,
-                    recomputed.aqi,
-                    {row.point_id for row in unique},
-                    now,
+                    connection, recomputed.hours, recomputed.days, recomputed.aqi, seen, now
                 )
             )
+
+    def rollups_due(self) -> bool:
+        """Queued hours have waited ``rollup_delay`` seconds (or may be left from an
+        earlier run)."""
+        return (
+            self._queued_since is not None
+            and time.monotonic() - self._queued_since >= self.rollup_delay
+        )
+
+    def flush_rollups(self, *, now: dt.datetime | None = None) -> PipelineResult:
+        """Recompute every queued hour, its day and AQI, and judge the alarms on them, in
+        one transaction; returns the counts."""
+        now = now or utcnow()
+        result = PipelineResult()
+        self._queued_since = None
+        try:
+            with write_transaction(self.engine) as connection:
+                dirty = take_queued_hours(connection)
+                if not dirty:
+                    return result
+                if any(point_id not in self.directory.points for point_id, _c, _h in dirty):
+                    self.directory.refresh()
+                dirty = {key for key in dirty if key[0] in self.directory.points}
+                recomputed = recompute(connection, dirty, self.directory.points, now)
+                result.hours_recomputed = len(dirty)
+                if self.alarms is not None:
+                    result.alarm_events = len(
+                        self.alarms.evaluate(
+                            connection, recomputed.hours, recomputed.days, recomputed.aqi, (), now
+                        )
+                    )
+        except BaseException:
+            self._queued_since = -math.inf  # still queued: try again at the next chance
+            if self.alarms is not None:
+                self.alarms.forget()
+            raise
+        return result
 
     def _merge(
         self, connection: Connection, by_series: dict[SeriesKey, list[Observation]]

@@ -11,29 +11,42 @@ started.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ecohub.ingest.events import log_event
 from ecohub.store.observations import Observation, WriteResult
 
+if TYPE_CHECKING:
+    from ecohub.ingest.pipeline import Pipeline
 
-def _serve(url: str, connection: Connection) -> None:
+logger = logging.getLogger("ecohub.ingest")
+
+
+def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
     engine = make_engine(url)
-    pipeline = Pipeline(engine)
+    pipeline = Pipeline(engine, rollup_delay=rollup_delay)
     pipeline.directory.refresh()
     connection.send(("ready", None))
+    # Between batches, wake up in time to recompute deferred rollups.
+    wake = min(rollup_delay, 1.0) if rollup_delay > 0 else None
     try:
         while True:
+            if wake is not None and not connection.poll(wake):
+                _flush(pipeline, due_only=True)
+                continue
             try:
                 message = connection.recv()
             except EOFError:
                 return
             if message is None:
+                _flush(pipeline, due_only=False)
                 return
             rows, rejected = message
             try:
@@ -42,15 +55,27 @@ def _serve(url: str, connection: Connection) -> None:
                 connection.send(("error", repr(error)))
             else:
                 connection.send(("ok", result))
+            if wake is not None:
+                _flush(pipeline, due_only=True)
     finally:
         engine.dispose()
+
+
+def _flush(pipeline: Pipeline, *, due_only: bool) -> None:
+    if pipeline.rollup_delay <= 0 or (due_only and not pipeline.rollups_due()):
+        return
+    try:
+        pipeline.flush_rollups()
+    except Exception as error:  # the hours stay queued; the next flush tries again
+        log_event(logger, "rollup_flush_failed", logging.ERROR, error=repr(error))
 
 
 class WriterProcess:
     """A child process that writes batches to the store at ``url``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, rollup_delay: float = 0.0) -> None:
         self.url = url
+        self.rollup_delay = rollup_delay
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._connection: Connection | None = None
@@ -60,7 +85,10 @@ class WriterProcess:
     def start(self) -> None:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
-            target=_serve, args=(self.url, child), name="ecohub-store-writer", daemon=True
+            target=_serve,
+            args=(self.url, child, self.rollup_delay),
+            name="ecohub-store-writer",
+            daemon=True,
         )
         self._process.start()
         child.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
@@ -32,9 +33,12 @@ from ecohub.analytics.rollups import (
     statistic_of,
 )
 from ecohub.config import get_settings
+from ecohub.store.bulk import bulk_upsert
+from ecohub.store.db import epoch_seconds
 from ecohub.store.tables import (
     change_counters,
     observations,
+    rollup_queue,
     rollups,
     station_aqi,
     station_aqi_latest,
@@ -110,16 +114,7 @@ def _point_batches(
 def _upsert(
     connection: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
 ) -> None:
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    updates = {
-        column.name: statement.excluded[column.name]
-        for column in table.columns
-        if column.name not in keys
-    }
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+    bulk_upsert(connection, table, rows, keys)
 
 
 def recompute_hours(
@@ -130,15 +125,19 @@ def recompute_hours(
 ) -> tuple[set[SeriesHour], list[dict[str, Any]]]:
     """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
     whose daily values must follow, and the rows written."""
-    grouped: dict[SeriesHour, dict[str, list[tuple[float | None, int]]]] = defaultdict(
+    # Timestamps are read as epoch seconds and matched on whole hours as integers:
+    # converting every raw value's timestamp to a datetime dominated this step.
+    wanted = {(p, code, _epoch(hour)) for p, code, hour in dirty}
+    grouped: dict[tuple[int, str, int], dict[str, list[tuple[float | None, int]]]] = defaultdict(
         lambda: defaultdict(list)
     )
+    series_of: dict[str, str] = {}
     for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), HOUR):
         query = select(
             observations.c.point_id,
             observations.c.parameter_code,
             observations.c.interval,
-            observations.c.ts,
+            epoch_seconds(observations.c.ts),
             observations.c.value,
             observations.c.quality_flag,
         ).where(
@@ -147,15 +146,17 @@ def recompute_hours(
             observations.c.ts >= first,
             observations.c.ts < last + HOUR,
         )
-        for point_id, code, interval, ts, value, flag in connection.execute(query):
-            key = (point_id, rollup_code(code), hour_start(ts))
-            if key in dirty:
+        for point_id, code, interval, epoch, value, flag in connection.execute(query):
+            series = series_of.get(code)
+            if series is None:
+                series = series_of[code] = rollup_code(code)
+            key = (point_id, series, epoch - epoch % 3600)
+            if key in wanted:
                 grouped[key][interval].append((value, flag))
     results = []
-    for key in dirty:
-        point_id, code, hour = key
+    for point_id, code, hour in dirty:
         point = points[point_id]
-        values = grouped.get(key, {})
+        values = grouped.get((point_id, code, _epoch(hour)), {})
         flags = 0
         for pairs in values.values():
             for _value, flag in pairs:
@@ -170,7 +171,32 @@ def recompute_hours(
             rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
         results.append(_row(point_id, code, "hour", hour, rollup, now, flags))
     _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
-    return {(point_id, code, day_start(hour)) for point_id, code, hour in dirty}, results
+    days = _DayOf()
+    return {(point_id, code, days.start(hour)) for point_id, code, hour in dirty}, results
+
+
+def _epoch(instant: dt.datetime) -> int:
+    return int(instant.timestamp())
+
+
+class _DayOf:
+    """Local day start of instants, computed once per distinct hour (time-zone
+    arithmetic per row was a large share of recomputing days)."""
+
+    def __init__(self) -> None:
+        self._by_hour: dict[int, tuple[int, dt.datetime]] = {}
+
+    def of_epoch(self, epoch: int) -> tuple[int, dt.datetime]:
+        """(epoch, datetime) of the local midnight starting the day of ``epoch``."""
+        hour = epoch - epoch % 3600
+        found = self._by_hour.get(hour)
+        if found is None:
+            start = day_start(dt.datetime.fromtimestamp(hour, dt.UTC))
+            found = self._by_hour[hour] = (_epoch(start), start)
+        return found
+
+    def start(self, instant: dt.datetime) -> dt.datetime:
+        return self.of_epoch(_epoch(instant))[1]
 
 
 def _row(
@@ -206,13 +232,15 @@ def recompute_days(
 ) -> list[dict[str, Any]]:
     """Recompute the daily rollups of ``dirty`` (point, series, local-day start); returns
     the rows written."""
+    wanted = {(p, code, _epoch(day)): (p, code, day) for p, code, day in dirty}
     hourly: dict[SeriesHour, list[float | None]] = {}
     received: dict[SeriesHour, int] = defaultdict(int)
+    days = _DayOf()
     for first, last, chunk in _point_batches(((p, day) for p, _code, day in dirty), DAY):
         query = select(
             rollups.c.point_id,
             rollups.c.parameter_code,
-            rollups.c.ts,
+            epoch_seconds(rollups.c.ts),
             rollups.c.value,
             rollups.c.valid,
             rollups.c.received,
@@ -222,13 +250,13 @@ def recompute_days(
             rollups.c.ts >= first,
             rollups.c.ts < last + DAY,
         )
-        for point_id, code, ts, value, valid, count in connection.execute(query):
-            day = day_start(ts)
-            key = (point_id, code, day)
-            if key not in dirty:
+        for point_id, code, epoch, value, valid, count in connection.execute(query):
+            day_epoch, _ = days.of_epoch(epoch)
+            key = wanted.get((point_id, code, day_epoch))
+            if key is None:
                 continue
             slots = hourly.setdefault(key, [None] * 24)
-            index = int((ts - day) / HOUR)
+            index = (epoch - day_epoch) // 3600
             if 0 <= index < 24 and valid:
                 slots[index] = value
             received[key] += count
@@ -393,3 +421,41 @@ def recompute(
         if points[point_id].ambient_air and code in AQI_PARAMETERS
     }
     return Recomputed(hour_rows, day_rows, recompute_aqi(connection, aqi_hours, aqi_days, now))
+
+
+def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
+    """Queue ``dirty`` for a later :func:`recompute` (inside the transaction that stored
+    their raw values)."""
+    token = secrets.randbits(62)
+    _upsert(
+        connection,
+        rollup_queue,
+        [
+            {"point_id": point_id, "parameter_code": code, "hour": hour, "token": token}
+            for point_id, code, hour in dirty
+        ],
+        ["point_id", "parameter_code", "hour"],
+    )
+
+
+def take_queued_hours(connection: Connection) -> set[SeriesHour]:
+    """Every queued hour, removed from the queue in the caller's transaction (which
+    must then recompute them). An hour that another writer queues again meanwhile gets
+    a new token and stays queued."""
+    dirty: set[SeriesHour] = set()
+    tokens: set[int] = set()
+    query = select(
+        rollup_queue.c.point_id,
+        rollup_queue.c.parameter_code,
+        rollup_queue.c.hour,
+        rollup_queue.c.token,
+    )
+    for point_id, code, hour, token in connection.execute(query):
+        dirty.add((point_id, code, hour))
+        tokens.add(token)
+    ordered = sorted(tokens)
+    for start in range(0, len(ordered), _CHUNK):
+        connection.execute(
+            delete(rollup_queue).where(rollup_queue.c.token.in_(ordered[start : start + _CHUNK]))
+        )
+    return dirty

@@ -177,3 +177,20 @@ station_aqi_latest = Table(
     Column("primary_pollutants", String(64), nullable=False),
     Column("computed_at", UTCDateTime, nullable=False),
 )
+
+# Hours whose rollups are due (``ecohub.store.rollups.queue_hours``): written in the
+# transaction that stored their raw values, so a crash before the recomputation loses
+# nothing. ``token`` names the batch that queued the hour last; a recomputation removes
+# only the entries it read, so an hour queued again meanwhile stays queued. No index on
+# the token: the queue is small, and an unindexed token lets PostgreSQL re-queue an hour
+# with a cheap in-page (HOT) update.
+rollup_queue = Table(
+    "rollup_queue",
+    metadata,
+    Column("point_id", Integer, nullable=False),
+    Column("parameter_code", String(16), nullable=False),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("token", BigInteger, nullable=False),
+    PrimaryKeyConstraint("point_id", "parameter_code", "hour"),
+    sqlite_with_rowid=False,
+)
