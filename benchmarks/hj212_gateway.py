@@ -8,6 +8,11 @@ runs the simulator with ``--connections`` loggers (flue-gas and waste-water prof
 2. Half rate: the loggers are paced to half the sustained rate; prints ACK p50/p99.
 3. Peak memory (VmHWM) of the gateway process.
 
+Values count when the logger's answer arrives, i.e. once committed to the store; the
+gateway's writer recomputes the hourly and daily rollups of the hours they touched
+within ``ECOHUB_ROLLUP_DELAY`` seconds (default 2) and all of them at shutdown, which the
+last line checks.
+
 Also the codec alone: packets/s through framing + parsing + value extraction.
 
     python -m benchmarks.hj212_gateway [--connections 1000] [--seconds 20]
@@ -28,13 +33,14 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from benchmarks._common import scratch_store
 from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
 from ecohub.protocol.hj212.values import upload_values
 from ecohub.simulate.hj212 import SimulatedPoint, build_upload, register_simulated_points, simulate
 from ecohub.store.observations import count_observations
+from ecohub.store.tables import rollup_queue
 
 
 def codec_packets_per_second(count: int = 50_000) -> float:
@@ -141,9 +147,11 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
         gateway.wait(timeout=120)
     stored = count_observations(engine)
     answered = full.expected_values + half.expected_values
+    with engine.connect() as connection:
+        queued = connection.execute(select(func.count()).select_from(rollup_queue)).scalar()
     print(
         f"{backend:<11} stored {stored:,} values; answered {answered:,} (stored ≥ answered: "
-        f"{stored >= answered})"
+        f"{stored >= answered}); hours left for rollups after shutdown: {queued}"
     )
 
 

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from benchmarks._common import scratch_store
@@ -46,7 +46,7 @@ from ecohub.ingest.batch_writer import BatchWriter
 from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.mqtt import MqttStats, consume
 from ecohub.simulate.hj212 import register_simulated_points
-from ecohub.store.tables import observations
+from ecohub.store.tables import observations, rollup_queue
 
 POINTS = 200
 GAS = {"a21026": 20.0, "a21002": 45.0, "a34013": 8.0, "a19001": 9.5, "a01012": 60.0}
@@ -121,9 +121,9 @@ def _publish(topic: str, payloads: list[str], port: int) -> None:
     client.disconnect()
 
 
-def _count(engine: Engine) -> int:
+def _count(engine: Engine, table: Table = observations) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(observations)).scalar())
+        return int(connection.execute(select(func.count()).select_from(table)).scalar())
 
 
 def mqtt_run(engine: Engine, points: list[tuple[str, str]], count: int, port: int) -> float:
@@ -170,6 +170,9 @@ def mqtt_run(engine: Engine, points: list[tuple[str, str]], count: int, port: in
     elapsed = asyncio.run(scenario())
     stored = _count(engine)
     assert stored == expected, f"stored {stored} of {expected}"
+    # The writer defers rollups (ECOHUB_ROLLUP_DELAY) and recomputes them all at close,
+    # inside the measured time.
+    assert _count(engine, rollup_queue) == 0, "rollups left queued"
     return expected / elapsed
 
 
