@@ -111,12 +111,6 @@ def _point_batches(
             yield cluster[0], cluster[-1], point_ids[start : start + _CHUNK]
 
 
-def _upsert(
-    connection: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
-) -> None:
-    bulk_upsert(connection, table, rows, keys)
-
-
 def recompute_hours(
     connection: Connection,
     dirty: set[SeriesHour],
@@ -170,7 +164,7 @@ def recompute_hours(
         if rollup is None:
             rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
         results.append(_row(point_id, code, "hour", hour, rollup, now, flags))
-    _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
     days = _DayOf()
     return {(point_id, code, days.start(hour)) for point_id, code, hour in dirty}, results
 
@@ -274,7 +268,7 @@ def recompute_days(
         results.extend(
             _row(point_id, series, "day", day, rollup, now) for series, rollup in produced.items()
         )
-    _upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
     return results
 
 
@@ -344,8 +338,8 @@ def recompute_aqi(
     keys = ["point_id", "period", "ts"]
     hourly = _aqi_rows(connection, hours, "hour", now)
     daily = _aqi_rows(connection, days, "day", now)
-    _upsert(connection, station_aqi, hourly, keys)
-    _upsert(connection, station_aqi, daily, keys)
+    bulk_upsert(connection, station_aqi, hourly, keys)
+    bulk_upsert(connection, station_aqi, daily, keys)
     _keep_latest(connection, hourly)
     return hourly + daily
 
@@ -427,7 +421,7 @@ def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
     """Queue ``dirty`` for a later :func:`recompute` (inside the transaction that stored
     their raw values)."""
     token = secrets.randbits(62)
-    _upsert(
+    bulk_upsert(
         connection,
         rollup_queue,
         [
