@@ -130,11 +130,12 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
             simulate(
                 points,
                 port=port,
-                ticks=10**9,
+                ticks=int(seconds / max(interval, 0.01)) + 3,
                 interval=interval,
                 duration=seconds,
                 seed=2,
                 start=_t(100_000),
+                prebuild=True,  # as above: the load generator only sends and receives
             )
         )
         print(

@@ -5,6 +5,8 @@ tables (HJ 633-2012 Table 1) and the validity rules (GB 3095-2012 Table 4, HJ 75
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 
 import pytest
 from sqlalchemy import Engine, delete, func, select
@@ -145,6 +147,55 @@ def test_daily_mean_needs_20_hours_and_late_value_recomputes_the_day(
             select(func.count()).where(rollups.c.period == "day", rollups.c.point_id == point)
         ).scalar()
     assert days == 1
+
+
+def test_hour_flags_are_the_union_of_its_values_flags(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    values = [(10.0, "N"), (11.0, "M"), (-1.0, "N"), (13.0, "N"), (14.0, "N"), (15.0, "N")]
+    rows = [_minute(point, "a21026", 10 * i, value, flag) for i, (value, flag) in enumerate(values)]
+    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(6)]
+    Pipeline(engine).process(rows, now=NOW)
+    hour = _rollup(engine, point, "a21026", "hour", T0)
+    stored = _flags(engine, point, "a21026", "min")
+    assert hour.flags == functools.reduce(operator.or_, stored)
+    assert hour.flags & QualityFlag.DEVICE_FLAG and hour.flags & QualityFlag.NEGATIVE
+    # Four valid values cover 40 minutes: shown, but not a valid hour (HJ 75-2017 11.2).
+    assert (hour.samples, hour.received, hour.valid) == (4, 6, False)
+    assert hour.value == pytest.approx((10 + 13 + 14 + 15) / 4)
+
+
+def test_real_time_converted_values_roll_up_into_the_converted_mean(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]  # real-time values every 60 s
+    at = [T0 + dt.timedelta(minutes=i) for i in range(45)]
+    rows = [
+        Observation(point, "a21026-ZsRtd", "rt", ts, 20 + 0.01 * i, "N", 0, "t")
+        for i, ts in enumerate(at)
+    ]
+    rows += [Observation(point, "a00000", "rt", ts, 5.0, "N", 0, "t") for ts in at]
+    Pipeline(engine).process(rows, now=NOW)
+    hour = _rollup(engine, point, "a21026-ZsAvg", "hour", T0)
+    assert (hour.basis, hour.samples, hour.valid) == ("rt", 45, True)  # 45 × 60 s = 45 min
+    assert hour.value == pytest.approx(20 + 0.01 * 22)  # mean of 20.00 … 20.44
+
+
+def test_daily_sum_maximum_and_minimum_of_a_source(engine: Engine, points: dict[str, int]) -> None:
+    point = points["P0001"]  # hourly or faster: 20 valid hours of 24 make a valid day
+    rows = []
+    for h in range(20):
+        rows.append(_hour(point, "a21026-Cou", DAY_CST, h, 0.5 * (h + 1)))
+        rows.append(_hour(point, "a21026-Max", DAY_CST, h, 40.0 + h))
+        rows.append(_hour(point, "a21026-Min", DAY_CST, h, 10.0 - 0.1 * h))
+        rows.append(_hour(point, "a00000", DAY_CST, h, 5.0))
+    Pipeline(engine).process(rows, now=NOW)
+    mass = _rollup(engine, point, "a21026-Cou", "day", DAY_CST)
+    assert (mass.statistic, mass.samples, mass.received, mass.valid) == ("sum", 20, 20, True)
+    assert mass.value == pytest.approx(0.5 * 210)  # 0.5 × (1 + 2 + … + 20)
+    assert _rollup(engine, point, "a21026-Max", "day", DAY_CST).value == pytest.approx(59.0)
+    assert _rollup(engine, point, "a21026-Min", "day", DAY_CST).value == pytest.approx(8.1)
 
 
 def test_hourly_aqi_converts_units_and_names_the_primary_pollutant(
@@ -354,6 +405,46 @@ def test_an_hour_queued_again_while_being_recomputed_stays_queued(
     with engine.begin() as connection:
         assert take_queued_hours(connection) == {hour}
     assert _queued(engine) == 0
+
+
+def test_a_part_of_the_queue_takes_the_oldest_hours_and_leaves_the_rest(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    hours = [(point, "a21026", T0 + dt.timedelta(hours=h)) for h in range(5)]
+    with engine.begin() as connection:
+        queue_hours(connection, set(hours))  # one token for all five
+    with engine.begin() as connection:
+        assert take_queued_hours(connection, limit=2) == set(hours[:2])
+    assert _queued(engine) == 3  # the batch's token did not take its other hours along
+    with engine.begin() as connection:
+        assert take_queued_hours(connection, limit=10) == set(hours[2:])
+    assert _queued(engine) == 0
+
+
+def test_chunked_flush_yields_to_a_waiting_batch_and_computes_every_hour_at_last(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]  # 10-minute data: six values make a valid hour
+    pipeline = Pipeline(engine, rollup_delay=3600)
+    pipeline.flush_rollups(now=NOW)
+    rows = [
+        Observation(
+            point, "a21026", "min", T0 + dt.timedelta(minutes=10 * i), float(i), "N", 0, "t"
+        )
+        for i in range(18)  # three hours: means 2.5, 8.5, 14.5
+    ]
+    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(18)]  # with flow
+    pipeline.process(rows, now=NOW)
+    assert _queued(engine) == 6
+
+    pipeline.flush_rollups_between(lambda: True, chunk=1)  # a batch is waiting at once
+    assert _queued(engine) == 5 and pipeline.rollups_due()  # the rest is still due
+    pipeline.flush_rollups_between(lambda: False, chunk=1)
+    assert _queued(engine) == 0 and not pipeline.rollups_due()
+    means = [_rollup(engine, point, "a21026", "hour", T0 + dt.timedelta(hours=h)) for h in range(3)]
+    assert [hour.value for hour in means] == pytest.approx([2.5, 8.5, 14.5])
+    assert all(hour.valid for hour in means)
 
 
 def test_epoch_seconds_keep_a_fraction_of_a_second_in_its_hour(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,28 +103,84 @@ def _aggregate(values: Sequence[float], statistic: str) -> float | None:
     return math.fsum(values) / len(values)
 
 
+@dataclass(frozen=True)
+class BasisSummary:
+    """One hour of one series of one data kind (real-time, minute or hourly values),
+    reduced to what the hourly rules need: the store computes these in its query, so that
+    recomputing an hour costs the same however many values it holds."""
+
+    received: int  # values present, valid or not
+    good: int  # valid values
+    total: float  # sum of the valid values
+    low: float | None  # least valid value
+    high: float | None  # greatest valid value
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[float | None, int]]) -> BasisSummary:
+        """The summary of ``(value, quality_flag)`` pairs."""
+        good = [value for value, flag in rows if value is not None and is_valid(flag)]
+        return cls(
+            len(rows),
+            len(good),
+            math.fsum(good),
+            min(good) if good else None,
+            max(good) if good else None,
+        )
+
+    def merged(self, other: BasisSummary) -> BasisSummary:
+        """Both summaries as one (values of two parameter codes rolling up into one series)."""
+        return BasisSummary(
+            self.received + other.received,
+            self.good + other.good,
+            self.total + other.total,
+            _extreme(min, self.low, other.low),
+            _extreme(max, self.high, other.high),
+        )
+
+    def statistic(self, statistic: str) -> float | None:
+        """The hour's value by ``statistic`` (see :func:`statistic_of`)."""
+        if not self.good:
+            return None
+        if statistic == "sum":
+            return self.total
+        if statistic == "max":
+            return self.high
+        if statistic == "min":
+            return self.low
+        return self.total / self.good
+
+
+def _extreme(pick: Any, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return float(pick(a, b))
+
+
 def hourly_rollup(
-    rows_by_basis: Mapping[str, Sequence[tuple[float | None, int]]],
+    by_basis: Mapping[str, BasisSummary],
     statistic: str,
     *,
     interval_seconds: int,
     minute_interval_seconds: int,
 ) -> Rollup | None:
-    """The hourly statistic from one hour's observations of one series, given as
-    ``(value, quality_flag)`` per interval kind; None when the hour has none."""
+    """The hourly statistic from one hour's observations of one series, summarised per
+    interval kind; None when the hour has none."""
     for basis in BASIS_ORDER:
-        rows = rows_by_basis.get(basis)
-        if rows:
+        summary = by_basis.get(basis)
+        if summary is not None and summary.received:
             break
     else:
         return None
-    good = [value for value, flag in rows if value is not None and is_valid(flag)]
     if basis == "hour":
-        valid = len(good) >= 1
+        valid = summary.good >= 1
     else:
         spacing = minute_interval_seconds if basis == "min" else interval_seconds
-        valid = len(good) * spacing >= MIN_COVERED_SECONDS_PER_HOUR
-    return Rollup(_aggregate(good, statistic), statistic, len(good), len(rows), valid, basis)
+        valid = summary.good * spacing >= MIN_COVERED_SECONDS_PER_HOUR
+    return Rollup(
+        summary.statistic(statistic), statistic, summary.good, summary.received, valid, basis
+    )
 
 
 def expected_hours_per_day(interval_seconds: int) -> int:
@@ -139,6 +196,30 @@ def min_hours_for_day(interval_seconds: int, ambient_air: bool) -> int:
     return math.ceil(expected_hours_per_day(interval_seconds) * MIN_HOURS_FOR_DAILY_MEAN / 24)
 
 
+def daily_rollup(
+    parameter_code: str,
+    hours: BasisSummary,
+    *,
+    interval_seconds: int,
+    ambient_air: bool,
+) -> Rollup:
+    """A series' own daily statistic from its day's hourly values, summarised: ``good``
+    counts the valid hours (their ``total``, ``low`` and ``high``), ``received`` the raw
+    values of all its hours."""
+    statistic = statistic_of(parameter_code)
+    needed = min_hours_for_day(interval_seconds, ambient_air)
+    # Ambient air needs MIN_HOURS_FOR_DAILY_MEAN (GB 3095-2012 Table 4), as
+    # ecohub.standards.air_assessment.daily_mean; an invalid day keeps its value for display.
+    return Rollup(
+        hours.statistic(statistic),
+        statistic,
+        hours.good,
+        hours.received,
+        hours.good >= needed,
+        "hour",
+    )
+
+
 def daily_rollups(
     parameter_code: str,
     hourly: Sequence[float | None],
@@ -150,17 +231,16 @@ def daily_rollups(
     """Daily statistics of one series from its 24 hourly values (index = local hour,
     None where the hour is missing or invalid). Returns the series' own daily value and,
     for ambient O3, also the daily maximum 8-hour and 1-hour means."""
-    statistic = statistic_of(parameter_code)
     good = [value for value in hourly if value is not None]
-    needed = min_hours_for_day(interval_seconds, ambient_air)
-    array = np.array([np.nan if v is None else v for v in hourly], dtype=float)
-    # Ambient air needs MIN_HOURS_FOR_DAILY_MEAN (GB 3095-2012 Table 4), as
-    # ecohub.standards.air_assessment.daily_mean; an invalid day keeps its value for display.
-    own = Rollup(
-        _aggregate(good, statistic), statistic, len(good), received, len(good) >= needed, "hour"
+    hours = BasisSummary(
+        received, len(good), math.fsum(good), min(good, default=None), max(good, default=None)
+    )
+    own = daily_rollup(
+        parameter_code, hours, interval_seconds=interval_seconds, ambient_air=ambient_air
     )
     result = {parameter_code: own}
     if ambient_air and parameter_code == O3:
+        array = np.array(hourly, dtype=float)  # None → NaN
         for code, statistic, peak in (
             (O3_MAX_8H, "max8h", float(o3_daily_max_8h(array))),
             (O3_MAX_1H, "max1h", float(daily_max(array))),

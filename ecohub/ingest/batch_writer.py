@@ -161,8 +161,15 @@ class BatchWriter:
             return
         if due_only and not pipeline.rollups_due():
             return
+
+        def flush() -> None:
+            if due_only:  # in chunks, yielding to a batch that is being gathered
+                pipeline.flush_rollups_between(lambda: bool(self._batch.futures))
+            else:
+                pipeline.flush_rollups()
+
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, pipeline.flush_rollups)
+            await asyncio.get_running_loop().run_in_executor(self._executor, flush)
         except Exception as error:  # the hours stay queued; the next flush tries again
             log_event(logger, "rollup_flush_failed", logging.ERROR, error=repr(error))
 

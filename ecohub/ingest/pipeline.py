@@ -27,7 +27,7 @@ import datetime as dt
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +61,8 @@ from ecohub.store.tables import observations
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
+# Queued hours recomputed per transaction between batches (about 20–40 ms each here).
+FLUSH_CHUNK_HOURS = 1000
 
 
 @dataclass
@@ -91,6 +93,7 @@ class PipelineResult:
     hours_recomputed: int = 0
     hours_queued: int = 0  # deferred to flush_rollups
     alarm_events: int = 0  # alarms opened, escalated or closed
+    rollups_pending: bool = False  # flush_rollups left queued hours for the next call
 
     def as_write_result(self) -> WriteResult:
         return WriteResult(
@@ -177,6 +180,7 @@ class Pipeline:
         )
         self.state: dict[SeriesKey, SeriesState] = {}
         self._thresholds: dict[str, Thresholds] = {}
+        self._settings: dict[tuple[str, bool], tuple[float, ...]] = {}
         self.rollup_delay = rollup_delay
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
@@ -300,17 +304,23 @@ class Pipeline:
             and time.monotonic() - self._queued_since >= self.rollup_delay
         )
 
-    def flush_rollups(self, *, now: dt.datetime | None = None) -> PipelineResult:
-        """Recompute every queued hour, its day and AQI, and judge the alarms on them, in
-        one transaction; returns the counts."""
+    def flush_rollups(
+        self, *, now: dt.datetime | None = None, limit: int | None = None
+    ) -> PipelineResult:
+        """Recompute queued hours (all, or the ``limit`` oldest), their days and AQI, and
+        judge the alarms on them, in one transaction; returns the counts, with
+        ``rollups_pending`` set when hours are left (they stay due)."""
         now = now or utcnow()
         result = PipelineResult()
         self._queued_since = None
         try:
             with write_transaction(self.engine) as connection:
-                dirty = take_queued_hours(connection)
+                dirty = take_queued_hours(connection, limit)
                 if not dirty:
                     return result
+                if limit is not None and len(dirty) >= limit:
+                    result.rollups_pending = True
+                    self._queued_since = -math.inf
                 if any(point_id not in self.directory.points for point_id, _c, _h in dirty):
                     self.directory.refresh()
                 dirty = {key for key in dirty if key[0] in self.directory.points}
@@ -328,6 +338,15 @@ class Pipeline:
                 self.alarms.forget()
             raise
         return result
+
+    def flush_rollups_between(
+        self, batch_waiting: Callable[[], bool], *, chunk: int = FLUSH_CHUNK_HOURS
+    ) -> None:
+        """Recompute the queue ``chunk`` hours per transaction until it is empty or
+        ``batch_waiting()`` says a batch of raw values is waiting: a logger's answer
+        then waits for at most one chunk, not for the whole queue."""
+        while self.flush_rollups(limit=chunk).rollups_pending and not batch_waiting():
+            pass
 
     def _merge(
         self, connection: Connection, by_series: dict[SeriesKey, list[Observation]]
@@ -386,17 +405,28 @@ class Pipeline:
     def _read_windows(
         self, connection: Connection, windows: dict[SeriesKey, list[Observation]]
     ) -> dict[SeriesKey, list[Observation]]:
-        """Stored rows around each series' new rows, one query per point and interval."""
-        groups: dict[tuple[int, str], list[SeriesKey]] = defaultdict(list)
-        for key in windows:
-            groups[(key[0], key[2])].append(key)
+        """Stored rows around each series' new rows: for each point and interval kind,
+        from its earliest new value minus the checks' reach to its latest plus the reach,
+        read for up to _WINDOW_CHUNK points with nearby windows in one query (a gateway's
+        first batch after a start has a window for every series)."""
+        spans: dict[tuple[str, int], tuple[dt.datetime, dt.datetime, set[str]]] = {}
+        for key, rows in windows.items():
+            reach = dt.timedelta(seconds=self._window_seconds(key[1]))
+            first, last = rows[0].ts - reach, rows[-1].ts + reach
+            before = spans.get((key[2], key[0]))
+            if before is not None:
+                first, last = min(first, before[0]), max(last, before[1])
+                before[2].add(key[1])
+                spans[(key[2], key[0])] = (first, last, before[2])
+            else:
+                spans[(key[2], key[0])] = (first, last, {key[1]})
         found: dict[SeriesKey, list[Observation]] = defaultdict(list)
-        for (point_id, interval), keys in groups.items():
-            reach = max(self._window_seconds(key[1]) for key in keys)
-            start = min(windows[key][0].ts for key in keys) - dt.timedelta(seconds=reach)
-            end = max(windows[key][-1].ts for key in keys) + dt.timedelta(seconds=reach)
-            codes = [key[1] for key in keys]
+        for interval, group in _window_groups(spans):
+            start = min(spans[(interval, point_id)][0] for point_id in group)
+            end = max(spans[(interval, point_id)][1] for point_id in group)
+            codes = sorted({code for point_id in group for code in spans[(interval, point_id)][2]})
             query = select(
+                observations.c.point_id,
                 observations.c.parameter_code,
                 observations.c.ts,
                 observations.c.value,
@@ -404,18 +434,22 @@ class Pipeline:
                 observations.c.quality_flag,
                 observations.c.source,
             ).where(
-                observations.c.point_id == point_id,
+                observations.c.point_id.in_(group),
                 observations.c.interval == interval,
                 observations.c.parameter_code.in_(codes),
                 observations.c.ts >= start,
                 observations.c.ts <= end,
             )
-            for code, ts, value, data_flag, quality_flag, source in connection.execute(query):
-                found[(point_id, code, interval)].append(
-                    Observation(
-                        point_id, code, interval, ts, value, data_flag, quality_flag, source
+            for point_id, code, ts, value, data_flag, quality_flag, source in connection.execute(
+                query
+            ):
+                first, last, wanted = spans[(interval, point_id)]
+                if code in wanted and first <= ts <= last:
+                    found[(point_id, code, interval)].append(
+                        Observation(
+                            point_id, code, interval, ts, value, data_flag, quality_flag, source
+                        )
                     )
-                )
         return found
 
     def _check(
@@ -428,48 +462,26 @@ class Pipeline:
     ) -> tuple[list[Observation], list[tuple[SeriesKey, dt.datetime, dt.datetime]]]:
         """Run every check over all series at once; returns the rows to write (new rows
         and re-flagged stored ones) and the stored ranges to mark as flat lines."""
-        n = sum(len(item.rows) for item in merged)
+        flat_rows = [row for item in merged for row in item.rows]
+        n = len(flat_rows)
         if n == 0:
             return [], []
-        sid = np.empty(n, dtype=np.int64)
-        ts = np.empty(n, dtype=float)
-        values = np.empty(n, dtype=float)
-        previous = np.empty(n, dtype=float)
-        is_new = np.empty(n, dtype=bool)
-        step = np.empty(n)
-        ratio = np.empty(n)
-        floor = np.empty(n)
-        flat_seconds = np.empty(n)
-        tolerance = np.empty(n)
-        valid_min = np.empty(n)
-        valid_max = np.empty(n)
-        allow_negative = np.empty(n, dtype=bool)
-        concentration = np.empty(n, dtype=bool)
-        data_flags: list[str] = []
-        flat_rows: list[Observation] = []
-        position = 0
-        for index, item in enumerate(merged):
-            t = item.thresholds
-            span = slice(position, position + len(item.rows))
-            sid[span] = index
-            ts[span] = [row.ts.timestamp() for row in item.rows]
-            values[span] = [math.nan if row.value is None else row.value for row in item.rows]
-            previous[span] = item.previous
-            is_new[span] = item.new
-            step[span] = math.nan if t.spike_step is None else t.spike_step
-            ratio[span] = math.nan if t.spike_ratio is None else t.spike_ratio
-            floor[span] = 0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0
-            flat_seconds[span] = math.nan if t.flat_hours is None else t.flat_hours * 3600
-            tolerance[span] = t.flat_tolerance
-            valid_min[span] = t.valid_min
-            valid_max[span] = t.valid_max
-            allow_negative[span] = t.allow_negative
-            concentration[span] = (
-                t.role == "concentration" and self.directory.points[item.key[0]].source
-            )
-            data_flags.extend(row.data_flag for row in item.rows)
-            flat_rows.extend(item.rows)
-            position += len(item.rows)
+        # Columns are built once over all rows (a batch holds thousands of short series)
+        # and each series' thresholds are spread over its rows.
+        lengths = [len(item.rows) for item in merged]
+        sid = np.repeat(np.arange(len(merged), dtype=np.int64), lengths)
+        settings = np.repeat(
+            np.array([self._check_settings(item.key) for item in merged], dtype=float),
+            lengths,
+            axis=0,
+        )
+        step, ratio, floor, flat_seconds, tolerance, valid_min, valid_max = settings[:, :7].T
+        allow_negative = settings[:, 7].astype(bool)
+        concentration = settings[:, 8].astype(bool)
+        ts = np.array(_epoch_seconds(flat_rows), dtype=float)
+        values = np.array([row.value for row in flat_rows], dtype=float)  # None → NaN
+        previous = np.array([value for item in merged for value in item.previous], dtype=float)
+        data_flags = [row.data_flag for row in flat_rows]
 
         flow = self._message_flow(unique)
         message_flow = np.array(
@@ -493,28 +505,38 @@ class Pipeline:
         series_values = np.where(static & ~int(QualityFlag.CONFLICTING_DUPLICATE), np.nan, values)
         spike = checks.spikes(sid, ts, series_values, step, ratio, floor)
         flat = checks.flat_lines(sid, ts, series_values, tolerance, flat_seconds)
+        spike_array = spike * int(QualityFlag.SPIKE)
+        flat_array = flat * int(QualityFlag.FLAT_LINE)
+        new_bits = (static | spike_array | flat_array).tolist()
+        spike_bits = spike_array.tolist()
+        flat_bits = flat_array.tolist()
+        checked = series_values.tolist()
+        tolerances = tolerance.tolist()
 
         to_write: list[Observation] = []
         ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]] = []
         position = 0
         for item in merged:
             count = len(item.rows)
-            rows_span = range(position, position + count)
-            run_start = self._trailing_run_start(sid, ts, series_values, tolerance, position, count)
             first_new = item.new.index(True)  # rows before it are stored context
-            for offset, row_index in enumerate(rows_span):
+            for offset in range(count):
                 row = item.rows[offset]
-                spike_bit = int(QualityFlag.SPIKE) if spike[row_index] else 0
-                flat_bit = int(QualityFlag.FLAT_LINE) if flat[row_index] else 0
+                index = position + offset
                 if item.new[offset]:
-                    bits = int(static[row_index]) | spike_bit | flat_bit
-                    if (row.point_id, row.parameter_code, row.interval, row.ts) in conflicts:
+                    bits = new_bits[index]
+                    if conflicts and (
+                        (row.point_id, row.parameter_code, row.interval, row.ts) in conflicts
+                    ):
                         bits |= int(QualityFlag.CONFLICTING_DUPLICATE)
                     if bits:
                         result.flagged += 1
-                    to_write.append(row._replace(quality_flag=bits))
+                    to_write.append(
+                        row if bits == row.quality_flag else row._replace(quality_flag=bits)
+                    )
                     continue
-                bits = self._restored_bits(item, offset, first_new, row, spike_bit, flat_bit)
+                bits = self._restored_bits(
+                    item, offset, first_new, row, spike_bits[index], flat_bits[index]
+                )
                 if bits != row.quality_flag:
                     result.reflagged += 1
                     item.rows[offset] = row = row._replace(quality_flag=bits)
@@ -523,13 +545,35 @@ class Pipeline:
                 item.streaming
                 and first_new > 0
                 and not item.run_flagged
-                and flat[position + item.run_start]
+                and flat_bits[position + item.run_start]
             ):
                 # The kept run now qualifies: flag its stored values we no longer hold.
                 ranges.append((item.key, item.rows[item.run_start].ts, item.rows[first_new - 1].ts))
-            self._keep_state(item, run_start - position, bool(flat[position + count - 1]))
+            run_start = _trailing_run_start(checked, tolerances[position], position, count)
+            self._keep_state(item, run_start - position, bool(flat_bits[position + count - 1]))
             position += count
         return to_write, ranges
+
+    def _check_settings(self, key: SeriesKey) -> tuple[float, ...]:
+        """One series' check thresholds as numbers, in the order :meth:`_check` reads
+        them."""
+        concentration = bool(self.directory.points[key[0]].source)
+        cache_key = (key[1], concentration)
+        found = self._settings.get(cache_key)
+        if found is None:
+            t = self._thresholds_of(key[1])
+            found = self._settings[cache_key] = (
+                math.nan if t.spike_step is None else t.spike_step,
+                math.nan if t.spike_ratio is None else t.spike_ratio,
+                0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0,
+                math.nan if t.flat_hours is None else t.flat_hours * 3600,
+                t.flat_tolerance,
+                t.valid_min,
+                t.valid_max,
+                float(t.allow_negative),
+                float(t.role == "concentration" and concentration),
+            )
+        return found
 
     @staticmethod
     def _restored_bits(
@@ -554,23 +598,6 @@ class Pipeline:
         else:
             bits |= flat_bit
         return bits
-
-    @staticmethod
-    def _trailing_run_start(
-        sid: np.ndarray,
-        ts: np.ndarray,
-        values: np.ndarray,
-        tolerance: np.ndarray,
-        position: int,
-        count: int,
-    ) -> int:
-        """Index of the first row of the constant run that ends the series."""
-        index = position + count - 1
-        while index > position:
-            if not (abs(values[index] - values[index - 1]) <= tolerance[index]):
-                break
-            index -= 1
-        return index
 
     def _keep_state(self, item: _Merged, run_start: int, run_flat: bool) -> None:
         """Keep the series' tail for the next batch, when the batch ends the series."""
@@ -597,3 +624,52 @@ class Pipeline:
                     math.nan if row.value is None else row.value
                 )
         return flow
+
+
+def _trailing_run_start(values: list[float], tolerance: float, position: int, count: int) -> int:
+    """Index of the first row of the constant run that ends the series at ``position``
+    (``count`` rows)."""
+    index = position + count - 1
+    while index > position:
+        if not (abs(values[index] - values[index - 1]) <= tolerance):
+            break
+        index -= 1
+    return index
+
+
+def _epoch_seconds(rows: Sequence[Observation]) -> list[float]:
+    """Each row's timestamp as seconds since the epoch (a batch repeats few instants)."""
+    seen: dict[dt.datetime, float] = {}
+    found = []
+    for row in rows:
+        seconds = seen.get(row.ts)
+        if seconds is None:
+            seconds = seen[row.ts] = row.ts.timestamp()
+        found.append(seconds)
+    return found
+
+
+_WINDOW_CHUNK = 500
+
+
+def _window_groups(
+    spans: dict[tuple[str, int], tuple[dt.datetime, dt.datetime, set[str]]],
+) -> Iterator[tuple[str, list[int]]]:
+    """(interval kind, point ids) to read together: points in order of their window's
+    start, a new group where a window starts after the group's windows end (so one late
+    value does not stretch a query over months) or the group is full."""
+    by_interval: dict[str, list[tuple[dt.datetime, dt.datetime, int]]] = defaultdict(list)
+    for (interval, point_id), (first, last, _codes) in spans.items():
+        by_interval[interval].append((first, last, point_id))
+    for interval, items in by_interval.items():
+        items.sort()
+        group: list[int] = []
+        group_end: dt.datetime | None = None
+        for first, last, point_id in items:
+            if group and (len(group) >= _WINDOW_CHUNK or (group_end and first > group_end)):
+                yield interval, group
+                group, group_end = [], None
+            group.append(point_id)
+            group_end = last if group_end is None else max(group_end, last)
+        if group:
+            yield interval, group

@@ -39,14 +39,14 @@ def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
     try:
         while True:
             if wake is not None and not connection.poll(wake):
-                _flush(pipeline, due_only=True)
+                _flush(pipeline, connection, due_only=True)
                 continue
             try:
                 message = connection.recv()
             except EOFError:
                 return
             if message is None:
-                _flush(pipeline, due_only=False)
+                _flush(pipeline, None, due_only=False)
                 return
             rows, rejected = message
             try:
@@ -56,16 +56,20 @@ def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
             else:
                 connection.send(("ok", result))
             if wake is not None:
-                _flush(pipeline, due_only=True)
+                _flush(pipeline, connection, due_only=True)
     finally:
         engine.dispose()
 
 
-def _flush(pipeline: Pipeline, *, due_only: bool) -> None:
+def _flush(pipeline: Pipeline, connection: Connection | None, *, due_only: bool) -> None:
+    """Recompute due rollups; with ``connection``, in chunks, yielding to a waiting batch."""
     if pipeline.rollup_delay <= 0 or (due_only and not pipeline.rollups_due()):
         return
     try:
-        pipeline.flush_rollups()
+        if connection is None:
+            pipeline.flush_rollups()
+        else:
+            pipeline.flush_rollups_between(lambda: connection.poll(0))
     except Exception as error:  # the hours stay queued; the next flush tries again
         log_event(logger, "rollup_flush_failed", logging.ERROR, error=repr(error))
 

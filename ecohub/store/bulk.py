@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT
+from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT, UTCDateTime
 
 
 def bulk_upsert(
@@ -35,32 +36,50 @@ def bulk_upsert(
         if connection.dialect.name == "postgresql":
             _upsert_postgresql(cursor, table.name, columns, rows, conflict)
         else:
-            _upsert_sqlite(cursor, table.name, columns, rows, conflict)
+            _upsert_sqlite(cursor, table, columns, rows, conflict)
     finally:
         cursor.close()
 
 
 def _upsert_sqlite(
-    cursor: Any, name: str, columns: list[str], rows: Sequence[dict[str, Any]], conflict: str
+    cursor: Any,
+    table: Table,
+    columns: list[str],
+    rows: Sequence[dict[str, Any]],
+    conflict: str,
 ) -> None:
     statement = (
-        f"INSERT INTO {name} ({', '.join(columns)}) "
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join('?' * len(columns))}) {conflict}"
     )
+    # Only the timestamp columns need converting; the rest pass as they are.
+    stamped = [index for index, name in enumerate(columns) if _is_timestamp(table, name)]
     formatted: dict[dt.datetime, str] = {}
 
-    def value(item: Any) -> Any:
-        if isinstance(item, dt.datetime):
-            text = formatted.get(item)
-            if text is None:
-                if item.tzinfo is None:
-                    raise ValueError(f"timestamp {item.isoformat()} has no time zone")
-                utc = item.astimezone(dt.UTC).replace(tzinfo=None)
-                text = formatted[item] = utc.strftime(SQLITE_TIMESTAMP_FORMAT)
-            return text
-        return item
+    def text(item: dt.datetime | None) -> str | None:
+        if item is None:
+            return None
+        found = formatted.get(item)
+        if found is None:
+            if item.tzinfo is None:
+                raise ValueError(f"timestamp {item.isoformat()} has no time zone")
+            utc = item.astimezone(dt.UTC).replace(tzinfo=None)
+            found = formatted[item] = utc.strftime(SQLITE_TIMESTAMP_FORMAT)
+        return found
 
-    cursor.executemany(statement, ([value(row[c]) for c in columns] for row in rows))
+    pick = itemgetter(*columns)
+
+    def parameters(row: dict[str, Any]) -> list[Any]:
+        values = list(pick(row))
+        for index in stamped:
+            values[index] = text(values[index])
+        return values
+
+    cursor.executemany(statement, map(parameters, rows))
+
+
+def _is_timestamp(table: Table, name: str) -> bool:
+    return isinstance(table.c[name].type, UTCDateTime)
 
 
 def _upsert_postgresql(

@@ -171,3 +171,33 @@ def _epoch_seconds_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: A
 def _epoch_seconds_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     return "CAST(floor(EXTRACT(EPOCH FROM " + column + ")) AS BIGINT)"
+
+
+class flag_union(FunctionElement[Any]):
+    """The bitwise OR of an integer flag column over a group: PostgreSQL's ``bit_or``;
+    SQLite has no such aggregate, so it lists the group's distinct flags (a group
+    rarely holds more than one or two) and :func:`union_value` ORs them."""
+
+    inherit_cache = True
+
+
+@compiles(flag_union, "sqlite")
+def _flag_union_sqlite(element: flag_union, compiler: SQLCompiler, **kw: Any) -> str:
+    return "group_concat(DISTINCT " + compiler.process(element.clauses, **kw) + ")"
+
+
+@compiles(flag_union, "postgresql")
+def _flag_union_postgresql(element: flag_union, compiler: SQLCompiler, **kw: Any) -> str:
+    return "bit_or(" + compiler.process(element.clauses, **kw) + ")"
+
+
+def union_value(found: int | str | None) -> int:
+    """The OR of the flags that :class:`flag_union` read."""
+    if found is None:
+        return 0
+    if isinstance(found, int):
+        return found
+    union = 0
+    for part in found.split(","):
+        union |= int(part)
+    return union

@@ -20,21 +20,25 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
 from ecohub.analytics.rollups import (
     AQI_PARAMETERS,
+    O3,
+    BasisSummary,
     Rollup,
+    daily_rollup,
     daily_rollups,
     hourly_rollup,
     rollup_code,
     statistic_of,
 )
 from ecohub.config import get_settings
+from ecohub.quality.flags import INVALIDATING
 from ecohub.store.bulk import bulk_upsert
-from ecohub.store.db import epoch_seconds
+from ecohub.store.db import epoch_seconds, flag_union, union_value
 from ecohub.store.tables import (
     change_counters,
     observations,
@@ -119,51 +123,79 @@ def recompute_hours(
 ) -> tuple[set[SeriesHour], list[dict[str, Any]]]:
     """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
     whose daily values must follow, and the rows written."""
-    # Timestamps are read as epoch seconds and matched on whole hours as integers:
-    # converting every raw value's timestamp to a datetime dominated this step.
+    # The database summarises each hour (count, sum, least and greatest valid value per
+    # data kind) and the rules of analytics.rollups are applied to the summaries: reading
+    # every raw value back made an hour of minute data cost sixty times a summary.
     wanted = {(p, code, _epoch(hour)) for p, code, hour in dirty}
-    grouped: dict[tuple[int, str, int], dict[str, list[tuple[float | None, int]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    summaries: dict[tuple[int, str, int], dict[str, BasisSummary]] = defaultdict(dict)
+    flags_of: dict[tuple[int, str, int], int] = defaultdict(int)
     series_of: dict[str, str] = {}
+    value = observations.c.value
+    good = and_(value.is_not(None), observations.c.quality_flag.op("&")(INVALIDATING) == 0)
+    hour_index = (epoch_seconds(observations.c.ts) // 3600).label("hour_index")
     for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), HOUR):
-        query = select(
-            observations.c.point_id,
-            observations.c.parameter_code,
-            observations.c.interval,
-            epoch_seconds(observations.c.ts),
-            observations.c.value,
-            observations.c.quality_flag,
-        ).where(
-            observations.c.point_id.in_(chunk),
-            observations.c.interval.in_(("rt", "min", "hour")),
-            observations.c.ts >= first,
-            observations.c.ts < last + HOUR,
+        query = (
+            select(
+                observations.c.point_id,
+                observations.c.parameter_code,
+                observations.c.interval,
+                hour_index,
+                func.count(),
+                func.count().filter(good),
+                func.sum(value).filter(good),
+                func.min(value).filter(good),
+                func.max(value).filter(good),
+                flag_union(observations.c.quality_flag),
+            )
+            .where(
+                observations.c.point_id.in_(chunk),
+                observations.c.interval.in_(("rt", "min", "hour")),
+                observations.c.ts >= first,
+                observations.c.ts < last + HOUR,
+            )
+            .group_by(
+                observations.c.point_id,
+                observations.c.parameter_code,
+                observations.c.interval,
+                hour_index,
+            )
         )
-        for point_id, code, interval, epoch, value, flag in connection.execute(query):
+        for (
+            point_id,
+            code,
+            interval,
+            index,
+            received,
+            count,
+            total,
+            low,
+            high,
+            flags,
+        ) in connection.execute(query):
             series = series_of.get(code)
             if series is None:
                 series = series_of[code] = rollup_code(code)
-            key = (point_id, series, epoch - epoch % 3600)
-            if key in wanted:
-                grouped[key][interval].append((value, flag))
+            key = (point_id, series, index * 3600)
+            if key not in wanted:
+                continue
+            summary = BasisSummary(received, count, total or 0.0, low, high)
+            by_basis = summaries[key]
+            before = by_basis.get(interval)
+            by_basis[interval] = summary if before is None else before.merged(summary)
+            flags_of[key] |= union_value(flags)
     results = []
     for point_id, code, hour in dirty:
         point = points[point_id]
-        values = grouped.get((point_id, code, _epoch(hour)), {})
-        flags = 0
-        for pairs in values.values():
-            for _value, flag in pairs:
-                flags |= flag
+        key = (point_id, code, _epoch(hour))
         rollup = hourly_rollup(
-            values,
+            summaries.get(key, {}),
             statistic_of(code),
             interval_seconds=point.interval_seconds,
             minute_interval_seconds=point.minute_interval_seconds,
         )
         if rollup is None:
             rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
-        results.append(_row(point_id, code, "hour", hour, rollup, now, flags))
+        results.append(_row(point_id, code, "hour", hour, rollup, now, flags_of.get(key, 0)))
     bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
     days = _DayOf()
     return {(point_id, code, days.start(hour)) for point_id, code, hour in dirty}, results
@@ -226,11 +258,94 @@ def recompute_days(
 ) -> list[dict[str, Any]]:
     """Recompute the daily rollups of ``dirty`` (point, series, local-day start); returns
     the rows written."""
-    wanted = {(p, code, _epoch(day)): (p, code, day) for p, code, day in dirty}
+    # Ambient O3 needs its hours in order (the daily maximum 8-hour mean); every other
+    # series only a summary of its day's valid hours, which the database computes.
+    in_order = {key for key in dirty if points[key[0]].ambient_air and key[1] == O3}
+    summaries = _day_summaries(connection, dirty - in_order)
+    hourly, received = _day_hours(connection, in_order)
+    results: list[dict[str, Any]] = []
+    for key in dirty:
+        point_id, code, day = key
+        point = points[point_id]
+        if key in in_order:
+            produced = daily_rollups(
+                code,
+                hourly.get(key, [None] * 24),
+                received[key],
+                interval_seconds=point.interval_seconds,
+                ambient_air=point.ambient_air,
+            )
+        else:
+            produced = {
+                code: daily_rollup(
+                    code,
+                    summaries.get(key, _NO_HOURS),
+                    interval_seconds=point.interval_seconds,
+                    ambient_air=point.ambient_air,
+                )
+            }
+        results.extend(
+            _row(point_id, series, "day", day, rollup, now) for series, rollup in produced.items()
+        )
+    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    return results
+
+
+_NO_HOURS = BasisSummary(0, 0, 0.0, None, None)
+
+
+def _day_summaries(connection: Connection, keys: set[SeriesHour]) -> dict[SeriesHour, BasisSummary]:
+    """Each (point, series, local day)'s hourly rollups summarised by the database: one
+    query per day and chunk of points."""
+    by_day: dict[dt.datetime, set[tuple[int, str]]] = defaultdict(set)
+    for point_id, code, day in keys:
+        by_day[day].add((point_id, code))
+    value = rollups.c.value
+    good = and_(rollups.c.valid.is_(True), value.is_not(None))
+    found: dict[SeriesHour, BasisSummary] = {}
+    for day, series in by_day.items():
+        next_day = day_start(day + dt.timedelta(hours=26))  # a local day has 23 to 25 hours
+        point_ids = sorted({point_id for point_id, _code in series})
+        for start in range(0, len(point_ids), _CHUNK):
+            query = (
+                select(
+                    rollups.c.point_id,
+                    rollups.c.parameter_code,
+                    func.sum(rollups.c.received),
+                    func.count().filter(good),
+                    func.sum(value).filter(good),
+                    func.min(value).filter(good),
+                    func.max(value).filter(good),
+                )
+                .where(
+                    rollups.c.point_id.in_(point_ids[start : start + _CHUNK]),
+                    rollups.c.period == "hour",
+                    rollups.c.ts >= day,
+                    rollups.c.ts < next_day,
+                )
+                .group_by(rollups.c.point_id, rollups.c.parameter_code)
+            )
+            for point_id, code, received, count, total, low, high in connection.execute(query):
+                if (point_id, code) in series:
+                    found[(point_id, code, day)] = BasisSummary(
+                        int(received or 0), count, total or 0.0, low, high
+                    )
+    return found
+
+
+def _day_hours(
+    connection: Connection, keys: set[SeriesHour]
+) -> tuple[dict[SeriesHour, list[float | None]], dict[SeriesHour, int]]:
+    """Each (point, series, local day)'s valid hourly values by local hour (None where
+    missing or invalid), and its raw values received."""
+    wanted = {(p, code, _epoch(day)): (p, code, day) for p, code, day in keys}
     hourly: dict[SeriesHour, list[float | None]] = {}
     received: dict[SeriesHour, int] = defaultdict(int)
+    if not keys:
+        return hourly, received
     days = _DayOf()
-    for first, last, chunk in _point_batches(((p, day) for p, _code, day in dirty), DAY):
+    codes = sorted({code for _p, code, _day in keys})
+    for first, last, chunk in _point_batches(((p, day) for p, _code, day in keys), DAY):
         query = select(
             rollups.c.point_id,
             rollups.c.parameter_code,
@@ -241,6 +356,7 @@ def recompute_days(
         ).where(
             rollups.c.point_id.in_(chunk),
             rollups.c.period == "hour",
+            rollups.c.parameter_code.in_(codes),
             rollups.c.ts >= first,
             rollups.c.ts < last + DAY,
         )
@@ -254,22 +370,7 @@ def recompute_days(
             if 0 <= index < 24 and valid:
                 slots[index] = value
             received[key] += count
-    results: list[dict[str, Any]] = []
-    for key in dirty:
-        point_id, code, day = key
-        point = points[point_id]
-        produced = daily_rollups(
-            code,
-            hourly.get(key, [None] * 24),
-            received[key],
-            interval_seconds=point.interval_seconds,
-            ambient_air=point.ambient_air,
-        )
-        results.extend(
-            _row(point_id, series, "day", day, rollup, now) for series, rollup in produced.items()
-        )
-    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
-    return results
+    return hourly, received
 
 
 def _aqi_rows(
@@ -432,24 +533,43 @@ def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
     )
 
 
-def take_queued_hours(connection: Connection) -> set[SeriesHour]:
-    """Every queued hour, removed from the queue in the caller's transaction (which
-    must then recompute them). An hour that another writer queues again meanwhile gets
-    a new token and stays queued."""
-    dirty: set[SeriesHour] = set()
-    tokens: set[int] = set()
+def take_queued_hours(connection: Connection, limit: int | None = None) -> set[SeriesHour]:
+    """Queued hours (all, or the ``limit`` oldest), removed from the queue in the
+    caller's transaction (which must then recompute them). An hour that another writer
+    queues again meanwhile gets a new token and stays queued."""
     query = select(
         rollup_queue.c.point_id,
         rollup_queue.c.parameter_code,
         rollup_queue.c.hour,
         rollup_queue.c.token,
     )
-    for point_id, code, hour, token in connection.execute(query):
-        dirty.add((point_id, code, hour))
-        tokens.add(token)
-    ordered = sorted(tokens)
-    for start in range(0, len(ordered), _CHUNK):
+    if limit is None:
+        dirty: set[SeriesHour] = set()
+        tokens: set[int] = set()
+        for point_id, code, hour, token in connection.execute(query):
+            dirty.add((point_id, code, hour))
+            tokens.add(token)
+        ordered = sorted(tokens)
+        for start in range(0, len(ordered), _CHUNK):
+            connection.execute(
+                delete(rollup_queue).where(
+                    rollup_queue.c.token.in_(ordered[start : start + _CHUNK])
+                )
+            )
+        return dirty
+    # A part of the queue: its rows are removed one by one (a batch's token also marks
+    # hours left for the next part).
+    taken = connection.execute(
+        query.order_by(rollup_queue.c.hour, rollup_queue.c.point_id).limit(limit)
+    ).all()
+    if taken:
         connection.execute(
-            delete(rollup_queue).where(rollup_queue.c.token.in_(ordered[start : start + _CHUNK]))
+            delete(rollup_queue).where(
+                rollup_queue.c.point_id == bindparam("p"),
+                rollup_queue.c.parameter_code == bindparam("c"),
+                rollup_queue.c.hour == bindparam("h"),
+                rollup_queue.c.token == bindparam("t"),
+            ),
+            [{"p": p, "c": c, "h": h, "t": t} for p, c, h, t in taken],
         )
-    return dirty
+    return {(point_id, code, hour) for point_id, code, hour, _token in taken}
