@@ -128,3 +128,21 @@ def test_every_corruption_of_real_packets_spares_the_others() -> None:
             for index, raw in enumerate(raws):
                 if index != hit:
                     assert raw in good, (position, replacement)
+
+
+def _reference_crc16(data: bytes) -> int:
+    """HJ 212-2017 Appendix A's C routine, transcribed bit by bit."""
+    crc_reg = 0xFFFF
+    for byte in data:
+        crc_reg = (crc_reg >> 8) ^ byte
+        for _ in range(8):
+            check = crc_reg & 0x0001
+            crc_reg >>= 1
+            if check == 0x0001:
+                crc_reg ^= 0xA001
+    return crc_reg
+
+
+@given(st.binary(max_size=600))
+def test_table_crc_equals_the_standards_routine(data: bytes) -> None:
+    assert hj212_crc16(data) == _reference_crc16(data)

@@ -5,8 +5,9 @@ gathers them for up to ``max_delay`` seconds or ``max_rows`` rows and passes eac
 through the ingestion pipeline (quality control, store, rollups) in one transaction, in
 a worker thread or a child process, so the event loop never blocks on the database.
 Hourly and daily rollups are deferred by ``rollup_delay`` seconds (setting
-``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`) and recomputed between
-batches.
+``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`): a writer in a thread
+and a writer process on SQLite recompute them between batches; on PostgreSQL a second
+child process does (:mod:`ecohub.ingest.rollup_process`).
 Each submission's future is resolved only after its rows are committed: a gateway
 answers a logger after that, so nothing acknowledged is ever lost. A failed write is
 retried with backoff before the futures fail (and the loggers, unanswered, send again).
@@ -15,6 +16,7 @@ retried with backoff before the futures fail (and the loggers, unanswered, send 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -27,11 +29,16 @@ from sqlalchemy import Engine
 from ecohub.config import get_settings
 from ecohub.ingest.events import log_event
 from ecohub.ingest.pipeline import Pipeline
+from ecohub.ingest.rollup_process import RollupProcess
 from ecohub.ingest.writer_process import WriterProcess
 from ecohub.store.observations import Observation, WriteResult
 from ecohub.store.quarantine import Rejected
 
 logger = logging.getLogger("ecohub.ingest")
+# Batches sent to a writer process before the first is answered: two keep the child
+# busy while the next batch is gathered and pickled; more would only split the load
+# into smaller batches.
+MAX_BATCHES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -80,19 +87,27 @@ class BatchWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-writer")
         self._task: asyncio.Task[None] | None = None
         self._process: WriterProcess | None = None
+        self.rollups: RollupProcess | None = None
+        self._in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+        self._writes: set[asyncio.Task[None]] = set()
         url = engine.url
         if separate_process and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
-            self._process = WriterProcess(
-                url.render_as_string(hide_password=False), self.rollup_delay
-            )
+            address = url.render_as_string(hide_password=False)
+            if self.rollup_delay > 0 and url.get_backend_name() == "postgresql":
+                # Raw values in one child, deferred rollups in another: see
+                # ecohub.ingest.rollup_process.
+                self.rollups = RollupProcess(address, self.rollup_delay)
+            self._process = WriterProcess(address, self.rollup_delay, flush=self.rollups is None)
 
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""
         loop = asyncio.get_running_loop()
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.start)
+            if self.rollups is not None:
+                await loop.run_in_executor(self._executor, self.rollups.start)
         else:
             self.pipeline = self._new_pipeline()
             await loop.run_in_executor(self._executor, self.pipeline.directory.refresh)
@@ -150,10 +165,23 @@ class BatchWriter:
             self._wake.clear()
             self._full.clear()
             if batch.futures:
-                await self._write(batch)
+                if self._process is None:
+                    await self._write(batch)
+                else:
+                    # Pipelined: the next batch travels while the child writes this one.
+                    await self._in_flight.acquire()
+                    task = asyncio.get_running_loop().create_task(self._write(batch))
+                    self._writes.add(task)
+                    task.add_done_callback(self._write_done)
             if self._closing and not self._batch.futures:
+                if self._writes:
+                    await asyncio.gather(*self._writes)
                 await self._flush_rollups(due_only=False)
                 return
+
+    def _write_done(self, task: asyncio.Task[None]) -> None:
+        self._writes.discard(task)
+        self._in_flight.release()
 
     async def _flush_rollups(self, *, due_only: bool) -> None:
         pipeline = self.pipeline
@@ -179,7 +207,12 @@ class BatchWriter:
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
-                result = await loop.run_in_executor(self._executor, self._write_sync, batch)
+                if self._process is not None:
+                    # Sent from the one worker thread, so batches keep their order.
+                    sent = await loop.run_in_executor(self._executor, self._send, batch)
+                    result = await asyncio.wrap_future(sent)
+                else:
+                    result = await loop.run_in_executor(self._executor, self._write_sync, batch)
             except Exception as exc:  # a database error: retry, then fail the futures
                 error = exc
                 self.stats.failures += 1
@@ -199,9 +232,13 @@ class BatchWriter:
             if not future.done():
                 future.set_exception(RuntimeError(f"batch not stored: {error!r}"))
 
+    def _send(self, batch: _Batch) -> concurrent.futures.Future[WriteResult]:
+        assert self._process is not None
+        if self.rollups is not None:
+            self.rollups.ensure_running()
+        return self._process.send(batch.rows, batch.rejected)
+
     def _write_sync(self, batch: _Batch) -> WriteResult:
-        if self._process is not None:
-            return self._process.write(batch.rows, batch.rejected)
         if self.pipeline is None:
             self.pipeline = self._new_pipeline()
         return self.pipeline.process(batch.rows, batch.rejected).as_write_result()
@@ -213,6 +250,9 @@ class BatchWriter:
         self._full.set()
         if self._task is not None:
             await self._task
+        loop = asyncio.get_running_loop()
         if self._process is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._process.close)
+            await loop.run_in_executor(self._executor, self._process.close)
+        if self.rollups is not None:  # after the writer: its last hours are queued
+            await loop.run_in_executor(self._executor, self.rollups.close)
         self._executor.shutdown(wait=True)

@@ -23,6 +23,7 @@ flags change.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import time
@@ -52,8 +53,10 @@ from ecohub.store.rollups import (
     PointInfo,
     SeriesHour,
     hour_start,
+    peek_queued_hours,
     queue_hours,
     recompute,
+    remove_queued_hours,
     take_queued_hours,
 )
 from ecohub.store.tables import observations
@@ -305,47 +308,85 @@ class Pipeline:
         )
 
     def flush_rollups(
-        self, *, now: dt.datetime | None = None, limit: int | None = None
+        self,
+        *,
+        now: dt.datetime | None = None,
+        limit: int | None = None,
+        alongside_writer: bool = False,
     ) -> PipelineResult:
         """Recompute queued hours (all, or the ``limit`` oldest), their days and AQI, and
-        judge the alarms on them, in one transaction; returns the counts, with
-        ``rollups_pending`` set when hours are left (they stay due)."""
+        judge the alarms on them; returns the counts, with ``rollups_pending`` set when
+        hours are left (they stay due).
+
+        Normally the hours leave the queue in the transaction that recomputes them. With
+        ``alongside_writer`` (a process of its own beside a writer that keeps queueing
+        them) the queue is only read, and the entries are removed afterwards in a short
+        transaction of their own, if their token is unchanged: the writer never waits for
+        a recomputation's locks on queue rows, and an hour is at worst recomputed twice.
+        """
         now = now or utcnow()
         result = PipelineResult()
         self._queued_since = None
         try:
-            with write_transaction(self.engine) as connection:
-                dirty = take_queued_hours(connection, limit)
-                if not dirty:
-                    return result
-                if limit is not None and len(dirty) >= limit:
-                    result.rollups_pending = True
-                    self._queued_since = -math.inf
-                if any(point_id not in self.directory.points for point_id, _c, _h in dirty):
-                    self.directory.refresh()
-                dirty = {key for key in dirty if key[0] in self.directory.points}
-                recomputed = recompute(connection, dirty, self.directory.points, now)
-                result.hours_recomputed = len(dirty)
-                if self.alarms is not None:
-                    result.alarm_events = len(
-                        self.alarms.evaluate(
-                            connection, recomputed.hours, recomputed.days, recomputed.aqi, (), now
-                        )
-                    )
+            if alongside_writer:
+                with self.engine.connect() as connection:
+                    entries = peek_queued_hours(connection, limit)
+                dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}
+                self._recompute_queued(dirty, now, result)
+                with write_transaction(self.engine) as connection:
+                    remove_queued_hours(connection, entries)
+            else:
+                with write_transaction(self.engine) as connection:
+                    dirty = take_queued_hours(connection, limit)
+                    self._recompute_queued(dirty, now, result, connection)
         except BaseException:
             self._queued_since = -math.inf  # still queued: try again at the next chance
             if self.alarms is not None:
                 self.alarms.forget()
             raise
+        if limit is not None and len(dirty) >= limit:
+            result.rollups_pending = True
+            self._queued_since = -math.inf
         return result
 
+    def _recompute_queued(
+        self,
+        dirty: set[SeriesHour],
+        now: dt.datetime,
+        result: PipelineResult,
+        connection: Connection | None = None,
+    ) -> None:
+        if not dirty:
+            return
+        if any(point_id not in self.directory.points for point_id, _c, _h in dirty):
+            self.directory.refresh()
+        dirty = {key for key in dirty if key[0] in self.directory.points}
+        with contextlib.ExitStack() as stack:
+            if connection is None:
+                connection = stack.enter_context(write_transaction(self.engine))
+            recomputed = recompute(connection, dirty, self.directory.points, now)
+            result.hours_recomputed = len(dirty)
+            if self.alarms is not None:
+                result.alarm_events = len(
+                    self.alarms.evaluate(
+                        connection, recomputed.hours, recomputed.days, recomputed.aqi, (), now
+                    )
+                )
+
     def flush_rollups_between(
-        self, batch_waiting: Callable[[], bool], *, chunk: int = FLUSH_CHUNK_HOURS
+        self,
+        batch_waiting: Callable[[], bool],
+        *,
+        chunk: int = FLUSH_CHUNK_HOURS,
+        alongside_writer: bool = False,
     ) -> None:
         """Recompute the queue ``chunk`` hours per transaction until it is empty or
         ``batch_waiting()`` says a batch of raw values is waiting: a logger's answer
         then waits for at most one chunk, not for the whole queue."""
-        while self.flush_rollups(limit=chunk).rollups_pending and not batch_waiting():
+        while (
+            self.flush_rollups(limit=chunk, alongside_writer=alongside_writer).rollups_pending
+            and not batch_waiting()
+        ):
             pass
 
     def _merge(

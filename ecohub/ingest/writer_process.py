@@ -4,8 +4,8 @@ The gateway's event loop and a writer thread would share one interpreter lock: u
 load each slows the other. Here the batch is pickled to a child process that owns its own
 engine and :class:`~ecohub.ingest.pipeline.Pipeline` (so the pipeline's per-series
 state lives there), writes, and answers with the :class:`WriteResult`; the calling thread only waits
-on the pipe. If the child dies, the write fails (the caller retries) and a new child is
-started.
+on the pipe. Batches are pipelined (see :class:`WriterProcess`). If the child dies, the
+writes in flight fail (the caller retries) and a new child is started.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+from collections import deque
+from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ecohub.ingest")
 
 
-def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
+def _serve(url: str, connection: Connection, rollup_delay: float, flush: bool) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
@@ -34,8 +36,9 @@ def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
     pipeline = Pipeline(engine, rollup_delay=rollup_delay)
     pipeline.directory.refresh()
     connection.send(("ready", None))
-    # Between batches, wake up in time to recompute deferred rollups.
-    wake = min(rollup_delay, 1.0) if rollup_delay > 0 else None
+    # Between batches, wake up in time to recompute deferred rollups (unless a rollup
+    # process does that: the hours are then only queued here).
+    wake = min(rollup_delay, 1.0) if rollup_delay > 0 and flush else None
     try:
         while True:
             if wake is not None and not connection.poll(wake):
@@ -46,7 +49,8 @@ def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
             except EOFError:
                 return
             if message is None:
-                _flush(pipeline, None, due_only=False)
+                if flush:
+                    _flush(pipeline, None, due_only=False)
                 return
             rows, rejected = message
             try:
@@ -75,22 +79,33 @@ def _flush(pipeline: Pipeline, connection: Connection | None, *, due_only: bool)
 
 
 class WriterProcess:
-    """A child process that writes batches to the store at ``url``."""
+    """A child process that writes batches to the store at ``url``.
 
-    def __init__(self, url: str, rollup_delay: float = 0.0) -> None:
+    Batches are pipelined: :meth:`send` returns as soon as a batch is in the pipe, and a
+    receiver thread resolves each batch's future when the child answers (in order), so
+    the next batch is pickled and on its way while the child writes the previous one.
+    """
+
+    def __init__(self, url: str, rollup_delay: float = 0.0, *, flush: bool = True) -> None:
+        """``flush``: recompute the deferred rollups between batches (False when a
+        :class:`~ecohub.ingest.rollup_process.RollupProcess` does it)."""
         self.url = url
         self.rollup_delay = rollup_delay
+        self.flush = flush
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._process: Any = None
+        self._pending: deque[Future[WriteResult]] = deque()
+        self._receiver: threading.Thread | None = None
+        self._failed = False
         self.restarts = 0
 
     def start(self) -> None:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_serve,
-            args=(self.url, child, self.rollup_delay),
+            args=(self.url, child, self.rollup_delay, self.flush),
             name="ecohub-store-writer",
             daemon=True,
         )
@@ -102,33 +117,71 @@ class WriterProcess:
         if not parent.poll(120):
             raise RuntimeError("store writer process did not start within 120 s")
         parent.recv()
+        self._failed = False
+        self._pending = deque()
+        self._receiver = threading.Thread(
+            target=self._receive,
+            args=(parent, self._pending),
+            name="ecohub-writer-answers",
+            daemon=True,
+        )
+        self._receiver.start()
 
-    def write(self, rows: list[Observation], rejected: list[Any]) -> WriteResult:
-        """Write one batch (blocking; call from a worker thread)."""
+    def send(self, rows: list[Observation], rejected: list[Any]) -> Future[WriteResult]:
+        """Send one batch (blocking while it is written to the pipe; call from one worker
+        thread, so that batches keep their order); the future resolves with the
+        :class:`WriteResult` once the child committed it."""
         with self._lock:
             if self._connection is None:
                 self.start()
+            elif self._failed:
+                self._restart()
             assert self._connection is not None
+            future: Future[WriteResult] = Future()
+            self._pending.append(future)  # before sending: the answer may come at once
             try:
                 self._connection.send((rows, rejected))
-                status, payload = self._connection.recv()
             except (EOFError, OSError) as error:
-                self._restart()
-                raise RuntimeError(f"store writer process failed: {error!r}") from error
-        if status != "ok":
-            raise RuntimeError(f"store write failed: {payload}")
-        result: WriteResult = payload
-        return result
+                self._failed = True
+                _fail(self._pending, RuntimeError(f"store writer process failed: {error!r}"))
+            return future
+
+    def write(self, rows: list[Observation], rejected: list[Any]) -> WriteResult:
+        """Write one batch and wait for it (blocking; call from a worker thread)."""
+        return self.send(rows, rejected).result()
+
+    def _receive(self, connection: Connection, pending: deque[Future[WriteResult]]) -> None:
+        """Resolve the batches' futures in the order the child answers them."""
+        while True:
+            try:
+                status, payload = connection.recv()
+            except (EOFError, OSError) as error:
+                self._failed = True  # the next send starts a new child
+                _fail(pending, RuntimeError(f"store writer process failed: {error!r}"))
+                return
+            future = pending.popleft()
+            if status == "ok":
+                future.set_result(payload)
+            else:
+                future.set_exception(RuntimeError(f"store write failed: {payload}"))
 
     def _restart(self) -> None:
         self.restarts += 1
-        self.close(timeout=1.0)
+        self._stop(timeout=1.0)
         self.start()
 
     def close(self, timeout: float = 30.0) -> None:
+        """Stop after the batches sent so far (the child then flushes its rollups)."""
+        with self._lock:
+            if self._connection is not None:
+                with contextlib.suppress(OSError, EOFError):
+                    self._connection.send(None)
+            if self._receiver is not None:
+                self._receiver.join(timeout)  # the child answers, then closes the pipe
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         if self._connection is not None:
-            with contextlib.suppress(OSError, EOFError):
-                self._connection.send(None)
             self._connection.close()
             self._connection = None
         if self._process is not None:
@@ -137,3 +190,14 @@ class WriterProcess:
                 self._process.terminate()
                 self._process.join(5)
             self._process = None
+        if self._receiver is not None:
+            self._receiver.join(5)
+            self._receiver = None
+        _fail(self._pending, RuntimeError("store writer process stopped"))
+
+
+def _fail(pending: deque[Future[WriteResult]], error: BaseException) -> None:
+    while pending:
+        future = pending.popleft()
+        if not future.done():
+            future.set_exception(error)

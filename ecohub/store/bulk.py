@@ -34,7 +34,7 @@ def bulk_upsert(
     cursor = connection.connection.cursor()
     try:
         if connection.dialect.name == "postgresql":
-            _upsert_postgresql(cursor, table.name, columns, rows, conflict)
+            _upsert_postgresql(cursor, table.name, columns, keys, rows, conflict)
         else:
             _upsert_sqlite(cursor, table, columns, rows, conflict)
     finally:
@@ -83,7 +83,12 @@ def _is_timestamp(table: Table, name: str) -> bool:
 
 
 def _upsert_postgresql(
-    cursor: Any, name: str, columns: list[str], rows: Sequence[dict[str, Any]], conflict: str
+    cursor: Any,
+    name: str,
+    columns: list[str],
+    keys: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    conflict: str,
 ) -> None:
     stage = f"{name}_stage"
     cursor.execute(
@@ -94,5 +99,10 @@ def _upsert_postgresql(
     with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
-    cursor.execute(f"INSERT INTO {name} ({listed}) SELECT {listed} FROM {stage} {conflict}")
+    # In key order: two writers upserting overlapping keys then lock rows in the same
+    # order and cannot deadlock.
+    cursor.execute(
+        f"INSERT INTO {name} ({listed}) SELECT {listed} FROM {stage} "
+        f"ORDER BY {', '.join(keys)} {conflict}"
+    )
     cursor.execute(f"DELETE FROM {stage}")  # the transaction may stage more rows

@@ -533,20 +533,17 @@ def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
     )
 
 
+QueueEntry = tuple[int, str, dt.datetime, int]  # point id, series, hour, token
+
+
 def take_queued_hours(connection: Connection, limit: int | None = None) -> set[SeriesHour]:
     """Queued hours (all, or the ``limit`` oldest), removed from the queue in the
     caller's transaction (which must then recompute them). An hour that another writer
     queues again meanwhile gets a new token and stays queued."""
-    query = select(
-        rollup_queue.c.point_id,
-        rollup_queue.c.parameter_code,
-        rollup_queue.c.hour,
-        rollup_queue.c.token,
-    )
     if limit is None:
         dirty: set[SeriesHour] = set()
         tokens: set[int] = set()
-        for point_id, code, hour, token in connection.execute(query):
+        for point_id, code, hour, token in peek_queued_hours(connection):
             dirty.add((point_id, code, hour))
             tokens.add(token)
         ordered = sorted(tokens)
@@ -559,17 +556,36 @@ def take_queued_hours(connection: Connection, limit: int | None = None) -> set[S
         return dirty
     # A part of the queue: its rows are removed one by one (a batch's token also marks
     # hours left for the next part).
-    taken = connection.execute(
-        query.order_by(rollup_queue.c.hour, rollup_queue.c.point_id).limit(limit)
-    ).all()
-    if taken:
-        connection.execute(
-            delete(rollup_queue).where(
-                rollup_queue.c.point_id == bindparam("p"),
-                rollup_queue.c.parameter_code == bindparam("c"),
-                rollup_queue.c.hour == bindparam("h"),
-                rollup_queue.c.token == bindparam("t"),
-            ),
-            [{"p": p, "c": c, "h": h, "t": t} for p, c, h, t in taken],
-        )
+    taken = peek_queued_hours(connection, limit)
+    remove_queued_hours(connection, taken)
     return {(point_id, code, hour) for point_id, code, hour, _token in taken}
+
+
+def peek_queued_hours(connection: Connection, limit: int | None = None) -> list[QueueEntry]:
+    """Queued hours with their tokens (all, or the ``limit`` oldest), left in the queue."""
+    query = select(
+        rollup_queue.c.point_id,
+        rollup_queue.c.parameter_code,
+        rollup_queue.c.hour,
+        rollup_queue.c.token,
+    )
+    if limit is not None:
+        query = query.order_by(rollup_queue.c.hour, rollup_queue.c.point_id).limit(limit)
+    return [(p, c, h, t) for p, c, h, t in connection.execute(query)]
+
+
+def remove_queued_hours(connection: Connection, entries: list[QueueEntry]) -> None:
+    """Remove queue entries that still carry the token they were read with (an hour
+    queued again meanwhile stays)."""
+    if not entries:
+        return
+    connection.execute(
+        delete(rollup_queue).where(
+            rollup_queue.c.point_id == bindparam("p"),
+            rollup_queue.c.parameter_code == bindparam("c"),
+            rollup_queue.c.hour == bindparam("h"),
+            rollup_queue.c.token == bindparam("t"),
+        ),
+        # In key order, as the writers queue them (no deadlock between the two).
+        [{"p": p, "c": c, "h": h, "t": t} for p, c, h, t in sorted(entries)],
+    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 from ecohub.protocol.hj212.codes import Command
 from ecohub.protocol.hj212.packet import CpData, PacketError
@@ -40,8 +42,9 @@ VALID_FLAGS = frozenset("NFMSDCTB")
 LEGACY_FLAGS = {"P": "D"}
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
+class Value(NamedTuple):
+    """One storable value of an upload (a tuple: uploads carry thousands per second)."""
+
     parameter_code: str  # HJ 212-2017 code, with a statistic suffix for non-primary values
     value: float
     data_flag: str
@@ -57,12 +60,21 @@ class Upload:
     problems: list[str] = field(default_factory=list)  # unknown codes, bad numbers, flags
 
 
+@lru_cache(maxsize=4096)  # loggers report the same minutes: most DataTimes repeat
 def parse_data_time(text: str) -> dt.datetime:
     """DataTime as YYYYMMDDhhmmss (some loggers add milliseconds), in Beijing time."""
     if len(text) not in (14, 17) or not text.isdigit():
         raise PacketError("bad_datatime", f"DataTime {text!r} is not YYYYMMDDhhmmss")
     try:
-        return dt.datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CST)
+        return dt.datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+            tzinfo=CST,
+        )
     except ValueError as error:
         raise PacketError("bad_datatime", f"DataTime {text!r} is not a valid time") from error
 
