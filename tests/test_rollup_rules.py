@@ -67,3 +67,12 @@ def test_a_two_hourly_sampler_needs_ten_valid_hours() -> None:
     assert day.valid and day.value == pytest.approx(30.0)
     fewer = BasisSummary(received=9, good=9, total=270.0, low=20.0, high=40.0)
     assert not daily_rollup("w01018", fewer, interval_seconds=7200, ambient_air=False).valid
+
+
+def test_source_codes_invert_the_series_mapping() -> None:
+    from ecohub.analytics.rollups import rollup_code, source_codes
+
+    assert source_codes("a21026-ZsAvg") == ("a21026-ZsAvg", "a21026-ZsRtd")
+    assert source_codes("a21026") == ("a21026",)
+    for series in ("a21026-ZsAvg", "a21026", "a21026-Cou"):
+        assert {rollup_code(code) for code in source_codes(series)} == {series}

@@ -79,6 +79,14 @@ def rollup_code(parameter_code: str) -> str:
     return parameter_code
 
 
+def source_codes(series_code: str) -> tuple[str, ...]:
+    """The parameter codes whose observations roll up into ``series_code`` (the inverse
+    of :func:`rollup_code`)."""
+    if series_code.endswith("-ZsAvg"):
+        return series_code, series_code[: -len("ZsAvg")] + "ZsRtd"
+    return (series_code,)
+
+
 @dataclass(frozen=True)
 class Rollup:
     """One hourly or daily statistic of one series."""

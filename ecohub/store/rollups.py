@@ -33,6 +33,7 @@ from ecohub.analytics.rollups import (
     daily_rollups,
     hourly_rollup,
     rollup_code,
+    source_codes,
     statistic_of,
 )
 from ecohub.config import get_settings
@@ -133,6 +134,9 @@ def recompute_hours(
     value = observations.c.value
     good = and_(value.is_not(None), observations.c.quality_flag.op("&")(INVALIDATING) == 0)
     hour_index = (epoch_seconds(observations.c.ts) // 3600).label("hour_index")
+    # Every key column is constrained, so that both databases seek each series' range in
+    # the primary key instead of scanning a point's whole history.
+    codes = sorted({raw for _p, code, _h in dirty for raw in source_codes(code)})
     for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), HOUR):
         query = (
             select(
@@ -149,6 +153,7 @@ def recompute_hours(
             )
             .where(
                 observations.c.point_id.in_(chunk),
+                observations.c.parameter_code.in_(codes),
                 observations.c.interval.in_(("rt", "min", "hour")),
                 observations.c.ts >= first,
                 observations.c.ts < last + HOUR,
@@ -302,6 +307,7 @@ def _day_summaries(connection: Connection, keys: set[SeriesHour]) -> dict[Series
         by_day[day].add((point_id, code))
     value = rollups.c.value
     good = and_(rollups.c.valid.is_(True), value.is_not(None))
+    codes = sorted({code for _p, code, _day in keys})
     found: dict[SeriesHour, BasisSummary] = {}
     for day, series in by_day.items():
         next_day = day_start(day + dt.timedelta(hours=26))  # a local day has 23 to 25 hours
@@ -319,6 +325,7 @@ def _day_summaries(connection: Connection, keys: set[SeriesHour]) -> dict[Series
                 )
                 .where(
                     rollups.c.point_id.in_(point_ids[start : start + _CHUNK]),
+                    rollups.c.parameter_code.in_(codes),
                     rollups.c.period == "hour",
                     rollups.c.ts >= day,
                     rollups.c.ts < next_day,
