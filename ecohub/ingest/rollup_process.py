@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 from multiprocessing.connection import Connection
 from typing import Any
 
 from ecohub.ingest.events import log_event
+from ecohub.ingest.writer_process import start_child, stop_child
 
 logger = logging.getLogger("ecohub.ingest")
 
 
-def _serve(url: str, connection: Connection, rollup_delay: float) -> None:
+def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
@@ -68,25 +68,14 @@ class RollupProcess:
             raise ValueError("a rollup process needs a rollup delay above 0")
         self.url = url
         self.rollup_delay = rollup_delay
-        self._context = multiprocessing.get_context("spawn")
         self._connection: Connection | None = None
         self._process: Any = None
         self.restarts = 0
 
     def start(self) -> None:
-        parent, child = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_serve,
-            args=(self.url, child, self.rollup_delay),
-            name="ecohub-rollups",
-            daemon=True,
+        self._process, self._connection = start_child(
+            _serve, (self.url, self.rollup_delay), "ecohub-rollups"
         )
-        self._process.start()
-        child.close()
-        self._connection = parent
-        if not parent.poll(120):
-            raise RuntimeError("rollup process did not start within 120 s")
-        parent.recv()
 
     def ensure_running(self) -> None:
         """Start the process again if it died (the queue it left is kept in the store)."""
@@ -108,12 +97,5 @@ class RollupProcess:
         self._stop(timeout=5.0)
 
     def _stop(self, timeout: float) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
-            self._process = None
+        stop_child(self._process, self._connection, timeout)
+        self._process = self._connection = None

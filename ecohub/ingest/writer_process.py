@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,35 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ecohub.ingest")
 
 
-def _serve(url: str, connection: Connection, rollup_delay: float, flush: bool) -> None:
+def start_child(
+    target: Callable[..., None], args: tuple[Any, ...], name: str
+) -> tuple[Any, Connection]:
+    """Spawn ``target(connection, *args)`` in a child process and wait until it sends its
+    first message (it has imported everything and opened the store)."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=target, args=(child, *args), name=name, daemon=True)
+    process.start()
+    child.close()
+    if not parent.poll(120):
+        stop_child(process, parent, timeout=1.0)
+        raise RuntimeError(f"{name} process did not start within 120 s")
+    parent.recv()
+    return process, parent
+
+
+def stop_child(process: Any, connection: Connection | None, timeout: float) -> None:
+    """Close the pipe to a child and wait for it to exit (terminated after ``timeout``)."""
+    if connection is not None:
+        connection.close()
+    if process is not None:
+        process.join(timeout)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+
+
+def _serve(connection: Connection, url: str, rollup_delay: float, flush: bool) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
@@ -92,7 +121,6 @@ class WriterProcess:
         self.url = url
         self.rollup_delay = rollup_delay
         self.flush = flush
-        self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._process: Any = None
@@ -102,21 +130,10 @@ class WriterProcess:
         self.restarts = 0
 
     def start(self) -> None:
-        parent, child = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_serve,
-            args=(self.url, child, self.rollup_delay, self.flush),
-            name="ecohub-store-writer",
-            daemon=True,
+        self._process, parent = start_child(
+            _serve, (self.url, self.rollup_delay, self.flush), "ecohub-store-writer"
         )
-        self._process.start()
-        child.close()
         self._connection = parent
-        # Wait until the child has imported everything and opened the store, so that the
-        # first batch is not slowed by the start-up.
-        if not parent.poll(120):
-            raise RuntimeError("store writer process did not start within 120 s")
-        parent.recv()
         self._failed = False
         self._pending = deque()
         self._receiver = threading.Thread(
@@ -181,15 +198,8 @@ class WriterProcess:
             self._stop(timeout)
 
     def _stop(self, timeout: float) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(5)
-            self._process = None
+        stop_child(self._process, self._connection, timeout)
+        self._process = self._connection = None
         if self._receiver is not None:
             self._receiver.join(5)
             self._receiver = None
