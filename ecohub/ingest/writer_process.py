@@ -163,10 +163,6 @@ class WriterProcess:
                 _fail(self._pending, RuntimeError(f"store writer process failed: {error!r}"))
             return future
 
-    def write(self, rows: list[Observation], rejected: list[Any]) -> WriteResult:
-        """Write one batch and wait for it (blocking; call from a worker thread)."""
-        return self.send(rows, rejected).result()
-
     def _receive(self, connection: Connection, pending: deque[Future[WriteResult]]) -> None:
         """Resolve the batches' futures in the order the child answers them."""
         while True:
