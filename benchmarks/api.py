@@ -133,9 +133,10 @@ def _free_port() -> int:
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     code = (
-        "import uvicorn; from ecohub.api.app import create_app, freeze_startup_heap; "
+        "import uvicorn; from ecohub.api.app import create_app; "
+        "from ecohub.runtime import tune_garbage_collector; "
         "from ecohub.store.db import make_engine; "
-        f"app = create_app(make_engine({url!r})); freeze_startup_heap(); "
+        f"app = create_app(make_engine({url!r})); tune_garbage_collector(); "
         f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning')"
     )
     server = subprocess.Popen([sys.executable, "-c", code])

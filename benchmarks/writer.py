@@ -44,7 +44,7 @@ STEPS: list[tuple[Any, str, str]] = [
     (pipeline_module, "upsert_rows", "store raw values"),
     (pipeline_module, "queue_hours", "queue touched hours"),
     (AlarmEvaluator, "evaluate", "alarms (last seen; rules at flush)"),
-    (pipeline_module, "take_queued_hours", "take queued hours"),
+    (pipeline_module, "take_queue_entries", "take queued hours"),
     (rollups_module, "recompute_hours", "recompute hours"),
     (rollups_module, "recompute_days", "recompute days"),
 ]

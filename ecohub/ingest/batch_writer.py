@@ -5,9 +5,9 @@ gathers them for up to ``max_delay`` seconds or ``max_rows`` rows and passes eac
 through the ingestion pipeline (quality control, store, rollups) in one transaction, in
 a worker thread or a child process, so the event loop never blocks on the database.
 Hourly and daily rollups are deferred by ``rollup_delay`` seconds (setting
-``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`): a writer in a thread
-and a writer process on SQLite recompute them between batches; on PostgreSQL a second
-child process does (:mod:`ecohub.ingest.rollup_process`).
+``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`) and recomputed by the
+writer between batches, from its memory of the hours it writes
+(:mod:`ecohub.store.open_hours`).
 Each submission's future is resolved only after its rows are committed: a gateway
 answers a logger after that, so nothing acknowledged is ever lost. A failed write is
 retried with backoff before the futures fail (and the loggers, unanswered, send again).
@@ -29,7 +29,6 @@ from sqlalchemy import Engine
 from ecohub.config import get_settings
 from ecohub.ingest.events import log_event
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.ingest.rollup_process import RollupProcess
 from ecohub.ingest.writer_process import WriterProcess
 from ecohub.store.observations import Observation, WriteResult
 from ecohub.store.quarantine import Rejected
@@ -87,7 +86,6 @@ class BatchWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-writer")
         self._task: asyncio.Task[None] | None = None
         self._process: WriterProcess | None = None
-        self.rollups: RollupProcess | None = None
         self._in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
         self._writes: set[asyncio.Task[None]] = set()
         url = engine.url
@@ -95,19 +93,13 @@ class BatchWriter:
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
             address = url.render_as_string(hide_password=False)
-            if self.rollup_delay > 0 and url.get_backend_name() == "postgresql":
-                # Raw values in one child, deferred rollups in another: see
-                # ecohub.ingest.rollup_process.
-                self.rollups = RollupProcess(address, self.rollup_delay)
-            self._process = WriterProcess(address, self.rollup_delay, flush=self.rollups is None)
+            self._process = WriterProcess(address, self.rollup_delay)
 
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""
         loop = asyncio.get_running_loop()
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.start)
-            if self.rollups is not None:
-                await loop.run_in_executor(self._executor, self.rollups.start)
         else:
             self.pipeline = self._new_pipeline()
             await loop.run_in_executor(self._executor, self.pipeline.directory.refresh)
@@ -234,8 +226,6 @@ class BatchWriter:
 
     def _send(self, batch: _Batch) -> concurrent.futures.Future[WriteResult]:
         assert self._process is not None
-        if self.rollups is not None:
-            self.rollups.ensure_running()
         return self._process.send(batch.rows, batch.rejected)
 
     def _write_sync(self, batch: _Batch) -> WriteResult:
@@ -253,6 +243,4 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.close)
-        if self.rollups is not None:  # after the writer: its last hours are queued
-            await loop.run_in_executor(self._executor, self.rollups.close)
         self._executor.shutdown(wait=True)

@@ -565,10 +565,11 @@ async def _start_other_doors(
     if api is not None:
         import uvicorn
 
-        from ecohub.api.app import create_app, freeze_startup_heap
+        from ecohub.api.app import create_app
+        from ecohub.runtime import tune_garbage_collector
 
         app = await asyncio.to_thread(create_app, engine, submit)
-        freeze_startup_heap()
+        tune_garbage_collector()  # again: the app lives as long as the process
         server = uvicorn.Server(
             uvicorn.Config(app, host=api[0], port=api[1], log_level="warning", lifespan="off")
         )
@@ -600,8 +601,10 @@ def run_gateway(
 ) -> None:
     """Blocking entry point used by ``ecohub serve``."""
     from ecohub.config import get_settings
+    from ecohub.runtime import tune_garbage_collector
 
     configure_logging(logging.getLevelNamesMapping().get(get_settings().log_level.upper(), 20))
+    tune_garbage_collector()
     asyncio.run(
         serve_forever(
             engine,

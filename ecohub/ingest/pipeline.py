@@ -23,13 +23,13 @@ flags change.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -48,16 +48,17 @@ from ecohub.quality.thresholds import (
 from ecohub.registry.models import MonitoringPoint, Site, SiteKind
 from ecohub.store.db import utcnow, write_transaction
 from ecohub.store.observations import Observation, WriteResult, prepare_batch, upsert_rows
+from ecohub.store.open_hours import OpenHours
 from ecohub.store.quarantine import Rejected, quarantine_rows
 from ecohub.store.rollups import (
     PointInfo,
     SeriesHour,
+    count_queued_hours,
     hour_start,
-    peek_queued_hours,
+    new_queue_token,
     queue_hours,
     recompute,
-    remove_queued_hours,
-    take_queued_hours,
+    take_queue_entries,
 )
 from ecohub.store.tables import observations
 
@@ -66,6 +67,11 @@ RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
 # Queued hours recomputed per transaction between batches (about 20–40 ms each here).
 FLUSH_CHUNK_HOURS = 1000
+# Recomputing the queue may take at most about a fifth of a deferring writer's time
+# (see Pipeline.rollup_gap), and the hourly figures lag by at most a minute plus one
+# recomputation.
+ROLLUP_WORK_FACTOR = 4.0
+MAX_ROLLUP_GAP = 60.0
 
 
 @dataclass
@@ -116,10 +122,32 @@ class _Merged:
     rows: list[Observation]
     new: list[bool]
     previous: list[float]  # stored value at the same key before this batch (NaN: none)
+    replaced: list[bool]  # a new row at a key the store already held
     streaming: bool  # context is the kept tail (True) or a window read from the store
     thresholds: Thresholds
     run_start: int = 0  # streaming: index of the kept run's first value
     run_flagged: bool = False
+
+
+@dataclass
+class PreparedBatch:
+    """A batch checked by :meth:`Pipeline.prepare`, waiting for :meth:`Pipeline.commit`."""
+
+    now: dt.datetime
+    result: PipelineResult
+    rejected: list[Rejected]  # input rejected by the door or by validation
+    unique: list[Observation]
+    saved_state: dict[SeriesKey, SeriesState | None]  # tails before the batch
+    checked: _Checked | None = None
+
+
+class _Checked(NamedTuple):
+    """What the checks decided for a batch."""
+
+    to_write: list[Observation]  # new rows and re-flagged stored ones
+    ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]]  # stored flat-line runs
+    inserted: list[Observation]  # new rows at keys the store did not hold
+    changed: list[Observation]  # rows replacing stored ones
 
 
 @dataclass
@@ -185,6 +213,17 @@ class Pipeline:
         self._thresholds: dict[str, Thresholds] = {}
         self._settings: dict[tuple[str, bool], tuple[float, ...]] = {}
         self.rollup_delay = rollup_delay
+        # Deferred rollups: the hours this writer queued since they were last recomputed,
+        # the token of its queue entries, and its memory of the hours it writes.
+        self._queued: set[SeriesHour] = set()
+        self.queue_token = new_queue_token()
+        self.open_hours = OpenHours() if rollup_delay > 0 else None
+        self._pending: _Pending | None = None
+        # Time spent recomputing since the queue was last drained, and by the last
+        # complete flush (see rollup_gap).
+        self._flush_seconds = 0.0
+        self._last_flush_seconds = 0.0
+        self._cycle_left: int | None = None  # hours left in the current flush cycle
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
         self._queued_since: float | None = -math.inf if rollup_delay > 0 else None
@@ -200,6 +239,21 @@ class Pipeline:
     ) -> PipelineResult:
         """Check, store and roll up one batch; rejected input goes to the quarantine in
         the same transaction. Returns the counts."""
+        return self.commit(self.prepare(rows, rejected, now=now))
+
+    def prepare(
+        self,
+        rows: Iterable[Observation],
+        rejected: Sequence[Rejected] = (),
+        *,
+        now: dt.datetime | None = None,
+        before_reading: Callable[[], None] | None = None,
+    ) -> PreparedBatch:
+        """The first half of :meth:`process`: validate and quality-check a batch, and keep
+        its series' tails. Reads the store only for series whose kept tail does not
+        reach the new values, after calling ``before_reading`` (a writer that commits
+        the previous batch meanwhile waits for it there). Must be followed by
+        :meth:`commit` of the result before the next batch is prepared."""
         now = now or utcnow()
         rows = list(rows)
         known = self.directory.ids({row.point_id for row in rows})
@@ -209,23 +263,57 @@ class Pipeline:
             received=len(rows), duplicates=duplicates, rejected=len(invalid) + len(rejected)
         )
         saved_state = {key: self.state.get(key) for key in self._series_keys(unique)}
+        batch = PreparedBatch(now, result, [*rejected, *invalid], unique, saved_state)
+        if not unique:
+            return batch
+        try:
+            by_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
+            for row in unique:
+                by_series[(row.point_id, row.parameter_code, row.interval)].append(row)
+            merged = self._merge(by_series, before_reading)
+            batch.checked = self._check(merged, unique, conflicts, now, result)
+        except BaseException:
+            self._restore(saved_state)
+            raise
+        return batch
+
+    def commit(self, batch: PreparedBatch) -> PipelineResult:
+        """The second half of :meth:`process`: store a prepared batch, its quarantined
+        input and its rollups (or their queue entries) in one transaction."""
+        self._pending = None
         try:
             with write_transaction(self.engine) as connection:
-                if rejected or invalid:
-                    quarantine_rows(connection, [*rejected, *invalid])
-                if unique:
-                    self._store(connection, unique, conflicts, now, result)
+                if batch.rejected:
+                    quarantine_rows(connection, batch.rejected)
+                if batch.checked is not None:
+                    self._store(connection, batch)
+            if self._pending is not None:
+                self._remember(self._pending)
         except BaseException:
             # The batch was rolled back: forget what it taught us about the series.
-            for key, state in saved_state.items():
-                if state is None:
-                    self.state.pop(key, None)
-                else:
-                    self.state[key] = state
+            self._restore(batch.saved_state)
             if self.alarms is not None:
                 self.alarms.forget()
             raise
-        return result
+        return batch.result
+
+    def forget_series(self) -> None:
+        """Drop every kept series tail (the next batches read the store instead)."""
+        self.state.clear()
+
+    def _restore(self, saved_state: dict[SeriesKey, SeriesState | None]) -> None:
+        for key, state in saved_state.items():
+            if state is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = state
+
+    def _remember(self, pending: _Pending) -> None:
+        """After a batch committed: what it queued, and its values in the open hours."""
+        self._queued |= pending.queued
+        if self.open_hours is not None:
+            self.open_hours.add_inserted(pending.inserted)
+            self.open_hours.forget(_hour_keys(pending.stale))
 
     # --- steps ----------------------------------------------------------------------
 
@@ -239,19 +327,10 @@ class Pipeline:
             found = self._thresholds[code] = thresholds_for(code, self.thresholds_path)
         return found
 
-    def _store(
-        self,
-        connection: Connection,
-        unique: list[Observation],
-        conflicts: set[tuple[int, str, str, dt.datetime]],
-        now: dt.datetime,
-        result: PipelineResult,
-    ) -> None:
-        by_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
-        for row in unique:
-            by_series[(row.point_id, row.parameter_code, row.interval)].append(row)
-        merged = self._merge(connection, by_series)
-        to_write, range_flags = self._check(merged, unique, conflicts, now, result)
+    def _store(self, connection: Connection, batch: PreparedBatch) -> None:
+        assert batch.checked is not None
+        now, result, unique = batch.now, batch.result, batch.unique
+        to_write, range_flags = batch.checked.to_write, batch.checked.ranges
         written = upsert_rows(connection, to_write, now)
         for key, start, end in range_flags:
             connection.execute(
@@ -271,19 +350,21 @@ class Pipeline:
             )
         result.written = max(0, written - result.reflagged)
         result.unchanged = len(unique) - result.written
-        dirty: set[SeriesHour] = set()
-        for row in to_write:
-            if row.interval in RAW_INTERVALS:
-                dirty.add((row.point_id, rollup_code(row.parameter_code), hour_start(row.ts)))
+        dirty = _hours_of(to_write)
+        stale = _hours_of(batch.checked.changed)  # stored values changed: memory is void
         for key, start, end in range_flags:
             if key[2] in RAW_INTERVALS:
                 hour = hour_start(start)
                 while hour <= end:
                     dirty.add((key[0], rollup_code(key[1]), hour))
+                    stale.add((key[0], rollup_code(key[1]), hour))
                     hour += dt.timedelta(hours=1)
         seen = {row.point_id for row in unique}
         if self.rollup_delay > 0:
-            queue_hours(connection, dirty)
+            # An hour is queued once between two recomputations of it.
+            fresh = dirty - self._queued
+            queue_hours(connection, fresh, self.queue_token)
+            self._pending = _Pending(batch.checked.inserted, stale, fresh)
             result.hours_queued = len(dirty)
             if dirty and self._queued_since is None:
                 self._queued_since = time.monotonic()
@@ -300,53 +381,80 @@ class Pipeline:
             )
 
     def rollups_due(self) -> bool:
-        """Queued hours have waited ``rollup_delay`` seconds (or may be left from an
-        earlier run)."""
+        """Queued hours have waited :meth:`rollup_gap` seconds (or may be left from an
+        earlier run or an unfinished flush)."""
         return (
             self._queued_since is not None
-            and time.monotonic() - self._queued_since >= self.rollup_delay
+            and time.monotonic() - self._queued_since >= self.rollup_gap()
         )
+
+    def rollup_gap(self) -> float:
+        """Seconds between two recomputations of the queue: ``rollup_delay``, stretched
+        so that recomputing takes at most about 1 / (1 + ROLLUP_WORK_FACTOR) of the
+        writer's time (capped at MAX_ROLLUP_GAP). Under a load the recomputation cannot
+        follow, each recomputation then covers more values per hour, instead of the
+        loggers' answers waiting for it."""
+        stretched = ROLLUP_WORK_FACTOR * self._last_flush_seconds
+        return max(self.rollup_delay, min(MAX_ROLLUP_GAP, stretched))
 
     def flush_rollups(
         self,
         *,
         now: dt.datetime | None = None,
         limit: int | None = None,
-        alongside_writer: bool = False,
     ) -> PipelineResult:
         """Recompute queued hours (all, or the ``limit`` oldest), their days and AQI, and
         judge the alarms on them; returns the counts, with ``rollups_pending`` set when
-        hours are left (they stay due).
+        hours are left (they stay due). The hours leave the queue in the transaction that
+        recomputes them.
 
-        Normally the hours leave the queue in the transaction that recomputes them. With
-        ``alongside_writer`` (a process of its own beside a writer that keeps queueing
-        them) the queue is only read, and the entries are removed afterwards in a short
-        transaction of their own, if their token is unchanged: the writer never waits for
-        a recomputation's locks on queue rows, and an hour is at worst recomputed twice.
-        """
+        With ``limit``, successive calls form a cycle that covers the hours queued when
+        it began; hours queued meanwhile wait for the next cycle, :meth:`rollup_gap`
+        later (under load the queue would otherwise refill as fast as it drains, and
+        batches and recomputation would alternate for ever)."""
         now = now or utcnow()
         result = PipelineResult()
         self._queued_since = None
+        started = time.monotonic()
+        take = None
         try:
-            if alongside_writer:
-                with self.engine.connect() as connection:
-                    entries = peek_queued_hours(connection, limit)
+            with write_transaction(self.engine) as connection:
+                if limit is not None:
+                    if self._cycle_left is None:
+                        self._cycle_left = count_queued_hours(connection)
+                    take = max(1, min(limit, self._cycle_left))
+                entries = take_queue_entries(connection, take)
                 dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}
-                self._recompute_queued(dirty, now, result)
-                with write_transaction(self.engine) as connection:
-                    remove_queued_hours(connection, entries)
-            else:
-                with write_transaction(self.engine) as connection:
-                    dirty = take_queued_hours(connection, limit)
-                    self._recompute_queued(dirty, now, result, connection)
+                if self.open_hours is not None:
+                    # Hours another writer queued (or queued too) may hold its values.
+                    shared = {(p, c, h) for p, c, h, t in entries if t != self.queue_token}
+                    self.open_hours.forget(_hour_keys(shared))
+                self._recompute_queued(dirty, now, result, connection)
+            self._queued -= dirty
+            if self.open_hours is not None:
+                self.open_hours.sweep()
         except BaseException:
             self._queued_since = -math.inf  # still queued: try again at the next chance
+            self._cycle_left = None
+            if self.open_hours is not None:
+                self.open_hours.clear()  # it may hold what was rolled back
             if self.alarms is not None:
                 self.alarms.forget()
             raise
-        if limit is not None and len(dirty) >= limit:
+        finally:
+            self._flush_seconds += time.monotonic() - started
+        more = take is not None and len(dirty) >= take  # the queue may hold more
+        if self._cycle_left is not None:
+            self._cycle_left -= len(dirty)
+        if more and self._cycle_left is not None and self._cycle_left > 0:
             result.rollups_pending = True
             self._queued_since = -math.inf
+            return result
+        # The cycle is complete: it took _flush_seconds in all.
+        self._last_flush_seconds, self._flush_seconds = self._flush_seconds, 0.0
+        self._cycle_left = None
+        if more:  # queued during the cycle
+            self._queued_since = time.monotonic()
         return result
 
     def _recompute_queued(
@@ -354,43 +462,38 @@ class Pipeline:
         dirty: set[SeriesHour],
         now: dt.datetime,
         result: PipelineResult,
-        connection: Connection | None = None,
+        connection: Connection,
     ) -> None:
         if not dirty:
             return
         if any(point_id not in self.directory.points for point_id, _c, _h in dirty):
             self.directory.refresh()
         dirty = {key for key in dirty if key[0] in self.directory.points}
-        with contextlib.ExitStack() as stack:
-            if connection is None:
-                connection = stack.enter_context(write_transaction(self.engine))
-            recomputed = recompute(connection, dirty, self.directory.points, now)
-            result.hours_recomputed = len(dirty)
-            if self.alarms is not None:
-                result.alarm_events = len(
-                    self.alarms.evaluate(
-                        connection, recomputed.hours, recomputed.days, recomputed.aqi, (), now
-                    )
+        recomputed = recompute(connection, dirty, self.directory.points, now, self.open_hours)
+        result.hours_recomputed = len(dirty)
+        if self.alarms is not None:
+            result.alarm_events = len(
+                self.alarms.evaluate(
+                    connection, recomputed.hours, recomputed.days, recomputed.aqi, (), now
                 )
+            )
 
     def flush_rollups_between(
         self,
         batch_waiting: Callable[[], bool],
         *,
         chunk: int = FLUSH_CHUNK_HOURS,
-        alongside_writer: bool = False,
     ) -> None:
         """Recompute the queue ``chunk`` hours per transaction until it is empty or
         ``batch_waiting()`` says a batch of raw values is waiting: a logger's answer
         then waits for at most one chunk, not for the whole queue."""
-        while (
-            self.flush_rollups(limit=chunk, alongside_writer=alongside_writer).rollups_pending
-            and not batch_waiting()
-        ):
+        while self.flush_rollups(limit=chunk).rollups_pending and not batch_waiting():
             pass
 
     def _merge(
-        self, connection: Connection, by_series: dict[SeriesKey, list[Observation]]
+        self,
+        by_series: dict[SeriesKey, list[Observation]],
+        before_reading: Callable[[], None] | None = None,
     ) -> list[_Merged]:
         merged: list[_Merged] = []
         windows: dict[SeriesKey, list[Observation]] = {}
@@ -405,6 +508,7 @@ class Pipeline:
                         [*context, *rows],
                         [False] * len(context) + [True] * len(rows),
                         [math.nan] * (len(context) + len(rows)),
+                        [False] * (len(context) + len(rows)),
                         True,
                         self._thresholds_of(key[1]),
                         state.run_start,
@@ -414,17 +518,20 @@ class Pipeline:
             else:
                 windows[key] = rows
         if windows:
-            stored = self._read_windows(connection, windows)
+            if before_reading is not None:
+                before_reading()
+            with self.engine.connect() as connection:
+                stored = self._read_windows(connection, windows)
             for key, rows in windows.items():
-                by_ts: dict[dt.datetime, tuple[Observation, bool, float]] = {
-                    row.ts: (row, False, math.nan) for row in stored.get(key, [])
+                by_ts: dict[dt.datetime, tuple[Observation, bool, float, bool]] = {
+                    row.ts: (row, False, math.nan, False) for row in stored.get(key, [])
                 }
                 for row in rows:
                     before = by_ts.get(row.ts)
                     previous = math.nan
                     if before is not None:
                         previous = math.nan if before[0].value is None else before[0].value
-                    by_ts[row.ts] = (row, True, previous)
+                    by_ts[row.ts] = (row, True, previous, before is not None)
                 ordered = [by_ts[ts] for ts in sorted(by_ts)]
                 merged.append(
                     _Merged(
@@ -432,6 +539,7 @@ class Pipeline:
                         [item[0] for item in ordered],
                         [item[1] for item in ordered],
                         [item[2] for item in ordered],
+                        [item[3] for item in ordered],
                         False,
                         self._thresholds_of(key[1]),
                     )
@@ -500,13 +608,13 @@ class Pipeline:
         conflicts: set[tuple[int, str, str, dt.datetime]],
         now: dt.datetime,
         result: PipelineResult,
-    ) -> tuple[list[Observation], list[tuple[SeriesKey, dt.datetime, dt.datetime]]]:
+    ) -> _Checked:
         """Run every check over all series at once; returns the rows to write (new rows
         and re-flagged stored ones) and the stored ranges to mark as flat lines."""
         flat_rows = [row for item in merged for row in item.rows]
         n = len(flat_rows)
         if n == 0:
-            return [], []
+            return _Checked([], [], [], [])
         # Columns are built once over all rows (a batch holds thousands of short series)
         # and each series' thresholds are spread over its rows.
         lengths = [len(item.rows) for item in merged]
@@ -555,6 +663,8 @@ class Pipeline:
         tolerances = tolerance.tolist()
 
         to_write: list[Observation] = []
+        inserted: list[Observation] = []
+        changed: list[Observation] = []
         ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]] = []
         position = 0
         for item in merged:
@@ -571,9 +681,10 @@ class Pipeline:
                         bits |= int(QualityFlag.CONFLICTING_DUPLICATE)
                     if bits:
                         result.flagged += 1
-                    to_write.append(
-                        row if bits == row.quality_flag else row._replace(quality_flag=bits)
-                    )
+                    if bits != row.quality_flag:
+                        row = row._replace(quality_flag=bits)
+                    to_write.append(row)
+                    (changed if item.replaced[offset] else inserted).append(row)
                     continue
                 bits = self._restored_bits(
                     item, offset, first_new, row, spike_bits[index], flat_bits[index]
@@ -582,6 +693,7 @@ class Pipeline:
                     result.reflagged += 1
                     item.rows[offset] = row = row._replace(quality_flag=bits)
                     to_write.append(row)
+                    changed.append(row)
             if (
                 item.streaming
                 and first_new > 0
@@ -593,7 +705,7 @@ class Pipeline:
             run_start = _trailing_run_start(checked, tolerances[position], position, count)
             self._keep_state(item, run_start - position, bool(flat_bits[position + count - 1]))
             position += count
-        return to_write, ranges
+        return _Checked(to_write, ranges, inserted, changed)
 
     def _check_settings(self, key: SeriesKey) -> tuple[float, ...]:
         """One series' check thresholds as numbers, in the order :meth:`_check` reads
@@ -665,6 +777,36 @@ class Pipeline:
                     math.nan if row.value is None else row.value
                 )
         return flow
+
+
+class _Pending(NamedTuple):
+    """What a deferring writer's batch changes in its memory once committed."""
+
+    inserted: list[Observation]
+    stale: set[SeriesHour]
+    queued: set[SeriesHour]
+
+
+def _hours_of(rows: Iterable[Observation]) -> set[SeriesHour]:
+    """The series hours that ``rows`` (raw values) roll up into."""
+    hours: dict[dt.datetime, dt.datetime] = {}  # a batch repeats few instants and codes
+    series: dict[str, str] = {}
+    found = set()
+    for row in rows:
+        if row.interval not in RAW_INTERVALS:
+            continue
+        hour = hours.get(row.ts)
+        if hour is None:
+            hour = hours[row.ts] = hour_start(row.ts)
+        code = series.get(row.parameter_code)
+        if code is None:
+            code = series[row.parameter_code] = rollup_code(row.parameter_code)
+        found.add((row.point_id, code, hour))
+    return found
+
+
+def _hour_keys(hours: Iterable[SeriesHour]) -> list[tuple[int, str, int]]:
+    return [(point_id, code, int(hour.timestamp())) for point_id, code, hour in hours]
 
 
 def _trailing_run_start(values: list[float], tolerance: float, position: int, count: int) -> int:

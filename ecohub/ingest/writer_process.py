@@ -16,11 +16,12 @@ import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ecohub.ingest.events import log_event
+from ecohub.runtime import tune_garbage_collector
 from ecohub.store.observations import Observation, WriteResult
 
 if TYPE_CHECKING:
@@ -57,41 +58,87 @@ def stop_child(process: Any, connection: Connection | None, timeout: float) -> N
             process.join(5)
 
 
-def _serve(connection: Connection, url: str, rollup_delay: float, flush: bool) -> None:
+def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
     engine = make_engine(url)
     pipeline = Pipeline(engine, rollup_delay=rollup_delay)
     pipeline.directory.refresh()
+    tune_garbage_collector()
     connection.send(("ready", None))
-    # Between batches, wake up in time to recompute deferred rollups (unless a rollup
-    # process does that: the hours are then only queued here).
-    wake = min(rollup_delay, 1.0) if rollup_delay > 0 and flush else None
+    try:
+        _write_batches(connection, pipeline)
+    finally:
+        engine.dispose()
+
+
+def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
+    """Answer batches in order. A batch is checked (Python, this thread) while the one
+    before it is committed (the database's work, another thread), so the two cores are
+    both busy; due rollups are recomputed when nothing is being committed."""
+    committing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-commit")
+    in_flight: list[Future[Any]] = []  # the previous batch's commit, at most one
+    failed = [False]  # the last settled commit failed
+
+    def settle() -> None:
+        """Wait for the commit in flight and answer it."""
+        if not in_flight:
+            return
+        future = in_flight.pop()
+        try:
+            result = future.result()
+        except Exception as error:  # reported to the caller, who retries
+            failed[0] = True
+            # The batch being checked was checked against the failed one's tails.
+            pipeline.forget_series()
+            connection.send(("error", repr(error)))
+        else:
+            connection.send(("ok", result.as_write_result()))
+
+    # Between batches, wake up in time to recompute deferred rollups. When they are due
+    # while batches keep coming, batches and chunks of recomputation alternate.
+    wake = min(pipeline.rollup_delay, 1.0) if pipeline.rollup_delay > 0 else None
+    just_flushed = False
     try:
         while True:
-            if wake is not None and not connection.poll(wake):
-                _flush(pipeline, connection, due_only=True)
-                continue
+            waiting = connection.poll(0)
+            due = wake is not None and pipeline.rollups_due() and not just_flushed
+            if in_flight and (due or not waiting):
+                settle()
+            if wake is not None and not in_flight:
+                if due:
+                    _flush(pipeline, connection, due_only=True)
+                    just_flushed = True
+                    continue
+                if not waiting and not connection.poll(wake):
+                    just_flushed = False
+                    continue  # idle: look again whether rollups are due
+            just_flushed = False
             try:
                 message = connection.recv()
             except EOFError:
+                settle()
                 return
             if message is None:
-                if flush:
-                    _flush(pipeline, None, due_only=False)
+                settle()
+                _flush(pipeline, None, due_only=False)
                 return
             rows, rejected = message
+            failed[0] = False
             try:
-                result = pipeline.process(rows, rejected).as_write_result()
-            except Exception as error:  # reported to the caller, who retries
+                prepared = pipeline.prepare(rows, rejected, before_reading=settle)
+                settle()
+                if failed[0]:  # checked against a batch that was rolled back: again
+                    pipeline.forget_series()
+                    prepared = pipeline.prepare(rows, rejected)
+            except Exception as error:
+                settle()
                 connection.send(("error", repr(error)))
-            else:
-                connection.send(("ok", result))
-            if wake is not None:
-                _flush(pipeline, connection, due_only=True)
+                continue
+            in_flight.append(committing.submit(pipeline.commit, prepared))
     finally:
-        engine.dispose()
+        committing.shutdown(wait=True)
 
 
 def _flush(pipeline: Pipeline, connection: Connection | None, *, due_only: bool) -> None:
@@ -115,12 +162,9 @@ class WriterProcess:
     the next batch is pickled and on its way while the child writes the previous one.
     """
 
-    def __init__(self, url: str, rollup_delay: float = 0.0, *, flush: bool = True) -> None:
-        """``flush``: recompute the deferred rollups between batches (False when a
-        :class:`~ecohub.ingest.rollup_process.RollupProcess` does it)."""
+    def __init__(self, url: str, rollup_delay: float = 0.0) -> None:
         self.url = url
         self.rollup_delay = rollup_delay
-        self.flush = flush
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._process: Any = None
@@ -131,7 +175,7 @@ class WriterProcess:
 
     def start(self) -> None:
         self._process, parent = start_child(
-            _serve, (self.url, self.rollup_delay, self.flush), "ecohub-store-writer"
+            _serve, (self.url, self.rollup_delay), "ecohub-store-writer"
         )
         self._connection = parent
         self._failed = False

@@ -4,7 +4,7 @@ The pipeline rewrites thousands of rollup rows per batch. Through SQLAlchemy's
 ``executemany`` every value of every row passes its type's bind processor, and on
 PostgreSQL every row is a statement; here SQLite gets one prepared ``executemany`` with
 timestamps formatted once per distinct instant, and PostgreSQL one ``COPY`` into a
-temporary stage table followed by one ``INSERT … SELECT … ON CONFLICT``. Both write
+temporary stage table (binary) followed by one ``INSERT … SELECT … ON CONFLICT``. Both write
 exactly what the SQLAlchemy path would (timestamps as UTC, booleans as the dialect
 stores them), so the rest of the code reads the rows as usual.
 """
@@ -12,29 +12,40 @@ stores them), so the rest of the code reads the rows as usual.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql import sqltypes
 
 from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT, UTCDateTime
 
 
 def bulk_upsert(
-    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    *,
+    updates: Mapping[str, str] | None = None,
 ) -> None:
     """Insert ``rows`` into ``table``, replacing every non-key column of rows whose
-    ``keys`` already exist, inside the caller's transaction."""
+    ``keys`` already exist, inside the caller's transaction. ``updates`` gives a
+    column's SQL expression instead (both dialects name the new row ``excluded``)."""
     if not rows:
         return
     columns = [column.name for column in table.columns]
-    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in keys)
-    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    assignments = ", ".join(
+        f"{name} = {(updates or {}).get(name, f'excluded.{name}')}"
+        for name in columns
+        if name not in keys
+    )
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assignments}"
     cursor = connection.connection.cursor()
     try:
         if connection.dialect.name == "postgresql":
-            _upsert_postgresql(cursor, table.name, columns, keys, rows, conflict)
+            _upsert_postgresql(cursor, table, columns, keys, rows, conflict)
         else:
             _upsert_sqlite(cursor, table, columns, rows, conflict)
     finally:
@@ -82,23 +93,56 @@ def _is_timestamp(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, UTCDateTime)
 
 
+def copy_types(table: Table) -> list[str] | None:
+    """PostgreSQL type names of ``table``'s columns for a binary ``COPY`` (None if one
+    has a type not listed here: the caller then copies text)."""
+    names = []
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            names.append("timestamptz")
+        elif isinstance(kind, sqltypes.Boolean):
+            names.append("bool")
+        elif isinstance(kind, sqltypes.SmallInteger):
+            names.append("int2")
+        elif isinstance(kind, sqltypes.BigInteger):
+            names.append("int8")
+        elif isinstance(kind, sqltypes.Integer):
+            names.append("int4")
+        elif isinstance(kind, sqltypes.Float):
+            names.append("float8")
+        elif isinstance(kind, sqltypes.String):
+            names.append("text")
+        else:
+            return None
+    return names
+
+
 def _upsert_postgresql(
     cursor: Any,
-    name: str,
+    table: Table,
     columns: list[str],
     keys: Sequence[str],
     rows: Sequence[dict[str, Any]],
     conflict: str,
 ) -> None:
+    name = table.name
     stage = f"{name}_stage"
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
         f"(LIKE {name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     listed = ", ".join(columns)
-    with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
+    # Binary: no value is formatted as text and parsed back (a third of the upsert's
+    # time for rollup rows).
+    types = copy_types(table)
+    binary = " (FORMAT BINARY)" if types is not None else ""
+    pick = itemgetter(*columns)
+    with cursor.copy(f"COPY {stage} ({listed}) FROM STDIN{binary}") as copy:
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
-            copy.write_row([row[c] for c in columns])
+            copy.write_row(pick(row))
     # In key order: two writers upserting overlapping keys then lock rows in the same
     # order and cannot deadlock.
     cursor.execute(

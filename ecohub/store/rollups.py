@@ -20,8 +20,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select
+from sqlalchemy import Connection, and_, delete, func, select, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import sqltypes
 
 from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
 from ecohub.analytics.rollups import (
@@ -39,7 +40,8 @@ from ecohub.analytics.rollups import (
 from ecohub.config import get_settings
 from ecohub.quality.flags import INVALIDATING
 from ecohub.store.bulk import bulk_upsert
-from ecohub.store.db import epoch_seconds, flag_union, union_value
+from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT, epoch_seconds, flag_union, union_value
+from ecohub.store.open_hours import OpenHour, OpenHours
 from ecohub.store.tables import (
     change_counters,
     observations,
@@ -121,15 +123,80 @@ def recompute_hours(
     dirty: set[SeriesHour],
     points: dict[int, PointInfo],
     now: dt.datetime,
+    open_hours: OpenHours | None = None,
 ) -> tuple[set[SeriesHour], list[dict[str, Any]]]:
     """Recompute the hourly rollups of ``dirty``; returns the (point, series, local day)
-    whose daily values must follow, and the rows written."""
+    whose daily values must follow, and the rows written.
+
+    With ``open_hours`` (a long-running writer's memory, see :mod:`ecohub.store.open_hours`)
+    the hours it holds and can trust are computed from it, the others from the store,
+    and the memory is updated with what was written.
+    """
+    held = _trusted_hours(connection, dirty, open_hours) if open_hours is not None else {}
+    from_store = {key for key in dirty if (key[0], key[1], _epoch(key[2])) not in held}
+    summaries, flags_of, empty_next = _hour_summaries(
+        connection, from_store, lookahead=LOOKAHEAD_HOURS if open_hours is not None else 0
+    )
+    for key, open_hour in held.items():
+        summaries[key] = open_hour.summaries()
+        flags_of[key] = open_hour.flags
+    results = []
+    for point_id, code, hour in dirty:
+        point = points[point_id]
+        key = (point_id, code, _epoch(hour))
+        rollup = hourly_rollup(
+            summaries.get(key, {}),
+            statistic_of(code),
+            interval_seconds=point.interval_seconds,
+            minute_interval_seconds=point.minute_interval_seconds,
+        )
+        if rollup is None:
+            rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
+        results.append(_row(point_id, code, "hour", hour, rollup, now, flags_of.get(key, 0)))
+    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
+    if open_hours is not None:
+        for held_hour in held.values():
+            held_hour.version = now
+        for point_id, code, hour in from_store:
+            key = (point_id, code, _epoch(hour))
+            kept = OpenHour.of(summaries.get(key, {}), flags_of.get(key, 0))
+            kept.version = now
+            open_hours.keep(key, kept)
+        for key in empty_next:
+            if key not in open_hours:
+                open_hours.keep(key, OpenHour())
+    days = _DayOf()
+    return {(point_id, code, days.start(hour)) for point_id, code, hour in dirty}, results
+
+
+# Hours after each hour summarised by the store that a writer's memory starts empty when
+# the store holds nothing for them yet (a logger's next hour then never needs the store).
+LOOKAHEAD_HOURS = 2
+
+
+def _hour_summaries(
+    connection: Connection, dirty: set[SeriesHour], lookahead: int = 0
+) -> tuple[
+    dict[tuple[int, str, int], dict[str, BasisSummary]],
+    dict[tuple[int, str, int], int],
+    set[tuple[int, str, int]],
+]:
+    """Each hour's summaries per data kind and the union of its flags, as the store
+    computes them; and, of the ``lookahead`` hours following each, those that hold no
+    values."""
     # The database summarises each hour (count, sum, least and greatest valid value per
     # data kind) and the rules of analytics.rollups are applied to the summaries: reading
     # every raw value back made an hour of minute data cost sixty times a summary.
     wanted = {(p, code, _epoch(hour)) for p, code, hour in dirty}
+    following = {
+        (p, code, epoch + 3600 * step)
+        for p, code, epoch in wanted
+        for step in range(1, lookahead + 1)
+    } - wanted
     summaries: dict[tuple[int, str, int], dict[str, BasisSummary]] = defaultdict(dict)
     flags_of: dict[tuple[int, str, int], int] = defaultdict(int)
+    if not dirty:
+        return summaries, flags_of, set()
     series_of: dict[str, str] = {}
     value = observations.c.value
     good = and_(value.is_not(None), observations.c.quality_flag.op("&")(INVALIDATING) == 0)
@@ -137,7 +204,9 @@ def recompute_hours(
     # Every key column is constrained, so that both databases seek each series' range in
     # the primary key instead of scanning a point's whole history.
     codes = sorted({raw for _p, code, _h in dirty for raw in source_codes(code)})
-    for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), HOUR):
+    reach = HOUR * (1 + lookahead)
+    occupied: set[tuple[int, str, int]] = set()
+    for first, last, chunk in _point_batches(((p, hour) for p, _code, hour in dirty), reach):
         query = (
             select(
                 observations.c.point_id,
@@ -156,7 +225,7 @@ def recompute_hours(
                 observations.c.parameter_code.in_(codes),
                 observations.c.interval.in_(("rt", "min", "hour")),
                 observations.c.ts >= first,
-                observations.c.ts < last + HOUR,
+                observations.c.ts < last + reach,
             )
             .group_by(
                 observations.c.point_id,
@@ -182,28 +251,72 @@ def recompute_hours(
                 series = series_of[code] = rollup_code(code)
             key = (point_id, series, index * 3600)
             if key not in wanted:
+                occupied.add(key)
                 continue
             summary = BasisSummary(received, count, total or 0.0, low, high)
             by_basis = summaries[key]
             before = by_basis.get(interval)
             by_basis[interval] = summary if before is None else before.merged(summary)
             flags_of[key] |= union_value(flags)
-    results = []
+    return summaries, flags_of, following - occupied
+
+
+def _trusted_hours(
+    connection: Connection, dirty: set[SeriesHour], open_hours: OpenHours
+) -> dict[tuple[int, str, int], OpenHour]:
+    """The hours of ``dirty`` held in memory whose stored rollup row is still the one
+    this writer wrote last (or still absent); the others are forgotten."""
+    held: dict[tuple[int, str, int], OpenHour] = {}
     for point_id, code, hour in dirty:
-        point = points[point_id]
         key = (point_id, code, _epoch(hour))
-        rollup = hourly_rollup(
-            summaries.get(key, {}),
-            statistic_of(code),
-            interval_seconds=point.interval_seconds,
-            minute_interval_seconds=point.minute_interval_seconds,
+        found = open_hours.get(key)
+        if found is not None:
+            held[key] = found
+    if not held:
+        return held
+    # Versions are compared as the database returns them (SQLite: text), which spares
+    # parsing a timestamp per row.
+    raw_version: Any = _raw_timestamp if connection.dialect.name == "sqlite" else _same
+    stored: dict[tuple[int, str, int], Any] = {}
+    codes = sorted({code for _p, code, _h in held})
+    instants = ((p, dt.datetime.fromtimestamp(h, dt.UTC)) for p, _c, h in held)
+    for first, last, chunk in _point_batches(instants, HOUR):
+        query = select(
+            rollups.c.point_id,
+            rollups.c.parameter_code,
+            epoch_seconds(rollups.c.ts),
+            type_coerce(rollups.c.computed_at, UNPROCESSED),
+        ).where(
+            rollups.c.point_id.in_(chunk),
+            rollups.c.parameter_code.in_(codes),
+            rollups.c.period == "hour",
+            rollups.c.ts >= first,
+            rollups.c.ts <= last,
         )
-        if rollup is None:
-            rollup = Rollup(None, statistic_of(code), 0, 0, False, "none")
-        results.append(_row(point_id, code, "hour", hour, rollup, now, flags_of.get(key, 0)))
-    bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
-    days = _DayOf()
-    return {(point_id, code, days.start(hour)) for point_id, code, hour in dirty}, results
+        for point_id, code, epoch, computed_at in connection.execute(query):
+            stored[(point_id, code, int(epoch))] = computed_at
+    changed = [
+        key
+        for key, hour in held.items()
+        if stored.get(key) != (None if hour.version is None else raw_version(hour.version))
+    ]
+    open_hours.forget(changed)
+    for key in changed:
+        del held[key]
+    return held
+
+
+UNPROCESSED = sqltypes.NullType()
+
+
+@lru_cache(maxsize=64)
+def _raw_timestamp(instant: dt.datetime) -> str:
+    """``instant`` as SQLite holds a UTCDateTime."""
+    return instant.astimezone(dt.UTC).replace(tzinfo=None).strftime(SQLITE_TIMESTAMP_FORMAT)
+
+
+def _same(instant: dt.datetime) -> dt.datetime:
+    return instant
 
 
 def _epoch(instant: dt.datetime) -> int:
@@ -506,11 +619,13 @@ def recompute(
     dirty_hours: set[SeriesHour],
     points: dict[int, PointInfo],
     now: dt.datetime,
+    open_hours: OpenHours | None = None,
 ) -> Recomputed:
-    """Recompute every hour in ``dirty_hours``, the days containing them and the AQI."""
+    """Recompute every hour in ``dirty_hours``, the days containing them and the AQI
+    (``open_hours``: see :func:`recompute_hours`)."""
     if not dirty_hours:
         return Recomputed([], [], [])
-    dirty_days, hour_rows = recompute_hours(connection, dirty_hours, points, now)
+    dirty_days, hour_rows = recompute_hours(connection, dirty_hours, points, now, open_hours)
     day_rows = recompute_days(connection, dirty_days, points, now)
     aqi_hours = {
         (point_id, hour)
@@ -525,10 +640,20 @@ def recompute(
     return Recomputed(hour_rows, day_rows, recompute_aqi(connection, aqi_hours, aqi_days, now))
 
 
-def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
+# A queue entry's token once two writers queued the hour: neither may trust its memory.
+SHARED_TOKEN = 0
+
+
+def new_queue_token() -> int:
+    """A random token identifying one writer's queue entries (never SHARED_TOKEN)."""
+    return secrets.randbits(62) | 1
+
+
+def queue_hours(connection: Connection, dirty: set[SeriesHour], token: int | None = None) -> None:
     """Queue ``dirty`` for a later :func:`recompute` (inside the transaction that stored
-    their raw values)."""
-    token = secrets.randbits(62)
+    their raw values), under the writer's ``token`` (default: a new one). An hour already
+    queued under another token becomes :data:`SHARED_TOKEN`."""
+    token = new_queue_token() if token is None else token
     bulk_upsert(
         connection,
         rollup_queue,
@@ -537,6 +662,10 @@ def queue_hours(connection: Connection, dirty: set[SeriesHour]) -> None:
             for point_id, code, hour in dirty
         ],
         ["point_id", "parameter_code", "hour"],
+        updates={
+            "token": f"CASE WHEN rollup_queue.token = excluded.token THEN excluded.token "
+            f"ELSE {SHARED_TOKEN} END"
+        },
     )
 
 
@@ -546,53 +675,33 @@ QueueEntry = tuple[int, str, dt.datetime, int]  # point id, series, hour, token
 def take_queued_hours(connection: Connection, limit: int | None = None) -> set[SeriesHour]:
     """Queued hours (all, or the ``limit`` oldest), removed from the queue in the
     caller's transaction (which must then recompute them). An hour that another writer
-    queues again meanwhile gets a new token and stays queued."""
-    if limit is None:
-        dirty: set[SeriesHour] = set()
-        tokens: set[int] = set()
-        for point_id, code, hour, token in peek_queued_hours(connection):
-            dirty.add((point_id, code, hour))
-            tokens.add(token)
-        ordered = sorted(tokens)
-        for start in range(0, len(ordered), _CHUNK):
-            connection.execute(
-                delete(rollup_queue).where(
-                    rollup_queue.c.token.in_(ordered[start : start + _CHUNK])
-                )
+    queues again meanwhile stays queued."""
+    return {(p, code, hour) for p, code, hour, _token in take_queue_entries(connection, limit)}
+
+
+def count_queued_hours(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(rollup_queue)).scalar_one())
+
+
+def take_queue_entries(connection: Connection, limit: int | None = None) -> list[QueueEntry]:
+    """As :func:`take_queued_hours`, with each entry's token: one ``DELETE … RETURNING``,
+    so exactly the entries removed are returned, even with other writers queueing."""
+    deleted = delete(rollup_queue)
+    if limit is not None:
+        oldest = (
+            select(rollup_queue.c.point_id, rollup_queue.c.parameter_code, rollup_queue.c.hour)
+            .order_by(rollup_queue.c.hour, rollup_queue.c.point_id)
+            .limit(limit)
+        )
+        deleted = deleted.where(
+            tuple_(rollup_queue.c.point_id, rollup_queue.c.parameter_code, rollup_queue.c.hour).in_(
+                oldest
             )
-        return dirty
-    # A part of the queue: its rows are removed one by one (a batch's token also marks
-    # hours left for the next part).
-    taken = peek_queued_hours(connection, limit)
-    remove_queued_hours(connection, taken)
-    return {(point_id, code, hour) for point_id, code, hour, _token in taken}
-
-
-def peek_queued_hours(connection: Connection, limit: int | None = None) -> list[QueueEntry]:
-    """Queued hours with their tokens (all, or the ``limit`` oldest), left in the queue."""
-    query = select(
+        )
+    returning = deleted.returning(
         rollup_queue.c.point_id,
         rollup_queue.c.parameter_code,
         rollup_queue.c.hour,
         rollup_queue.c.token,
     )
-    if limit is not None:
-        query = query.order_by(rollup_queue.c.hour, rollup_queue.c.point_id).limit(limit)
-    return [(p, c, h, t) for p, c, h, t in connection.execute(query)]
-
-
-def remove_queued_hours(connection: Connection, entries: list[QueueEntry]) -> None:
-    """Remove queue entries that still carry the token they were read with (an hour
-    queued again meanwhile stays)."""
-    if not entries:
-        return
-    connection.execute(
-        delete(rollup_queue).where(
-            rollup_queue.c.point_id == bindparam("p"),
-            rollup_queue.c.parameter_code == bindparam("c"),
-            rollup_queue.c.hour == bindparam("h"),
-            rollup_queue.c.token == bindparam("t"),
-        ),
-        # In key order, as the writers queue them (no deadlock between the two).
-        [{"p": p, "c": c, "h": h, "t": t} for p, c, h, t in sorted(entries)],
-    )
+    return [(p, c, h, t) for p, c, h, t in connection.execute(returning)]

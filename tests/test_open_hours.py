@@ -1,0 +1,203 @@
+"""Deferred rollups from the writer's memory of open hours (ecohub.store.open_hours):
+the hours come out as the store's values say, whoever else writes them; the store is
+only summarised where the memory cannot be trusted. Expected values are computed by
+hand."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+import ecohub.store.rollups as store_rollups
+from ecohub.ingest.batch_writer import BatchWriter
+from ecohub.ingest.pipeline import Pipeline
+from ecohub.store.observations import Observation
+from ecohub.store.tables import rollup_queue, rollups
+
+UTC = dt.UTC
+T0 = dt.datetime(2024, 1, 15, tzinfo=UTC)
+NOW = dt.datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _minute_rows(point: int, hour: int, first: int, count: int) -> list[Observation]:
+    """Ten-minute SO2 values first, first + 1, … with flow, in hour ``hour``."""
+    rows = []
+    for i in range(count):
+        ts = T0 + dt.timedelta(hours=hour, minutes=10 * i)
+        rows.append(Observation(point, "a21026", "min", ts, float(first + i), "N", 0, "t"))
+        rows.append(Observation(point, "a00000", "min", ts, 5.0, "N", 0, "t"))
+    return rows
+
+
+def _hour_value(engine: Engine, point: int, hour: int) -> tuple[float | None, bool] | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(rollups.c.value, rollups.c.valid).where(
+                rollups.c.point_id == point,
+                rollups.c.parameter_code == "a21026",
+                rollups.c.period == "hour",
+                rollups.c.ts == T0 + dt.timedelta(hours=hour),
+            )
+        ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def _queued(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(rollup_queue)).scalar())
+
+
+def _file_store(engine: Engine) -> None:
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        pytest.skip("child processes need a store on disk")
+
+
+def test_the_batch_writer_process_computes_rollups_while_running_and_at_close(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    _file_store(engine)
+    point = points["P0001"]
+
+    async def run() -> tuple[BatchWriter, float | None]:
+        writer = BatchWriter(engine, separate_process=True, rollup_delay=0.2)
+        await writer.start()
+        await writer.submit(_minute_rows(point, 0, 10, 6))  # mean 12.5
+        deadline = time.monotonic() + 30
+        while _hour_value(engine, point, 0) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        computed_while_running = _hour_value(engine, point, 0)
+        # Values of a new hour, then close at once: the final flush computes them.
+        await writer.submit(_minute_rows(point, 1, 20, 6))  # mean 22.5
+        await writer.close()
+        return writer, None if computed_while_running is None else computed_while_running[0]
+
+    _writer, running_value = asyncio.run(run())
+    assert running_value == pytest.approx(12.5)  # (10 + 11 + … + 15) / 6
+    assert _hour_value(engine, point, 1) == (pytest.approx(22.5), True)
+    assert _queued(engine) == 0
+
+
+@pytest.fixture
+def summarised(monkeypatch: pytest.MonkeyPatch) -> list[set[tuple[int, str, dt.datetime]]]:
+    """The hours each recomputation asked the store to summarise."""
+    calls: list[set[tuple[int, str, dt.datetime]]] = []
+    original = store_rollups._hour_summaries
+
+    def spy(connection, dirty, lookahead=0):  # type: ignore[no-untyped-def]
+        calls.append(set(dirty))
+        return original(connection, dirty, lookahead)
+
+    monkeypatch.setattr(store_rollups, "_hour_summaries", spy)
+    return calls
+
+
+def _so2_hours(calls: list[set[tuple[int, str, dt.datetime]]]) -> list[int]:
+    return [sum(1 for _p, code, _h in call if code == "a21026") for call in calls]
+
+
+def test_an_hour_is_summarised_by_the_store_once_then_kept_in_memory(
+    engine: Engine, points: dict[str, int], summarised: list[set[tuple[int, str, dt.datetime]]]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    writer.process(_minute_rows(point, 0, 10, 2), now=NOW)  # 10, 11
+    writer.flush_rollups(now=NOW)
+    assert _hour_value(engine, point, 0) == (pytest.approx(10.5), False)  # 20 minutes
+    writer.process(_minute_rows(point, 0, 10, 6)[4:], now=NOW)  # 12, 13, 14, 15
+    writer.flush_rollups(now=NOW + dt.timedelta(seconds=1))
+    assert _hour_value(engine, point, 0) == (pytest.approx(12.5), True)
+    # The next hour started empty in memory when the first flush found nothing there.
+    writer.process(_minute_rows(point, 1, 20, 6), now=NOW)
+    writer.flush_rollups(now=NOW + dt.timedelta(seconds=2))
+    assert _hour_value(engine, point, 1) == (pytest.approx(22.5), True)
+    assert _so2_hours(summarised) == [1, 0, 0]
+    assert _queued(engine) == 0
+
+
+def test_a_value_another_writer_stored_meanwhile_counts(
+    engine: Engine, points: dict[str, int], summarised: list[set[tuple[int, str, dt.datetime]]]
+) -> None:
+    """A file import (a writer of its own, recomputing at once) fills a gap of the hour
+    the gateway's writer holds in memory: its next recomputation of the hour asks the
+    store again, as the hour's stored rollup is no longer the one it wrote."""
+    point = points["P0001"]
+    gateway = Pipeline(engine, rollup_delay=3600)
+    rows = _minute_rows(point, 0, 0, 6)  # 0 … 5 at minutes 0 … 50
+    gateway.process(rows[:4], now=NOW)  # 0, 1
+    gateway.flush_rollups(now=NOW)
+    Pipeline(engine).process(rows[6:8], now=NOW + dt.timedelta(milliseconds=1))  # 3
+    assert _hour_value(engine, point, 0) == (pytest.approx(4 / 3), False)  # 0, 1, 3
+    gateway.process(rows[8:], now=NOW)  # 4, 5
+    gateway.flush_rollups(now=NOW + dt.timedelta(seconds=1))
+    assert _hour_value(engine, point, 0) == (pytest.approx(13 / 5), True)  # 0, 1, 3, 4, 5
+    assert _so2_hours(summarised) == [1, 1, 1]  # gateway, import, gateway again
+
+
+def test_an_hour_two_deferring_writers_queued_is_summarised_by_the_store(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    first = Pipeline(engine, rollup_delay=3600)
+    second = Pipeline(engine, rollup_delay=3600)
+    rows = _minute_rows(point, 0, 0, 6)
+    first.process(rows[:4], now=NOW)  # 0, 1
+    first.flush_rollups(now=NOW)  # the hour is now in the first writer's memory
+    second.process(rows[4:6], now=NOW)  # 2
+    first.process(rows[6:], now=NOW)  # 3, 4, 5: the queue entry is now shared
+    first.flush_rollups(now=NOW + dt.timedelta(seconds=1))
+    assert _hour_value(engine, point, 0) == (pytest.approx(2.5), True)  # 0 … 5
+    assert _queued(engine) == 0
+
+
+def test_a_corrected_value_makes_the_writer_forget_the_hour(
+    engine: Engine, points: dict[str, int], summarised: list[set[tuple[int, str, dt.datetime]]]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    rows = _minute_rows(point, 0, 10, 6)  # 10 … 15, mean 12.5
+    writer.process(rows, now=NOW)
+    writer.flush_rollups(now=NOW)
+    assert _hour_value(engine, point, 0) == (pytest.approx(12.5), True)
+    corrected = rows[0]._replace(value=11.0)  # the logger re-sends 10 as 11 (and its flow)
+    writer.process([corrected, rows[1]], now=NOW)
+    writer.flush_rollups(now=NOW + dt.timedelta(seconds=1))
+    assert _hour_value(engine, point, 0) == (pytest.approx(76 / 6), True)  # 11, 11 … 15
+    assert _so2_hours(summarised) == [1, 1]
+
+
+def test_a_failed_recomputation_clears_the_memory(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    writer.process(_minute_rows(point, 0, 10, 3), now=NOW)
+    writer.flush_rollups(now=NOW)
+    assert writer.open_hours is not None and len(writer.open_hours) > 0
+    writer.process(_minute_rows(point, 0, 10, 6)[6:], now=NOW)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store_rollups, "bulk_upsert", fail)
+        with pytest.raises(RuntimeError):
+            writer.flush_rollups(now=NOW + dt.timedelta(seconds=1))
+    assert len(writer.open_hours) == 0
+    assert _queued(engine) == 2  # still queued: SO2 and flow
+    writer.flush_rollups(now=NOW + dt.timedelta(seconds=2))
+    assert _hour_value(engine, point, 0) == (pytest.approx(12.5), True)
+
+
+def test_hours_a_stopped_writer_left_queued_are_recomputed_by_the_next(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    Pipeline(engine, rollup_delay=3600).process(_minute_rows(point, 0, 0, 6), now=NOW)
+    assert _queued(engine) == 2  # SO2 and flow; the writer stopped before recomputing
+    Pipeline(engine, rollup_delay=3600).flush_rollups(now=NOW)
+    assert _hour_value(engine, point, 0) == (pytest.approx(2.5), True)
+    assert _queued(engine) == 0

@@ -1,0 +1,100 @@
+"""The writer process's loop (``ecohub.ingest.writer_process._write_batches``), run in a
+thread over a pipe: batches are checked while the previous one commits, answered in
+order, and a batch whose commit fails is answered with its error while the batches
+around it are stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ecohub.ingest.pipeline import Pipeline, PreparedBatch
+from ecohub.ingest.writer_process import _write_batches
+from ecohub.store.observations import Observation
+from ecohub.store.tables import observations, rollups
+
+T0 = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
+
+
+def _minute(point: int, minute: int, so2: float) -> list[Observation]:
+    ts = T0 + dt.timedelta(minutes=minute)
+    return [
+        Observation(point, "a21026", "min", ts, so2, "N", 0, "t"),
+        Observation(point, "a00000", "min", ts, 5.0, "N", 0, "t"),
+    ]
+
+
+def _run(pipeline: Pipeline, batches: list[list[Observation]]) -> list[tuple[str, Any]]:
+    parent, child = multiprocessing.Pipe()
+    loop = threading.Thread(target=_write_batches, args=(child, pipeline))
+    loop.start()
+    for batch in batches:  # all sent at once: each is checked while the one before commits
+        parent.send((batch, []))
+    answers = [parent.recv() for _ in batches]
+    parent.send(None)  # stop: recomputes what is still queued
+    loop.join(60)
+    assert not loop.is_alive()
+    return answers
+
+
+def _so2_values(engine: Engine, point: int) -> list[float]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(observations.c.value)
+                .where(observations.c.point_id == point, observations.c.parameter_code == "a21026")
+                .order_by(observations.c.ts)
+            ).scalars()
+        )
+
+
+def test_batches_are_answered_in_order_and_rolled_up(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    pipeline = Pipeline(engine, rollup_delay=3600)
+    answers = _run(pipeline, [_minute(point, 10 * i, float(i)) for i in range(6)])
+    assert [status for status, _result in answers] == ["ok"] * 6
+    assert [result.written for _status, result in answers] == [2] * 6
+    assert _so2_values(engine, point) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with engine.connect() as connection:
+        hour = connection.execute(
+            select(rollups.c.value, rollups.c.valid).where(
+                rollups.c.point_id == point,
+                rollups.c.parameter_code == "a21026",
+                rollups.c.period == "hour",
+            )
+        ).one()
+    assert tuple(hour) == (pytest.approx(2.5), True)  # (0 + … + 5) / 6, 60 minutes
+
+
+def test_a_failed_commit_is_answered_with_its_error_and_the_rest_is_stored(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point = points["P0001"]
+    pipeline = Pipeline(engine, rollup_delay=3600)
+    original = pipeline.commit
+    commits = []
+
+    def commit(batch: PreparedBatch) -> Any:
+        commits.append(batch)
+        if len(commits) == 2:
+            raise RuntimeError("connection lost")
+        return original(batch)
+
+    monkeypatch.setattr(pipeline, "commit", commit)
+    answers = _run(
+        pipeline, [_minute(point, 0, 1.0), _minute(point, 10, 2.0), _minute(point, 20, 3.0)]
+    )
+    assert [status for status, _result in answers] == ["ok", "error", "ok"]
+    assert "connection lost" in answers[1][1]
+    assert _so2_values(engine, point) == [1.0, 3.0]
+    assert len(commits) == 3  # the failed batch is not retried here: its sender resends
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(observations)).scalar()
+    assert stored == 4
