@@ -224,6 +224,7 @@ class Pipeline:
         self._flush_seconds = 0.0
         self._last_flush_seconds = 0.0
         self._cycle_left: int | None = None  # hours left in the current flush cycle
+        self._cycle_started = 0.0
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
         self._queued_since: float | None = -math.inf if rollup_delay > 0 else None
@@ -380,13 +381,12 @@ class Pipeline:
                 )
             )
 
-    def rollups_due(self) -> bool:
-        """Queued hours have waited :meth:`rollup_gap` seconds (or may be left from an
-        earlier run or an unfinished flush)."""
-        return (
-            self._queued_since is not None
-            and time.monotonic() - self._queued_since >= self.rollup_gap()
-        )
+    def rollups_due(self, *, busy: bool = True) -> bool:
+        """Queued hours have waited :meth:`rollup_gap` seconds, or only ``rollup_delay``
+        when the writer is not ``busy`` (no batch waiting: nothing to protect), or may
+        be left from an earlier run or an unfinished flush."""
+        gap = self.rollup_gap() if busy else self.rollup_delay
+        return self._queued_since is not None and time.monotonic() - self._queued_since >= gap
 
     def rollup_gap(self) -> float:
         """Seconds between two recomputations of the queue: ``rollup_delay``, stretched
@@ -422,6 +422,7 @@ class Pipeline:
                 if limit is not None:
                     if self._cycle_left is None:
                         self._cycle_left = count_queued_hours(connection)
+                        self._cycle_started = started
                     take = max(1, min(limit, self._cycle_left))
                 entries = take_queue_entries(connection, take)
                 dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}
@@ -453,8 +454,8 @@ class Pipeline:
         # The cycle is complete: it took _flush_seconds in all.
         self._last_flush_seconds, self._flush_seconds = self._flush_seconds, 0.0
         self._cycle_left = None
-        if more:  # queued during the cycle
-            self._queued_since = time.monotonic()
+        if more:  # queued during the cycle, so after it began
+            self._queued_since = self._cycle_started
         return result
 
     def _recompute_queued(

@@ -98,12 +98,12 @@ def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
 
     # Between batches, wake up in time to recompute deferred rollups. When they are due
     # while batches keep coming, batches and chunks of recomputation alternate.
-    wake = min(pipeline.rollup_delay, 1.0) if pipeline.rollup_delay > 0 else None
+    wake = min(pipeline.rollup_delay, 0.25) if pipeline.rollup_delay > 0 else None
     just_flushed = False
     try:
         while True:
             waiting = connection.poll(0)
-            due = wake is not None and pipeline.rollups_due() and not just_flushed
+            due = wake is not None and pipeline.rollups_due(busy=waiting) and not just_flushed
             if in_flight and (due or not waiting):
                 settle()
             if wake is not None and not in_flight:
