@@ -201,3 +201,40 @@ def test_hours_a_stopped_writer_left_queued_are_recomputed_by_the_next(
     Pipeline(engine, rollup_delay=3600).flush_rollups(now=NOW)
     assert _hour_value(engine, point, 0) == (pytest.approx(2.5), True)
     assert _queued(engine) == 0
+
+
+def test_a_recomputation_cycle_covers_the_hours_queued_when_it_began(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
+    assert _queued(engine) == 4  # two hours of SO2 and flow
+    assert writer.flush_rollups(now=NOW, limit=2).rollups_pending
+    writer.process(_minute_rows(point, 2, 0, 6), now=NOW)  # queued during the cycle
+    assert not writer.flush_rollups(now=NOW, limit=2).rollups_pending  # cycle done
+    assert _queued(engine) == 2  # the third hour waits for the next cycle
+    assert _hour_value(engine, point, 1) == (pytest.approx(2.5), True)
+    assert _hour_value(engine, point, 2) is None
+    assert not writer.rollups_due(busy=False)
+
+
+def test_a_slow_recomputation_stretches_the_gap_to_the_next(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=0.05)
+    original = store_rollups.recompute
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(0.2)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("ecohub.ingest.pipeline.recompute", slow)
+    writer.process(_minute_rows(point, 0, 0, 6), now=NOW)
+    writer.flush_rollups(now=NOW, limit=1000)
+    assert writer.rollup_gap() >= 4 * 0.2  # recomputing takes at most about a fifth
+    writer.process(_minute_rows(point, 1, 0, 6), now=NOW)
+    time.sleep(0.1)
+    assert not writer.rollups_due()  # busy: waits for the stretched gap
+    assert writer.rollups_due(busy=False)  # idle: the base delay is enough
