@@ -93,28 +93,28 @@ def _is_timestamp(table: Table, name: str) -> bool:
     return isinstance(table.c[name].type, UTCDateTime)
 
 
+# SQLAlchemy type → PostgreSQL type for a binary COPY; the first match counts (the
+# small and big integers are Integers too).
+_COPY_TYPES: tuple[tuple[type, str], ...] = (
+    (UTCDateTime, "timestamptz"),
+    (sqltypes.Boolean, "bool"),
+    (sqltypes.SmallInteger, "int2"),
+    (sqltypes.BigInteger, "int8"),
+    (sqltypes.Integer, "int4"),
+    (sqltypes.Float, "float8"),
+    (sqltypes.String, "text"),
+)
+
+
 def copy_types(table: Table) -> list[str] | None:
     """PostgreSQL type names of ``table``'s columns for a binary ``COPY`` (None if one
-    has a type not listed here: the caller then copies text)."""
+    has a type not listed in _COPY_TYPES: the caller then copies text)."""
     names = []
     for column in table.columns:
-        kind = column.type
-        if isinstance(kind, UTCDateTime):
-            names.append("timestamptz")
-        elif isinstance(kind, sqltypes.Boolean):
-            names.append("bool")
-        elif isinstance(kind, sqltypes.SmallInteger):
-            names.append("int2")
-        elif isinstance(kind, sqltypes.BigInteger):
-            names.append("int8")
-        elif isinstance(kind, sqltypes.Integer):
-            names.append("int4")
-        elif isinstance(kind, sqltypes.Float):
-            names.append("float8")
-        elif isinstance(kind, sqltypes.String):
-            names.append("text")
-        else:
+        name = next((pg for kind, pg in _COPY_TYPES if isinstance(column.type, kind)), None)
+        if name is None:
             return None
+        names.append(name)
     return names
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ecohub.analytics.rollups import BasisSummary, rollup_code
@@ -153,6 +153,3 @@ class OpenHours:
         idle = [key for key, hour in self.hours.items() if now - hour.touched > IDLE_SECONDS]
         for key in idle:
             del self.hours[key]
-
-    def items(self) -> Iterator[tuple[HourKey, OpenHour]]:
-        return iter(self.hours.items())
