@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from benchmarks._common import scratch_store
 from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
@@ -104,6 +104,63 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends(engine: Engine) -> list[int]:
+    """PostgreSQL server processes serving the benchmark's database (none on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+        )
+
+
+class CpuMeter:
+    """CPU time per process over a phase: this load generator, the gateway, its writer
+    process and the database's backends, so that a run shows where each packet's cost
+    goes (a steadier figure than throughput on a shared machine)."""
+
+    def __init__(self, engine: Engine, gateway: int) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.started: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, float]:
+        children = child_pids(self.gateway)
+        return {
+            "load generator": time.process_time(),
+            "gateway": cpu_seconds(self.gateway),
+            "writer": sum(cpu_seconds(pid) for pid in children),
+            "database": sum(cpu_seconds(pid) for pid in database_backends(self.engine)),
+        }
+
+    def start(self) -> None:
+        self.started = self._sample()
+
+    def report(self, packets: int, seconds: float) -> str:
+        ended = self._sample()
+        parts = []
+        for name, before in self.started.items():
+            used = max(0.0, ended[name] - before)
+            parts.append(
+                f"{name} {100 * used / seconds:.0f}% ({1e6 * used / max(1, packets):.0f} µs)"
+            )
+        return "CPU (µs per packet): " + ", ".join(parts)
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -119,9 +176,17 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
     try:
         # Packets are built before the clock starts, so that the load generator, which
         # shares this machine's two cores with the gateway, spends its time on I/O.
+        meter = CpuMeter(engine, gateway.pid)
         full = asyncio.run(
             simulate(
-                points, port=port, ticks=ticks, interval=0, duration=seconds, seed=1, prebuild=True
+                points,
+                port=port,
+                ticks=ticks,
+                interval=0,
+                duration=seconds,
+                seed=1,
+                prebuild=True,
+                on_start=meter.start,
             )
         )
         rate = full.expected_values / full.seconds
@@ -131,6 +196,7 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
             f"{full.seconds:.1f} s)  ACK p50 {full.latency_ms(0.5):.1f} ms "
             f"p99 {full.latency_ms(0.99):.1f} ms  missing ACKs {full.missing_acks}"
         )
+        print(f"{backend:<11} {meter.report(full.good_packets, full.seconds)}")
         # Pace each logger so that all of them together offer half the sustained rate
         # (a logger's cycle is its pause plus the wait for its answer).
         values_per_packet = full.expected_values / max(1, full.good_packets)

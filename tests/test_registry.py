@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from ecohub.registry.models import (
     Parameter,
     Permit,
     Site,
+    SiteKind,
 )
 from ecohub.registry.parameters import canonical_parameter_code
-from ecohub.registry.schemas import EnterpriseIn, SiteIn
+from ecohub.registry.schemas import EnterpriseIn, PointIn, SiteIn
+from ecohub.store.observations import Observation, count_observations, write_observations
 from ecohub.store.quarantine import list_quarantine
 
 GOOD_USCC = "914403001922038216"
@@ -95,6 +98,28 @@ def test_delete_is_audited(engine: Engine) -> None:
     assert last is not None
     assert (last.action, last.actor, last.after) == ("delete", "carol", None)
     assert last.before is not None and last.before["name"] == "华为"
+
+
+def test_a_point_with_stored_data_cannot_be_deleted(engine: Engine) -> None:
+    # The time-series tables have no foreign key to points (migration 0008): the
+    # registry itself must keep a point's observations from being orphaned.
+    with Session(engine) as session, session.begin():
+        service.upsert_site(session, SiteIn(code="S1", name="测试站", kind=SiteKind.AIR), "alice")
+        for code in ("P1", "P2"):
+            service.upsert_point(session, PointIn(code=code, name=code, site_code="S1"), "alice")
+        kept = session.scalars(select(MonitoringPoint.id).filter_by(code="P1")).one()
+    moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    write_observations(engine, [Observation(kept, "a21026", "hour", moment, 12.0)])
+    with (
+        Session(engine) as session,
+        pytest.raises(service.RegistryError, match="point P1 has stored observations"),
+    ):
+        service.delete_entity(session, "points", "P1", "carol")
+    with Session(engine) as session, session.begin():
+        service.delete_entity(session, "points", "P2", "carol")
+    with Session(engine) as session:
+        assert session.scalars(select(MonitoringPoint.code)).all() == ["P1"]
+    assert count_observations(engine) == 1
 
 
 def test_bad_records_are_rejected_quarantined_and_good_ones_kept(

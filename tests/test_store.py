@@ -9,10 +9,12 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine, select
 
+from ecohub.store.db import write_transaction
 from ecohub.store.export import export_range
 from ecohub.store.observations import (
     Observation,
     count_observations,
+    insert_new_rows,
     latest_values,
     read_page,
     read_range,
@@ -94,6 +96,38 @@ def test_corrected_value_updates_and_is_audited(engine: Engine, points: dict[str
     ]
     assert revisions[0].old_source == "test" and revisions[0].new_source == "manual"
     assert revisions[0].ts == T0 + dt.timedelta(hours=1)
+
+
+def test_rows_believed_new_but_stored_fall_back_to_the_upsert(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    # A writer believes its rows new (it has not seen another writer store one of them):
+    # the plain insert must not fail the batch nor double a row, and the stored value
+    # that differs is corrected and audited as any re-sent value.
+    point = points["P0001"]
+    write_observations(engine, _hourly(point, 1, base=5.0))  # hour 0 holds 5.0
+    rows = _hourly(point, 3)  # 20.0, 21.0, 22.0 at hours 0-2
+    now = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    with write_transaction(engine) as connection:
+        written = insert_new_rows(connection, rows[1:], [], now)
+    assert written == (2, False) or engine.dialect.name == "sqlite"
+    with write_transaction(engine) as connection:
+        written = insert_new_rows(connection, rows, [], now)
+    # Hour 0 changes (5.0 → 20.0); hours 1 and 2 are stored as sent, so unchanged.
+    assert written.rows == 1
+    assert written.fell_back == (engine.dialect.name == "postgresql")
+    stored = read_range(
+        engine,
+        point_id=point,
+        parameter_code="a21026",
+        interval="hour",
+        start=T0,
+        end=T0 + dt.timedelta(days=1),
+    )
+    assert [r.value for r in stored] == [20.0, 21.0, 22.0]
+    with engine.connect() as connection:
+        revisions = connection.execute(select(observation_revisions.c.old_value)).all()
+    assert [r.old_value for r in revisions] == [5.0]
 
 
 def test_duplicates_inside_a_batch_keep_the_last(engine: Engine, points: dict[str, int]) -> None:

@@ -47,7 +47,12 @@ from ecohub.quality.thresholds import (
 )
 from ecohub.registry.models import MonitoringPoint, Site, SiteKind
 from ecohub.store.db import utcnow, write_transaction
-from ecohub.store.observations import Observation, WriteResult, prepare_batch, upsert_rows
+from ecohub.store.observations import (
+    Observation,
+    WriteResult,
+    insert_new_rows,
+    prepare_batch,
+)
 from ecohub.store.open_hours import OpenHours
 from ecohub.store.quarantine import Rejected, quarantine_rows
 from ecohub.store.rollups import (
@@ -332,7 +337,9 @@ class Pipeline:
         assert batch.checked is not None
         now, result, unique = batch.now, batch.result, batch.unique
         to_write, range_flags = batch.checked.to_write, batch.checked.ranges
-        written = upsert_rows(connection, to_write, now)
+        written, fell_back = insert_new_rows(
+            connection, batch.checked.inserted, batch.checked.changed, now
+        )
         for key, start, end in range_flags:
             connection.execute(
                 update(observations)
@@ -353,6 +360,10 @@ class Pipeline:
         result.unchanged = len(unique) - result.written
         dirty = _hours_of(to_write)
         stale = _hours_of(batch.checked.changed)  # stored values changed: memory is void
+        inserted = batch.checked.inserted
+        if fell_back:  # some "new" rows were stored already: trust nothing about them
+            stale |= _hours_of(inserted)
+            inserted = []
         for key, start, end in range_flags:
             if key[2] in RAW_INTERVALS:
                 hour = hour_start(start)
@@ -365,7 +376,7 @@ class Pipeline:
             # An hour is queued once between two recomputations of it.
             fresh = dirty - self._queued
             queue_hours(connection, fresh, self.queue_token)
-            self._pending = _Pending(batch.checked.inserted, stale, fresh)
+            self._pending = _Pending(inserted, stale, fresh)
             result.hours_queued = len(dirty)
             if dirty and self._queued_since is None:
                 self._queued_since = time.monotonic()

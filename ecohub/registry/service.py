@@ -35,6 +35,7 @@ from ecohub.registry.schemas import (
     SiteIn,
 )
 from ecohub.store.db import Base
+from ecohub.store.tables import observations, rollups
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -95,6 +96,19 @@ def _upsert(
     if after != before:
         audit(session, actor, "update", entity, key, before, after)
     return existing
+
+
+def _refuse_if_it_has_data(session: Session, point: MonitoringPoint) -> None:
+    """The time-series tables carry no foreign key to points (it is checked row by row
+    on every insert), so the registry keeps a point's data from losing its point."""
+    for table in (observations, rollups):
+        if session.execute(
+            select(table.c.point_id).where(table.c.point_id == point.id).limit(1)
+        ).first():
+            raise RegistryError(
+                f"point {point.code} has stored {table.name}; "
+                "it cannot be deleted (retire it instead)"
+            )
 
 
 def _require(session: Session, model: type[ModelT], description: str, **lookup: Any) -> ModelT:
@@ -258,6 +272,8 @@ def delete_entity(session: Session, entity: str, key: str, actor: str) -> None:
         raise RegistryError(f"cannot delete {entity!r}; one of {', '.join(_DELETABLE)}")
     model, column = _DELETABLE[entity]
     row = _require(session, model, f"{entity} {key}", **{column: key})
+    if isinstance(row, MonitoringPoint):
+        _refuse_if_it_has_data(session, row)
     before = _permit_snapshot(row) if isinstance(row, Permit) else snapshot(row)
     session.delete(row)
     session.flush()

@@ -434,9 +434,11 @@ async def simulate(
     duration: float | None = None,
     prebuild: bool = False,
     script: ValueScript | None = None,
+    on_start: Callable[[], object] | None = None,
 ) -> SimulationReport:
     """Run every logger concurrently (for ``ticks`` ticks, or until ``duration`` seconds
-    have passed); returns the combined report."""
+    have passed); returns the combined report. ``on_start`` is called when the clock
+    starts (after any prebuilding)."""
     origin = start or dt.datetime(2024, 1, 1, tzinfo=CST)
     deadline = time.monotonic() + duration if duration is not None else None
     loggers = [
@@ -462,6 +464,8 @@ async def simulate(
             deadline = time.monotonic() + duration
             for logger in loggers:
                 logger.deadline = deadline
+    if on_start is not None:
+        on_start()
     began = time.perf_counter()
     reports = await asyncio.gather(*(logger.run() for logger in loggers))
     total = SimulationReport()
