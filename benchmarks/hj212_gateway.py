@@ -22,7 +22,6 @@ Also the codec alone: packets/s through framing + parsing + value extraction.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
 import random
@@ -38,6 +37,7 @@ from sqlalchemy import Engine, func, select, text
 from benchmarks._common import scratch_store
 from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
 from ecohub.protocol.hj212.values import upload_values
+from ecohub.runtime import run_event_loop
 from ecohub.simulate.hj212 import SimulatedPoint, build_upload, register_simulated_points, simulate
 from ecohub.store.observations import count_observations
 from ecohub.store.tables import rollup_queue
@@ -177,7 +177,7 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
         # Packets are built before the clock starts, so that the load generator, which
         # shares this machine's two cores with the gateway, spends its time on I/O.
         meter = CpuMeter(engine, gateway.pid)
-        full = asyncio.run(
+        full = run_event_loop(
             simulate(
                 points,
                 port=port,
@@ -202,7 +202,7 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
         values_per_packet = full.expected_values / max(1, full.good_packets)
         cycle = connections * values_per_packet / (rate / 2)
         interval = max(0.0, cycle - full.latency_ms(0.5) / 2000)
-        half = asyncio.run(
+        half = run_event_loop(
             simulate(
                 points,
                 port=port,

@@ -275,8 +275,8 @@ def simulate_hj212(
     minute, hourly and daily data on a one-minute virtual clock, checks every 9014 answer
     and prints what was sent and how fast it was answered.
     """
-    import asyncio
 
+    from ecohub.runtime import run_event_loop
     from ecohub.simulate.hj212 import register_simulated_points, simulate
 
     if interval <= 0 or duration <= 0 or points < 1:
@@ -284,7 +284,7 @@ def simulate_hj212(
     if not 0 <= bad_ratio <= 1:
         raise typer.BadParameter("bad ratio must be between 0 and 1", param_hint="--bad-ratio")
     simulated = register_simulated_points(engine(), points)
-    report = asyncio.run(
+    report = run_event_loop(
         simulate(
             simulated,
             host=host,

@@ -601,11 +601,11 @@ def run_gateway(
 ) -> None:
     """Blocking entry point used by ``ecohub serve``."""
     from ecohub.config import get_settings
-    from ecohub.runtime import tune_garbage_collector
+    from ecohub.runtime import run_event_loop, tune_garbage_collector
 
     configure_logging(logging.getLevelNamesMapping().get(get_settings().log_level.upper(), 20))
     tune_garbage_collector()
-    asyncio.run(
+    run_event_loop(
         serve_forever(
             engine,
             host,

@@ -62,6 +62,7 @@ SYSTEM_TYPE = {"gas": 31, "water": 32}
 # A scenario's values: (MN, CN, data time, parameter code) → the value to send, or None
 # for the profile's random value.
 ValueScript = Callable[[str, int, dt.datetime, str], float | None]
+INTERVAL_OF_COMMAND = {2011: "rt", 2051: "min", 2061: "hour", 2031: "day"}
 BAD_KINDS = ("bad_crc", "truncated", "garbage", "bad_password", "unknown_mn", "bad_field")
 
 
@@ -267,6 +268,8 @@ class _Logger:
     script: ValueScript | None = None
     plan: list[list[tuple[int, bytes, str, list[tuple[str, float]]]]] | None = None
     report: SimulationReport = field(default_factory=SimulationReport)
+    # (CN, stored values) of each answered upload, counted by account()
+    delivered: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     framer: Framer = field(default_factory=Framer)
@@ -291,22 +294,19 @@ class _Logger:
 
     async def wait_answer(self, qn: str) -> bool:
         assert self.reader is not None
-        deadline = time.monotonic() + self.ack_timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = await asyncio.wait_for(
-                    self.reader.read(4096), max(0.001, deadline - time.monotonic())
-                )
-            except TimeoutError:
-                return False
-            if not chunk:
-                return False
-            for frame in self.framer.feed(chunk):
-                if isinstance(frame, Frame):
-                    answer = parse_packet(frame.data)
-                    if answer.cn == "9014" and answer.qn == qn:
-                        return True
-        return False
+        try:
+            async with asyncio.timeout(self.ack_timeout):
+                while True:
+                    chunk = await self.reader.read(4096)
+                    if not chunk:
+                        return False
+                    for frame in self.framer.feed(chunk):
+                        if isinstance(frame, Frame):
+                            answer = parse_packet(frame.data)
+                            if answer.cn == "9014" and answer.qn == qn:
+                                return True
+        except TimeoutError:
+            return False
 
     async def send_and_confirm(self, packet: bytes, qn: str) -> bool:
         assert self.writer is not None
@@ -348,6 +348,18 @@ class _Logger:
                 batch.append((cn, packet, qn, values))
             yield batch
 
+    def account(self) -> None:
+        """Count the delivered values into the report (done after a timed run, so that
+        the load generator spends the run sending and receiving)."""
+        expected = self.report.expected
+        for cn, values in self.delivered:
+            interval = INTERVAL_OF_COMMAND[cn]
+            for code, value in values:
+                key = (self.point.mn, code, interval)
+                count, total = expected.get(key, (0, 0.0))
+                expected[key] = (count + 1, total + value)
+        self.delivered = []
+
     def prebuild(self) -> None:
         """Build every packet now, so that a timed run only sends and receives."""
         self.plan = list(self.uploads())
@@ -364,13 +376,8 @@ class _Logger:
                 await self._maybe_bad(packet)
                 if not await self._deliver(packet, qn):
                     continue
-                interval = {2011: "rt", 2051: "min", 2061: "hour", 2031: "day"}[cn]
                 self.report.good_packets += 1
-                expected = self.report.expected
-                for code, value in values:
-                    key = (self.point.mn, code, interval)
-                    count, total = expected.get(key, (0, 0.0))
-                    expected[key] = (count + 1, total + value)
+                self.delivered.append((cn, values))
                 if self.bad_ratio and self.rng.random() < self.bad_ratio:
                     self.report.retransmissions += 1
                     await self.send_and_confirm(packet, qn)
@@ -468,8 +475,10 @@ async def simulate(
         on_start()
     began = time.perf_counter()
     reports = await asyncio.gather(*(logger.run() for logger in loggers))
+    seconds = time.perf_counter() - began
     total = SimulationReport()
-    for report in reports:
+    for logger, report in zip(loggers, reports, strict=True):
+        logger.account()
         total.merge(report)
-    total.seconds = time.perf_counter() - began
+    total.seconds = seconds
     return dataclasses.replace(total)
