@@ -41,7 +41,7 @@ START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 STEPS: list[tuple[Any, str, str]] = [
     (Pipeline, "_merge", "merge with kept tails / stored windows"),
     (Pipeline, "_check", "quality checks"),
-    (pipeline_module, "upsert_rows", "store raw values"),
+    (pipeline_module, "insert_new_rows", "store raw values"),
     (pipeline_module, "queue_hours", "queue touched hours"),
     (AlarmEvaluator, "evaluate", "alarms (last seen; rules at flush)"),
     (pipeline_module, "take_queue_entries", "take queued hours"),

@@ -123,7 +123,8 @@ def test_a_value_another_writer_stored_meanwhile_counts(
 ) -> None:
     """A file import (a writer of its own, recomputing at once) fills a gap of the hour
     the gateway's writer holds in memory: its next recomputation of the hour asks the
-    store again, as the hour's stored rollup is no longer the one it wrote."""
+    store again, as another writer recomputed rollups since its own last recomputation
+    (the store's rollup generation moved on by two, not one)."""
     point = points["P0001"]
     gateway = Pipeline(engine, rollup_delay=3600)
     rows = _minute_rows(point, 0, 0, 6)  # 0 … 5 at minutes 0 … 50
@@ -135,6 +136,26 @@ def test_a_value_another_writer_stored_meanwhile_counts(
     gateway.flush_rollups(now=NOW + dt.timedelta(seconds=1))
     assert _hour_value(engine, point, 0) == (pytest.approx(13 / 5), True)  # 0, 1, 3, 4, 5
     assert _so2_hours(summarised) == [1, 1, 1]  # gateway, import, gateway again
+
+
+def test_another_writers_recomputation_of_any_hour_voids_the_memory(
+    engine: Engine, points: dict[str, int], summarised: list[set[tuple[int, str, dt.datetime]]]
+) -> None:
+    """The generation is counted per store, not per hour: an import into another point
+    makes the gateway's writer summarise its own hour from the store once more (the
+    price of one cheap check per recomputation instead of one per hour)."""
+    point, other = points["P0001"], points["P0002"]
+    gateway = Pipeline(engine, rollup_delay=3600)
+    rows = _minute_rows(point, 0, 0, 6)
+    gateway.process(rows[:4], now=NOW)
+    gateway.flush_rollups(now=NOW)
+    gateway.process(rows[4:8], now=NOW)
+    gateway.flush_rollups(now=NOW)  # from memory
+    Pipeline(engine).process(_minute_rows(other, 0, 0, 2), now=NOW)
+    gateway.process(rows[8:], now=NOW)
+    gateway.flush_rollups(now=NOW)  # from the store again
+    assert _hour_value(engine, point, 0) == (pytest.approx(15 / 6), True)  # 0 … 5
+    assert _so2_hours(summarised) == [1, 0, 1, 1]  # gateway, memory, import, gateway
 
 
 def test_an_hour_two_deferring_writers_queued_is_summarised_by_the_store(

@@ -14,10 +14,13 @@ The memory is only trusted while it provably matches the store:
 - only pure inserts are added (a value at a key the store did not hold); a batch that
   changes stored values of an hour (a re-sent correction, re-flagging by the quality
   checks, a flat-line range) makes the writer forget that hour;
-- the version of an hour is the ``computed_at`` of the rollup row the writer last wrote
-  (none: no row expected). Before an hour is written from memory the store's row is
-  compared with it; another writer's recomputation (a file import, a second gateway)
-  shows as a different version and the hour is summarised by the store again;
+- every recomputation of hourly rollups, by any writer, counts one more generation in
+  the store (:func:`~ecohub.store.rollups.bump_rollup_generation`, in the recomputing
+  transaction, which on PostgreSQL also keeps other recomputations waiting until it
+  ends). The memory is used only when the generation is the one after this writer's
+  last recomputation; another writer's recomputation (a file import, the API, a second
+  gateway) in between makes the writer forget every hour and summarise them from the
+  store again;
 - another writer queueing the same hour marks its queue entry as shared
   (:func:`~ecohub.store.rollups.queue_hours`), which also sends the hour to the store.
 
@@ -45,12 +48,11 @@ BASES = ("rt", "min", "hour")
 
 @dataclass(slots=True)
 class OpenHour:
-    """One hour of one series: per data kind [received, good, total, low, high], the
-    union of its values' quality flags and the version of its stored rollup row."""
+    """One hour of one series: per data kind [received, good, total, low, high], and the
+    union of its values' quality flags."""
 
     bases: dict[str, list[float]] = field(default_factory=dict)
     flags: int = 0
-    version: dt.datetime | None = None
     touched: float = 0.0
 
     def add(self, interval: str, value: float | None, quality_flag: int) -> None:
@@ -99,6 +101,8 @@ class OpenHours:
 
     def __init__(self) -> None:
         self.hours: dict[HourKey, OpenHour] = {}
+        # The store's rollup generation after this writer's last recomputation.
+        self.generation: int | None = None
         self._swept = time.monotonic()
 
     def __len__(self) -> int:
@@ -140,8 +144,12 @@ class OpenHours:
         hour.touched = time.monotonic()
         self.hours[key] = hour
 
-    def clear(self) -> None:
+    def clear(self, *, keep_generation: bool = False) -> None:
+        """Forget every hour (and, unless ``keep_generation``, the generation: after a
+        rolled-back transaction it may name one the store never saw)."""
         self.hours.clear()
+        if not keep_generation:
+            self.generation = None
 
     def sweep(self) -> None:
         """Drop hours idle for :data:`IDLE_SECONDS` (checked every

@@ -20,9 +20,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, delete, func, select, tuple_, type_coerce
+from sqlalchemy import Connection, and_, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import sqltypes
 
 from ecohub.analytics.city_aqi import DAILY_CODES, HOURLY_CODES, group_aqi
 from ecohub.analytics.rollups import (
@@ -40,7 +39,7 @@ from ecohub.analytics.rollups import (
 from ecohub.config import get_settings
 from ecohub.quality.flags import INVALIDATING
 from ecohub.store.bulk import bulk_upsert
-from ecohub.store.db import SQLITE_TIMESTAMP_FORMAT, epoch_seconds, flag_union, union_value
+from ecohub.store.db import epoch_seconds, flag_union, union_value
 from ecohub.store.open_hours import OpenHour, OpenHours
 from ecohub.store.tables import (
     change_counters,
@@ -132,7 +131,11 @@ def recompute_hours(
     the hours it holds and can trust are computed from it, the others from the store,
     and the memory is updated with what was written.
     """
-    held = _trusted_hours(connection, dirty, open_hours) if open_hours is not None else {}
+    if open_hours is None:
+        bump_rollup_generation(connection)  # writers that keep open hours look at it
+        held = {}
+    else:
+        held = _trusted_hours(connection, dirty, open_hours)
     from_store = {key for key in dirty if (key[0], key[1], _epoch(key[2])) not in held}
     summaries, flags_of, empty_next = _hour_summaries(
         connection, from_store, lookahead=LOOKAHEAD_HOURS if open_hours is not None else 0
@@ -155,13 +158,9 @@ def recompute_hours(
         results.append(_row(point_id, code, "hour", hour, rollup, now, flags_of.get(key, 0)))
     bulk_upsert(connection, rollups, results, ["point_id", "parameter_code", "period", "ts"])
     if open_hours is not None:
-        for held_hour in held.values():
-            held_hour.version = now
         for point_id, code, hour in from_store:
             key = (point_id, code, _epoch(hour))
-            kept = OpenHour.of(summaries.get(key, {}), flags_of.get(key, 0))
-            kept.version = now
-            open_hours.keep(key, kept)
+            open_hours.keep(key, OpenHour.of(summaries.get(key, {}), flags_of.get(key, 0)))
         for key in empty_next:
             if key not in open_hours:
                 open_hours.keep(key, OpenHour())
@@ -261,65 +260,46 @@ def _hour_summaries(
     return summaries, flags_of, following - occupied
 
 
+ROLLUP_GENERATION = "rollups"  # change_counters row bumped by every recomputation
+
+
+def bump_rollup_generation(connection: Connection) -> int:
+    """Count one more recomputation of hourly rollups, in its transaction; returns the
+    new count. On PostgreSQL the counter's row stays locked until the transaction ends,
+    so recomputations of one store follow each other (SQLite's are serial anyway)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    bump = dialect.insert(change_counters).values(name=ROLLUP_GENERATION, version=1)
+    statement = bump.on_conflict_do_update(
+        index_elements=["name"], set_={"version": change_counters.c.version + 1}
+    ).returning(change_counters.c.version)
+    return int(connection.execute(statement).scalar_one())
+
+
 def _trusted_hours(
     connection: Connection, dirty: set[SeriesHour], open_hours: OpenHours
 ) -> dict[tuple[int, str, int], OpenHour]:
-    """The hours of ``dirty`` held in memory whose stored rollup row is still the one
-    this writer wrote last (or still absent); the others are forgotten."""
+    """The hours of ``dirty`` held in memory, if no other writer recomputed rollups
+    since this one last did (the generation it then saw is the one before this
+    recomputation's); otherwise the memory is forgotten and every hour comes from the
+    store."""
+    generation = bump_rollup_generation(connection)
+    trusted = open_hours.generation is not None and generation == open_hours.generation + 1
+    open_hours.generation = generation
+    if not trusted:
+        open_hours.clear(keep_generation=True)
+        return {}
     held: dict[tuple[int, str, int], OpenHour] = {}
     for point_id, code, hour in dirty:
         key = (point_id, code, _epoch(hour))
         found = open_hours.get(key)
         if found is not None:
             held[key] = found
-    if not held:
-        return held
-    # Versions are compared as the database returns them (SQLite: text), which spares
-    # parsing a timestamp per row.
-    raw_version: Any = _raw_timestamp if connection.dialect.name == "sqlite" else _same
-    stored: dict[tuple[int, str, int], Any] = {}
-    codes = sorted({code for _p, code, _h in held})
-    instants = ((p, dt.datetime.fromtimestamp(h, dt.UTC)) for p, _c, h in held)
-    for first, last, chunk in _point_batches(instants, HOUR):
-        query = select(
-            rollups.c.point_id,
-            rollups.c.parameter_code,
-            epoch_seconds(rollups.c.ts),
-            type_coerce(rollups.c.computed_at, UNPROCESSED),
-        ).where(
-            rollups.c.point_id.in_(chunk),
-            rollups.c.parameter_code.in_(codes),
-            rollups.c.period == "hour",
-            rollups.c.ts >= first,
-            rollups.c.ts <= last,
-        )
-        for point_id, code, epoch, computed_at in connection.execute(query):
-            stored[(point_id, code, int(epoch))] = computed_at
-    changed = [
-        key
-        for key, hour in held.items()
-        if stored.get(key) != (None if hour.version is None else raw_version(hour.version))
-    ]
-    open_hours.forget(changed)
-    for key in changed:
-        del held[key]
     return held
 
 
-UNPROCESSED = sqltypes.NullType()
-
-
-@lru_cache(maxsize=64)
-def _raw_timestamp(instant: dt.datetime) -> str:
-    """``instant`` as SQLite holds a UTCDateTime."""
-    return instant.astimezone(dt.UTC).replace(tzinfo=None).strftime(SQLITE_TIMESTAMP_FORMAT)
-
-
-def _same(instant: dt.datetime) -> dt.datetime:
-    return instant
-
-
+@lru_cache(maxsize=8192)
 def _epoch(instant: dt.datetime) -> int:
+    # Cached: a recomputation asks for the same few hours tens of thousands of times.
     return int(instant.timestamp())
 
 
