@@ -70,8 +70,11 @@ from ecohub.store.tables import observations
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
-# Queued hours recomputed per transaction between batches (about 20–40 ms each here).
-FLUSH_CHUNK_HOURS = 1000
+# Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
+# (a waiting batch, and the loggers' answers, wait for at most one), sized from the time
+# the previous chunks took per hour, within FLUSH_CHUNK_HOURS.
+FLUSH_CHUNK_SECONDS = 0.05
+FLUSH_CHUNK_HOURS = (50, 1000)
 # Recomputing the queue may take at most about a fifth of a deferring writer's time
 # (see Pipeline.rollup_gap), and the hourly figures lag by at most a minute plus one
 # recomputation.
@@ -230,6 +233,7 @@ class Pipeline:
         self._last_flush_seconds = 0.0
         self._cycle_left: int | None = None  # hours left in the current flush cycle
         self._cycle_started = 0.0
+        self._seconds_per_hour = 0.0  # recomputation time per queued hour, smoothed
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
         self._queued_since: float | None = -math.inf if rollup_delay > 0 else None
@@ -494,13 +498,29 @@ class Pipeline:
         self,
         batch_waiting: Callable[[], bool],
         *,
-        chunk: int = FLUSH_CHUNK_HOURS,
+        chunk: int | None = None,
     ) -> None:
-        """Recompute the queue ``chunk`` hours per transaction until it is empty or
-        ``batch_waiting()`` says a batch of raw values is waiting: a logger's answer
-        then waits for at most one chunk, not for the whole queue."""
-        while self.flush_rollups(limit=chunk).rollups_pending and not batch_waiting():
-            pass
+        """Recompute the queue in chunks of hours, one transaction each, until it is
+        empty or ``batch_waiting()`` says a batch of raw values is waiting: a logger's
+        answer then waits for at most one chunk, not for the whole queue. Chunks take
+        about FLUSH_CHUNK_SECONDS unless ``chunk`` fixes their number of hours."""
+        while True:
+            size = chunk or self._chunk_hours()
+            started = time.monotonic()
+            result = self.flush_rollups(limit=size)
+            if result.hours_recomputed:
+                seconds = (time.monotonic() - started) / result.hours_recomputed
+                # Smoothed, so that one slow chunk (a cold cache, a busy disk) does not
+                # shrink the next ones to nothing.
+                self._seconds_per_hour = 0.7 * self._seconds_per_hour + 0.3 * seconds
+            if not result.rollups_pending or batch_waiting():
+                return
+
+    def _chunk_hours(self) -> int:
+        least, most = FLUSH_CHUNK_HOURS
+        if self._seconds_per_hour <= 0:
+            return most
+        return max(least, min(most, int(FLUSH_CHUNK_SECONDS / self._seconds_per_hour)))
 
     def _merge(
         self,
