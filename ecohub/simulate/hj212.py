@@ -369,6 +369,11 @@ class _Logger:
         if self.interval:
             # Real loggers are not synchronised: start somewhere within the first interval.
             await asyncio.sleep(self.rng.uniform(0, self.interval))
+        # Each tick is due on the logger's own clock, an interval after the previous one,
+        # however long the answers took (as a logger's clock does not wait for the
+        # platform). Sleeping an interval after each answer instead let loggers answered
+        # in one batch come back together, in bursts the platform would not see.
+        due = time.monotonic()
         for batch in self.plan if self.plan is not None else self.uploads():
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 break
@@ -384,7 +389,9 @@ class _Logger:
             if self.bad_ratio and self.rng.random() < self.bad_ratio / 5:
                 await self._drop_connection()
             if self.interval:
-                await asyncio.sleep(self.interval)
+                due += self.interval
+                # A logger that fell behind sends its next tick at once.
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
         await self.disconnect()
 
     async def _deliver(self, packet: bytes, qn: str) -> bool:
