@@ -259,3 +259,20 @@ def test_a_slow_recomputation_stretches_the_gap_to_the_next(
     time.sleep(0.1)
     assert not writer.rollups_due()  # busy: waits for the stretched gap
     assert writer.rollups_due(busy=False)  # idle: the base delay is enough
+
+
+def test_hours_queued_during_a_cycle_wait_a_gap_after_it_ends(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle spread between batches over longer than the gap must not start the next
+    one at once: recomputation would then take half the writer's time."""
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=0.5)
+    writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
+    assert writer.flush_rollups(now=NOW, limit=2).rollups_pending
+    writer.process(_minute_rows(point, 2, 0, 6), now=NOW)  # queued during the cycle
+    time.sleep(1.0)  # batches in between: the cycle lasts longer than the gap
+    assert not writer.flush_rollups(now=NOW, limit=2).rollups_pending  # cycle done
+    assert not writer.rollups_due(busy=False)  # the gap starts now, not 1 s ago
+    time.sleep(0.55)
+    assert writer.rollups_due(busy=False)

@@ -232,7 +232,6 @@ class Pipeline:
         self._flush_seconds = 0.0
         self._last_flush_seconds = 0.0
         self._cycle_left: int | None = None  # hours left in the current flush cycle
-        self._cycle_started = 0.0
         self._seconds_per_hour = 0.0  # recomputation time per queued hour, smoothed
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
@@ -425,7 +424,7 @@ class Pipeline:
 
         With ``limit``, successive calls form a cycle that covers the hours queued when
         it began; hours queued meanwhile wait for the next cycle, :meth:`rollup_gap`
-        later (under load the queue would otherwise refill as fast as it drains, and
+        after this one ends (under load the queue would otherwise refill as fast as it drains, and
         batches and recomputation would alternate for ever)."""
         now = now or utcnow()
         result = PipelineResult()
@@ -437,7 +436,6 @@ class Pipeline:
                 if limit is not None:
                     if self._cycle_left is None:
                         self._cycle_left = count_queued_hours(connection)
-                        self._cycle_started = started
                     take = max(1, min(limit, self._cycle_left))
                 entries = take_queue_entries(connection, take)
                 dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}
@@ -469,8 +467,11 @@ class Pipeline:
         # The cycle is complete: it took _flush_seconds in all.
         self._last_flush_seconds, self._flush_seconds = self._flush_seconds, 0.0
         self._cycle_left = None
-        if more:  # queued during the cycle, so after it began
-            self._queued_since = self._cycle_started
+        if more:
+            # Queued during the cycle: due a gap after it ends. Counting the gap from
+            # its start let a cycle spread between batches over longer than the gap
+            # start the next one at once, and recomputation took half the writer's time.
+            self._queued_since = time.monotonic()
         return result
 
     def _recompute_queued(
