@@ -84,6 +84,9 @@ class BatchWriter:
         self._full = asyncio.Event()
         self._closing = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecohub-writer")
+        self._side_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ecohub-writer-side"
+        )
         self._task: asyncio.Task[None] | None = None
         self._process: WriterProcess | None = None
         self._in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
@@ -126,8 +129,12 @@ class BatchWriter:
         return future
 
     def run_in_writer(self, function: Callable[[], object]) -> asyncio.Future[object]:
-        """Run other database work on the writer thread (keeps SQLite to one writer)."""
-        return asyncio.get_running_loop().run_in_executor(self._executor, function)
+        """Run other database work (the gateway's registry reloads, last-seen times) on
+        the writer thread, which keeps SQLite to one writer in this process. With a
+        writer process the thread only sends batches, and the work gets a thread of its
+        own: on the send thread, no batch could leave while it ran."""
+        executor = self._side_executor if self._process is not None else self._executor
+        return asyncio.get_running_loop().run_in_executor(executor, function)
 
     def _new_pipeline(self) -> Pipeline:
         return Pipeline(self.engine, rollup_delay=self.rollup_delay)
@@ -244,3 +251,4 @@ class BatchWriter:
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.close)
         self._executor.shutdown(wait=True)
+        self._side_executor.shutdown(wait=True)
