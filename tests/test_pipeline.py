@@ -454,8 +454,8 @@ def test_chunks_are_sized_to_take_about_fifty_milliseconds(engine: Engine) -> No
     for seconds_per_hour in (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 0.01):
         pipeline._seconds_per_hour = seconds_per_hour
         sizes.append(pipeline._chunk_hours())
-    # Unmeasured: the largest; then 0.05 s ÷ time per hour, between 50 and 1,000.
-    assert sizes == [1000, 1000, 500, 100, 50, 50]
+    # Unmeasured: 100; then 0.05 s ÷ time per hour, between 50 and 1,000.
+    assert sizes == [100, 1000, 500, 100, 50, 50]
 
 
 def test_epoch_seconds_keep_a_fraction_of_a_second_in_its_hour(

@@ -75,6 +75,7 @@ SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
 # the previous chunks took per hour, within FLUSH_CHUNK_HOURS.
 FLUSH_CHUNK_SECONDS = 0.05
 FLUSH_CHUNK_HOURS = (50, 1000)
+FIRST_FLUSH_CHUNK_HOURS = 100
 # Recomputing the queue may take at most about a fifth of a deferring writer's time
 # (see Pipeline.rollup_gap), and the hourly figures lag by at most a minute plus one
 # recomputation.
@@ -520,7 +521,7 @@ class Pipeline:
     def _chunk_hours(self) -> int:
         least, most = FLUSH_CHUNK_HOURS
         if self._seconds_per_hour <= 0:
-            return most
+            return FIRST_FLUSH_CHUNK_HOURS  # unmeasured: a small one, to learn from
         return max(least, min(most, int(FLUSH_CHUNK_SECONDS / self._seconds_per_hour)))
 
     def _merge(
