@@ -276,3 +276,29 @@ def test_hours_queued_during_a_cycle_wait_a_gap_after_it_ends(
     assert not writer.rollups_due(busy=False)  # the gap starts now, not 1 s ago
     time.sleep(0.55)
     assert writer.rollups_due(busy=False)
+
+
+def test_a_cycle_under_load_takes_a_fifth_of_the_writers_time(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While batches keep coming, a cycle's next chunk waits until the chunks so far are
+    a fifth of the time since the cycle began; an idle writer goes on at once."""
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    original = store_rollups.recompute
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(0.2)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("ecohub.ingest.pipeline.recompute", slow)
+    writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
+    started = time.monotonic()
+    assert writer.flush_rollups(now=NOW, limit=2).rollups_pending  # over 0.2 s of work
+    took = time.monotonic() - started
+    assert not writer.rollups_due()  # busy: paced
+    assert writer.rollups_due(busy=False)  # idle: at once
+    time.sleep(4 * took + 0.05)  # the chunk is now a fifth of the cycle's time
+    assert writer.rollups_due()
+    assert not writer.flush_rollups(now=NOW, limit=2).rollups_pending
+    assert _queued(engine) == 0

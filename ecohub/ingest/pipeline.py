@@ -233,6 +233,7 @@ class Pipeline:
         self._flush_seconds = 0.0
         self._last_flush_seconds = 0.0
         self._cycle_left: int | None = None  # hours left in the current flush cycle
+        self._cycle_began = 0.0
         self._seconds_per_hour = 0.0  # recomputation time per queued hour, smoothed
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
@@ -399,9 +400,20 @@ class Pipeline:
     def rollups_due(self, *, busy: bool = True) -> bool:
         """Queued hours have waited :meth:`rollup_gap` seconds, or only ``rollup_delay``
         when the writer is not ``busy`` (no batch waiting: nothing to protect), or may
-        be left from an earlier run or an unfinished flush."""
+        be left from an earlier run or an unfinished flush.
+
+        A cycle under way while batches keep coming takes its share of the writer's
+        time, 1 / (1 + ROLLUP_WORK_FACTOR), and no more: its next chunk is due once the
+        chunks so far are that share of the time since the cycle began. (Otherwise
+        chunks and batches alternated one for one, and while a cycle lasted the writer
+        kept up with about half the load.)"""
+        if self._queued_since is None:
+            return False
+        now = time.monotonic()
+        if busy and self._cycle_left is not None:
+            return self._flush_seconds <= (now - self._cycle_began) / (1 + ROLLUP_WORK_FACTOR)
         gap = self.rollup_gap() if busy else self.rollup_delay
-        return self._queued_since is not None and time.monotonic() - self._queued_since >= gap
+        return now - self._queued_since >= gap
 
     def rollup_gap(self) -> float:
         """Seconds between two recomputations of the queue: ``rollup_delay``, stretched
@@ -437,6 +449,7 @@ class Pipeline:
                 if limit is not None:
                     if self._cycle_left is None:
                         self._cycle_left = count_queued_hours(connection)
+                        self._cycle_began = started
                     take = max(1, min(limit, self._cycle_left))
                 entries = take_queue_entries(connection, take)
                 dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}

@@ -108,7 +108,7 @@ def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
                 settle()
             if wake is not None and not in_flight:
                 if due:
-                    _flush(pipeline, connection, due_only=True)
+                    _flush(pipeline, connection, due_only=True, busy=waiting)
                     just_flushed = True
                     continue
                 if not waiting and not connection.poll(wake):
@@ -141,9 +141,11 @@ def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
         committing.shutdown(wait=True)
 
 
-def _flush(pipeline: Pipeline, connection: Connection | None, *, due_only: bool) -> None:
+def _flush(
+    pipeline: Pipeline, connection: Connection | None, *, due_only: bool, busy: bool = True
+) -> None:
     """Recompute due rollups; with ``connection``, in chunks, yielding to a waiting batch."""
-    if pipeline.rollup_delay <= 0 or (due_only and not pipeline.rollups_due()):
+    if pipeline.rollup_delay <= 0 or (due_only and not pipeline.rollups_due(busy=busy)):
         return
     try:
         if connection is None:
