@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,6 +69,7 @@ from ecohub.store.rollups import (
 from ecohub.store.tables import observations
 
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
+_timestamp = operator.attrgetter("ts")
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
 # Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
@@ -83,10 +85,10 @@ ROLLUP_WORK_FACTOR = 4.0
 MAX_ROLLUP_GAP = 60.0
 
 
-@dataclass
-class SeriesState:
+class SeriesState(NamedTuple):
     """The tail of a series kept between batches: its first value of the current
-    constant run and its last two values (as stored, with their flags)."""
+    constant run and its last two values (as stored, with their flags). A named tuple:
+    each batch replaces the tails of thousands of series."""
 
     rows: list[Observation]  # distinct, oldest first, at most 3
     run_start: int = 0  # index in rows of the first value of the current constant run
@@ -545,7 +547,8 @@ class Pipeline:
         merged: list[_Merged] = []
         windows: dict[SeriesKey, list[Observation]] = {}
         for key, rows in by_series.items():
-            rows.sort(key=lambda row: row.ts)
+            if len(rows) > 1:
+                rows.sort(key=_timestamp)
             state = self.state.get(key)
             if state is not None and rows[0].ts > state.last_ts:
                 context = state.rows
