@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session
 
 import ecohub.api.keys  # noqa: F401  (its table is part of the schema)
-from ecohub.store.db import Base
+from ecohub.registry import service
+from ecohub.registry.models import MonitoringPoint, SiteKind
+from ecohub.registry.schemas import PointIn, SiteIn
+from ecohub.store.db import Base, make_engine
 from ecohub.store.migrate import upgrade
+from ecohub.store.observations import Observation, write_observations
+from ecohub.store.tables import observation_revisions
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -35,3 +44,41 @@ def test_upgrade_is_idempotent_and_installs_revision_trigger(engine: Engine) -> 
             )
     assert "trg_observations_revision" in triggers
     assert "observations" in inspect(engine).get_table_names()
+
+
+def test_dropping_the_series_foreign_keys_keeps_sqlite_data_and_trigger(tmp_path: Path) -> None:
+    """Migration 0008 copies SQLite's observations and rollups into new tables: the rows,
+    the revision trigger and WITHOUT ROWID must survive, and the keys must be gone."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0007")
+    with Session(engine) as session, session.begin():
+        service.upsert_site(session, SiteIn(code="S1", name="站", kind=SiteKind.AIR), "t")
+        service.upsert_point(session, PointIn(code="P1", name="点", site_code="S1"), "t")
+        point = session.scalars(select(MonitoringPoint.id)).one()
+    moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    write_observations(engine, [Observation(point, "a21026", "hour", moment, 12.0)])
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO rollups (point_id, parameter_code, period, ts, value, statistic, "
+            "samples, received, valid, basis, flags, computed_at) VALUES "
+            "(?, 'a21026', 'day', '2024-01-01 00:00:00.000000', 12.0, 'mean', 1, 1, 0, "
+            "'hour', 0, '2024-01-02 00:00:00.000000')",
+            (point,),
+        )
+    upgrade(engine)
+    with engine.connect() as connection:
+        for table in ("observations", "rollups"):
+            keys = connection.exec_driver_sql(f"PRAGMA foreign_key_list('{table}')").all()
+            assert keys == []
+            sql = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+            ).scalar_one()
+            assert "WITHOUT ROWID" in sql
+        assert connection.exec_driver_sql("SELECT value FROM rollups").scalars().all() == [12.0]
+    write_observations(engine, [Observation(point, "a21026", "hour", moment, 13.0)])
+    with engine.connect() as connection:
+        revised = connection.execute(
+            select(observation_revisions.c.old_value, observation_revisions.c.new_value)
+        ).all()
+    assert [tuple(row) for row in revised] == [(12.0, 13.0)]
+    engine.dispose()
