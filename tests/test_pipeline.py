@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.quality.flags import QualityFlag, describe, is_valid
+from ecohub.registry.models import MonitoringPoint
 from ecohub.store.db import epoch_seconds
 from ecohub.store.observations import Observation
 from ecohub.store.rollups import queue_hours, take_queued_hours
@@ -467,3 +468,24 @@ def test_epoch_seconds_keep_a_fraction_of_a_second_in_its_hour(
     with engine.connect() as connection:
         seconds = connection.execute(select(epoch_seconds(observations.c.ts))).scalar()
     assert seconds == 1705309199  # 2024-01-15T08:59:59Z, not rounded up to 09:00
+
+
+def test_a_points_last_seen_time_is_written_at_most_every_ten_seconds(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    # Every batch used to rewrite the registry row of every point in it; offline alarms
+    # need the time only to within a reporting interval (a minute or more).
+    point = points["P0001"]
+    pipeline = Pipeline(engine, rollup_delay=3600, alarms=True)
+
+    def last_seen() -> dt.datetime | None:
+        with engine.connect() as connection:
+            return connection.execute(
+                select(MonitoringPoint.last_seen_at).where(MonitoringPoint.id == point)
+            ).scalar_one()
+
+    for minute, now in ((0, NOW), (1, NOW + dt.timedelta(seconds=5))):
+        pipeline.process([_minute(point, "a21026", minute, 1.0)], now=now)
+    assert last_seen() == NOW  # 5 s later: not written again
+    pipeline.process([_minute(point, "a21026", 2, 1.0)], now=NOW + dt.timedelta(seconds=12))
+    assert last_seen() == NOW + dt.timedelta(seconds=12)

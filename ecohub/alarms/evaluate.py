@@ -48,6 +48,10 @@ DAY = dt.timedelta(days=1)
 REGISTRY_TTL = dt.timedelta(seconds=30)
 HEAVY_POLLUTION_LOOKBACK_DAYS = 10
 _CHUNK = 500
+# A point's last-seen time is written at most this often per writer: every batch used to
+# update the row of every point in it (thousands of row writes a second under load),
+# and offline alarms only need it to within a reporting interval (at least a minute).
+LAST_SEEN_RESOLUTION = dt.timedelta(seconds=10)
 
 # city code, day (local midnight in UTC) → forecast daily AQIs of the following days.
 ForecastProvider = Callable[[str, dt.datetime], Sequence[float]]
@@ -125,6 +129,7 @@ class AlarmEvaluator:
         self._judged_until: dict[int, dt.datetime] = {}
         # (point, -Cou series, local year) → day start → daily sum
         self._annual: dict[tuple[int, str, int], dict[dt.datetime, float]] = {}
+        self._seen_written: dict[int, dt.datetime] = {}  # last-seen times written
 
     def forget(self) -> None:
         """Drop what was kept in memory (after a rolled-back batch); it is re-read."""
@@ -132,6 +137,7 @@ class AlarmEvaluator:
         self._latest_hour.clear()
         self._judged_until.clear()
         self._annual.clear()
+        self._seen_written.clear()
 
     # --- registry ----------------------------------------------------------------------
 
@@ -238,16 +244,28 @@ class AlarmEvaluator:
         samples += self._heavy_pollution(connection, aqi)
         samples += self._back_online(connection, point_ids, now)
         events = apply_samples(connection, samples, now)
-        if point_ids:
-            ordered = sorted(point_ids)
-            for start in range(0, len(ordered), _CHUNK):
-                connection.execute(
-                    update(MonitoringPoint)
-                    .where(MonitoringPoint.id.in_(ordered[start : start + _CHUNK]))
-                    .values(last_seen_at=now)
-                )
+        stale = self._last_seen_to_write(point_ids, now)
+        for start in range(0, len(stale), _CHUNK):
+            connection.execute(
+                update(MonitoringPoint)
+                .where(MonitoringPoint.id.in_(stale[start : start + _CHUNK]))
+                .values(last_seen_at=now)
+            )
         enqueue(connection, events, now)
         return events
+
+    def _last_seen_to_write(self, point_ids: set[int], now: dt.datetime) -> list[int]:
+        """The points whose stored last-seen time is LAST_SEEN_RESOLUTION or more away
+        from ``now`` (as far as this writer wrote it), in id order; noted as written."""
+        written = self._seen_written
+        stale = sorted(
+            point_id
+            for point_id in point_ids
+            if (last := written.get(point_id)) is None or abs(now - last) >= LAST_SEEN_RESOLUTION
+        )
+        for point_id in stale:
+            written[point_id] = now
+        return stale
 
     # --- pollution sources ---------------------------------------------------------------
 
