@@ -147,6 +147,9 @@ class HJ212Gateway:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._idle_closer: asyncio.Task[None] | None = None
+        # Connections waiting for data: since when, and their peer.
+        self._reading_since: dict[asyncio.StreamWriter, tuple[float, str]] = {}
         self._seen_dirty: dict[int, dt.datetime] = {}
         self._reload: asyncio.Future[object] | None = None
         self._closing = False
@@ -162,6 +165,7 @@ class HJ212Gateway:
         )
         bound = self._server.sockets[0].getsockname()[1]
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        self._idle_closer = asyncio.get_running_loop().create_task(self._close_idle())
         log_event(logger, "gateway_started", host=host, port=bound, points=len(self.points))
         return int(bound)
 
@@ -174,10 +178,11 @@ class HJ212Gateway:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for background in (self._housekeeping, self._idle_closer):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         await self.writer.close()
         self._flush_last_seen_sync()
         log_event(
@@ -223,15 +228,13 @@ class HJ212Gateway:
         mns: set[str] = set()
         try:
             while not self._closing:
+                # Idle connections are closed by _close_idle (a timer per read cost
+                # about as much as the read).
+                self._reading_since[writer] = (time.monotonic(), peer)
                 try:
-                    # asyncio.timeout, not wait_for: in 3.11 wait_for can lose a
-                    # cancellation that races with the read completing.
-                    async with asyncio.timeout(self.idle_timeout):
-                        chunk = await reader.read(1 << 16)
-                except TimeoutError:
-                    self.stats.idle_closed += 1
-                    log_event(logger, "idle_close", peer=peer, seconds=self.idle_timeout)
-                    break
+                    chunk = await reader.read(1 << 16)
+                finally:
+                    self._reading_since.pop(writer, None)
                 if not chunk:
                     break
                 outcomes = [
@@ -261,13 +264,36 @@ class HJ212Gateway:
                 await writer.wait_closed()
             self._connections.discard(task)
 
+    async def _close_idle(self) -> None:
+        """Close connections that have waited for data longer than ``idle_timeout``."""
+        while True:
+            await asyncio.sleep(min(5.0, self.idle_timeout / 3))
+            now = time.monotonic()
+            idle = [
+                (writer, peer)
+                for writer, (since, peer) in self._reading_since.items()
+                if now - since >= self.idle_timeout
+            ]
+            for writer, peer in idle:
+                del self._reading_since[writer]
+                self.stats.idle_closed += 1
+                log_event(logger, "idle_close", peer=peer, seconds=self.idle_timeout)
+                writer.close()  # its read then ends, and so does its connection
+
     async def _answer(
         self, outcomes: list[_Outcome], writer: asyncio.StreamWriter, peer: str
     ) -> None:
         futures = [o.future for o in outcomes if o.future is not None]
         if futures:
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = [r for r in results if isinstance(r, BaseException)]
+            if len(futures) == 1:  # the usual case: one packet per read
+                failed: list[BaseException] = []
+                try:
+                    await futures[0]
+                except Exception as error:
+                    failed.append(error)
+            else:
+                results = await asyncio.gather(*futures, return_exceptions=True)
+                failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
                 log_event(logger, "not_stored", logging.ERROR, peer=peer, error=repr(failed[0]))
                 # Answer nothing for this read: the logger will send it again.
