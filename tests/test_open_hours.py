@@ -240,11 +240,9 @@ def test_a_recomputation_cycle_covers_the_hours_queued_when_it_began(
     assert not writer.rollups_due(busy=False)
 
 
-def test_a_slow_recomputation_stretches_the_gap_to_the_next(
-    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    point = points["P0001"]
-    writer = Pipeline(engine, rollup_delay=0.05)
+@pytest.fixture
+def slow_recomputation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every recomputation of rollups takes 0.2 s more."""
     original = store_rollups.recompute
 
     def slow(*args: object, **kwargs: object) -> object:
@@ -252,6 +250,14 @@ def test_a_slow_recomputation_stretches_the_gap_to_the_next(
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("ecohub.ingest.pipeline.recompute", slow)
+
+
+@pytest.mark.usefixtures("slow_recomputation")
+def test_a_slow_recomputation_stretches_the_gap_to_the_next(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=0.05)
     writer.process(_minute_rows(point, 0, 0, 6), now=NOW)
     writer.flush_rollups(now=NOW, limit=1000)
     assert writer.rollup_gap() >= 4 * 0.2  # recomputing takes at most about a fifth
@@ -262,7 +268,7 @@ def test_a_slow_recomputation_stretches_the_gap_to_the_next(
 
 
 def test_hours_queued_during_a_cycle_wait_a_gap_after_it_ends(
-    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    engine: Engine, points: dict[str, int]
 ) -> None:
     """A cycle spread between batches over longer than the gap must not start the next
     one at once: recomputation would then take half the writer's time."""
@@ -278,20 +284,14 @@ def test_hours_queued_during_a_cycle_wait_a_gap_after_it_ends(
     assert writer.rollups_due(busy=False)
 
 
+@pytest.mark.usefixtures("slow_recomputation")
 def test_a_cycle_under_load_takes_a_fifth_of_the_writers_time(
-    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    engine: Engine, points: dict[str, int]
 ) -> None:
     """While batches keep coming, a cycle's next chunk waits until the chunks so far are
     a fifth of the time since the cycle began; an idle writer goes on at once."""
     point = points["P0001"]
     writer = Pipeline(engine, rollup_delay=3600)
-    original = store_rollups.recompute
-
-    def slow(*args: object, **kwargs: object) -> object:
-        time.sleep(0.2)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("ecohub.ingest.pipeline.recompute", slow)
     writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
     started = time.monotonic()
     assert writer.flush_rollups(now=NOW, limit=2).rollups_pending  # over 0.2 s of work

@@ -288,12 +288,7 @@ def insert_new_rows(
     try:
         cursor.execute("SAVEPOINT insert_new_rows")
         try:
-            with cursor.copy(
-                f"COPY observations ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(PG_COPY_TYPES)
-                for row in new:
-                    copy.write_row((*row, now))
+            _copy_rows(cursor, "observations", new, now)
         except psycopg.errors.UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT insert_new_rows")
             return Written(_upsert_postgresql_cursor(cursor, [*new, *changed], now), True)
@@ -349,14 +344,17 @@ def _upsert_postgresql(engine: Engine, rows: Sequence[Observation], now: dt.date
         raw.close()
 
 
-def _upsert_postgresql_cursor(cursor: Any, rows: Sequence[Observation], now: dt.datetime) -> int:
-    cursor.execute(_PG_STAGE)
-    with cursor.copy(
-        f"COPY observations_stage ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
+def _copy_rows(cursor: Any, table: str, rows: Sequence[Observation], now: dt.datetime) -> None:
+    """Binary ``COPY`` of observations (ingested at ``now``) into ``table``."""
+    with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(PG_COPY_TYPES)
         for row in rows:
             copy.write_row((*row, now))
+
+
+def _upsert_postgresql_cursor(cursor: Any, rows: Sequence[Observation], now: dt.datetime) -> int:
+    cursor.execute(_PG_STAGE)
+    _copy_rows(cursor, "observations_stage", rows, now)
     cursor.execute(_PG_UPSERT)
     written = int(cursor.rowcount)
     # ON COMMIT DELETE ROWS empties the stage only at commit; a caller's transaction may
