@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -234,8 +235,12 @@ def test_graceful_shutdown_keeps_everything_answered(engine: Engine) -> None:
         run = asyncio.ensure_future(
             simulate(points, port=port, ticks=500, interval=0, seed=5, ack_timeout=1)
         )
-        await asyncio.sleep(1.0)
-        await gateway.close()  # mid-traffic
+        # Close mid-traffic: once answers flow (on a loaded machine the first batch, with
+        # a writer process just started, may take longer than a fixed pause).
+        deadline = time.monotonic() + 30
+        while gateway.stats.answers_sent < 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await gateway.close()
         return await run
 
     report = asyncio.run(scenario())
