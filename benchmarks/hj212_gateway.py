@@ -38,7 +38,13 @@ from benchmarks._common import scratch_store
 from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
 from ecohub.protocol.hj212.values import upload_values
 from ecohub.runtime import run_event_loop
-from ecohub.simulate.hj212 import SimulatedPoint, build_upload, register_simulated_points, simulate
+from ecohub.simulate.hj212 import (
+    SimulatedPoint,
+    build_upload,
+    register_simulated_points,
+    simulate,
+    values_per_tick,
+)
 from ecohub.store.observations import count_observations
 from ecohub.store.tables import rollup_queue
 
@@ -200,8 +206,12 @@ def bench_backend(engine: Engine, connections: int, seconds: float, ticks: int) 
         # Pace each logger so that all of them together offer half the sustained rate:
         # a tick every `interval` seconds on each logger's own clock, the loggers'
         # clocks spread over the interval.
-        values_per_packet = full.expected_values / max(1, full.good_packets)
-        interval = connections * values_per_packet / (rate / 2)
+        # (A tick may also send ten-minute or hourly data: pace by the values per tick of
+        # the ticks the phase will send.)
+        interval = connections * values_per_tick() / (rate / 2)
+        for _ in range(3):
+            sent = max(1, int(seconds / interval))
+            interval = connections * values_per_tick(sent) / (rate / 2)
         half = run_event_loop(
             simulate(
                 points,

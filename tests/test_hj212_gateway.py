@@ -17,7 +17,12 @@ from ecohub.protocol.hj212.encode import data_segment
 from ecohub.protocol.hj212.framing import frame_packet
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
-from ecohub.simulate.hj212 import SimulationReport, register_simulated_points, simulate
+from ecohub.simulate.hj212 import (
+    SimulationReport,
+    register_simulated_points,
+    simulate,
+    values_per_tick,
+)
 from ecohub.store.tables import observations, quarantine
 
 
@@ -248,3 +253,14 @@ def test_graceful_shutdown_keeps_everything_answered(engine: Engine) -> None:
     assert report.acks > 100 and report.gave_up == 50
     for key, (count, _) in report.expected.items():
         assert stored.get(key, (0, 0.0))[0] >= count, key
+
+
+def test_values_per_tick_counts_what_the_loggers_send() -> None:
+    # Ten ticks: ten real-time packets of 6 values, and one ten-minute packet of 21
+    # (flue gas: SO2, NOx, particulates with mass 4 fields each, 3 others with 3)
+    # or 22 (waste water: 4 with mass, 2 without): (60 + 21 + 60 + 22) / 20.
+    assert values_per_tick(10) == pytest.approx(8.15)
+    # A day adds the hourly packets (24 × 21 or 22) and the daily one.
+    assert values_per_tick(1440) == pytest.approx(
+        (1440 * 6 * 2 + (144 + 24 + 1) * (21 + 22)) / (1440 * 2)
+    )

@@ -233,6 +233,41 @@ def build_upload(
     return frame_packet(segment), values
 
 
+def commands_at(tick: int) -> list[int]:
+    """The uploads a logger sends at ``tick`` of its one-minute clock: real-time data every
+    tick, ten-minute data every ten, hourly data every sixty and daily data every 1,440."""
+    commands = [2011]
+    if tick % 10 == 9:
+        commands.append(2051)
+    if tick % 60 == 59:
+        commands.append(2061)
+    if tick % 1440 == 1439:
+        commands.append(2031)
+    return commands
+
+
+def values_per_tick(ticks: int = 1440) -> float:
+    """Stored values a logger sends per tick, averaged over its first ``ticks`` ticks and
+    over the flue-gas and waste-water profiles (to pace loggers to a rate of values)."""
+    per_command = {
+        kind: {
+            2011: len(profile),
+            **{
+                cn: sum(4 if has_mass else 3 for *_rest, has_mass in profile)
+                for cn in (2051, 2061, 2031)
+            },
+        }
+        for kind, profile in PROFILES.items()
+    }
+    total = sum(
+        per_command[kind][cn]
+        for tick in range(ticks)
+        for cn in commands_at(tick)
+        for kind in PROFILES
+    )
+    return total / (ticks * len(PROFILES))
+
+
 def bad_packet(kind: str, good: bytes, point: SimulatedPoint, rng: random.Random) -> bytes:
     """One bad packet of ``kind`` (derived from a good one); each yields one rejection."""
     if kind == "bad_crc":
@@ -332,15 +367,8 @@ class _Logger:
         sequence = 0
         for tick in range(self.ticks):
             moment = self.start + dt.timedelta(minutes=tick)
-            commands = [2011]
-            if tick % 10 == 9:
-                commands.append(2051)
-            if tick % 60 == 59:
-                commands.append(2061)
-            if tick % 1440 == 1439:
-                commands.append(2031)
             batch = []
-            for cn in commands:
+            for cn in commands_at(tick):
                 sequence += 1
                 data_time = moment.replace(second=0) if cn == 2011 else _period_start(cn, moment)
                 qn = format_qn(self.start + dt.timedelta(milliseconds=sequence))
