@@ -155,7 +155,6 @@ class PreparedBatch:
 class _Checked(NamedTuple):
     """What the checks decided for a batch."""
 
-    to_write: list[Observation]  # new rows and re-flagged stored ones
     ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]]  # stored flat-line runs
     inserted: list[Observation]  # new rows at keys the store did not hold
     changed: list[Observation]  # rows replacing stored ones
@@ -343,10 +342,12 @@ class Pipeline:
     def _store(self, connection: Connection, batch: PreparedBatch) -> None:
         assert batch.checked is not None
         now, result, unique = batch.now, batch.result, batch.unique
-        to_write, range_flags = batch.checked.to_write, batch.checked.ranges
-        written, fell_back = insert_new_rows(
-            connection, batch.checked.inserted, batch.checked.changed, now
+        inserted, changed, range_flags = (
+            batch.checked.inserted,
+            batch.checked.changed,
+            batch.checked.ranges,
         )
+        written, fell_back = insert_new_rows(connection, inserted, changed, now)
         for key, start, end in range_flags:
             connection.execute(
                 update(observations)
@@ -365,11 +366,11 @@ class Pipeline:
             )
         result.written = max(0, written - result.reflagged)
         result.unchanged = len(unique) - result.written
-        dirty = _hours_of(to_write)
-        stale = _hours_of(batch.checked.changed)  # stored values changed: memory is void
-        inserted = batch.checked.inserted
+        inserted_hours = _hours_of(inserted)
+        stale = _hours_of(changed)  # stored values changed: memory is void
+        dirty = inserted_hours | stale
         if fell_back:  # some "new" rows were stored already: trust nothing about them
-            stale |= _hours_of(inserted)
+            stale |= inserted_hours
             inserted = []
         for key, start, end in range_flags:
             if key[2] in RAW_INTERVALS:
@@ -439,8 +440,8 @@ class Pipeline:
 
         With ``limit``, successive calls form a cycle that covers the hours queued when
         it began; hours queued meanwhile wait for the next cycle, :meth:`rollup_gap`
-        after this one ends (under load the queue would otherwise refill as fast as it drains, and
-        batches and recomputation would alternate for ever)."""
+        after this one ends (under load the queue would otherwise refill as fast as it
+        drains, and batches and recomputation would alternate for ever)."""
         now = now or utcnow()
         result = PipelineResult()
         self._queued_since = None
@@ -472,7 +473,12 @@ class Pipeline:
                 self.alarms.forget()
             raise
         finally:
-            self._flush_seconds += time.monotonic() - started
+            took = time.monotonic() - started
+            self._flush_seconds += took
+        if dirty:
+            # Smoothed, so that one slow chunk (a cold cache, a busy disk) does not
+            # shrink the next ones to nothing.
+            self._seconds_per_hour = 0.7 * self._seconds_per_hour + 0.3 * took / len(dirty)
         more = take is not None and len(dirty) >= take  # the queue may hold more
         if self._cycle_left is not None:
             self._cycle_left -= len(dirty)
@@ -522,14 +528,7 @@ class Pipeline:
         answer then waits for at most one chunk, not for the whole queue. Chunks take
         about FLUSH_CHUNK_SECONDS unless ``chunk`` fixes their number of hours."""
         while True:
-            size = chunk or self._chunk_hours()
-            started = time.monotonic()
-            result = self.flush_rollups(limit=size)
-            if result.hours_recomputed:
-                seconds = (time.monotonic() - started) / result.hours_recomputed
-                # Smoothed, so that one slow chunk (a cold cache, a busy disk) does not
-                # shrink the next ones to nothing.
-                self._seconds_per_hour = 0.7 * self._seconds_per_hour + 0.3 * seconds
+            result = self.flush_rollups(limit=chunk or self._chunk_hours())
             if not result.rollups_pending or batch_waiting():
                 return
 
@@ -659,12 +658,13 @@ class Pipeline:
         now: dt.datetime,
         result: PipelineResult,
     ) -> _Checked:
-        """Run every check over all series at once; returns the rows to write (new rows
-        and re-flagged stored ones) and the stored ranges to mark as flat lines."""
+        """Run every check over all series at once; returns the stored ranges to mark as
+        flat lines and the rows to write: new ones, and stored ones that are replaced or
+        re-flagged."""
         flat_rows = [row for item in merged for row in item.rows]
         n = len(flat_rows)
         if n == 0:
-            return _Checked([], [], [], [])
+            return _Checked([], [], [])
         # Columns are built once over all rows (a batch holds thousands of short series)
         # and each series' thresholds are spread over its rows.
         lengths = [len(item.rows) for item in merged]
@@ -712,7 +712,6 @@ class Pipeline:
         checked = series_values.tolist()
         tolerances = tolerance.tolist()
 
-        to_write: list[Observation] = []
         inserted: list[Observation] = []
         changed: list[Observation] = []
         ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]] = []
@@ -733,7 +732,6 @@ class Pipeline:
                         result.flagged += 1
                     if bits != row.quality_flag:
                         row = row._replace(quality_flag=bits)
-                    to_write.append(row)
                     (changed if item.replaced[offset] else inserted).append(row)
                     continue
                 bits = self._restored_bits(
@@ -742,7 +740,6 @@ class Pipeline:
                 if bits != row.quality_flag:
                     result.reflagged += 1
                     item.rows[offset] = row = row._replace(quality_flag=bits)
-                    to_write.append(row)
                     changed.append(row)
             if (
                 item.streaming
@@ -755,7 +752,7 @@ class Pipeline:
             run_start = _trailing_run_start(checked, tolerances[position], position, count)
             self._keep_state(item, run_start - position, bool(flat_bits[position + count - 1]))
             position += count
-        return _Checked(to_write, ranges, inserted, changed)
+        return _Checked(ranges, inserted, changed)
 
     def _check_settings(self, key: SeriesKey) -> tuple[float, ...]:
         """One series' check thresholds as numbers, in the order :meth:`_check` reads

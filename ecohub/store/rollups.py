@@ -267,8 +267,14 @@ def bump_rollup_generation(connection: Connection) -> int:
     """Count one more recomputation of hourly rollups, in its transaction; returns the
     new count. On PostgreSQL the counter's row stays locked until the transaction ends,
     so recomputations of one store follow each other (SQLite's are serial anyway)."""
+    return bump_counter(connection, ROLLUP_GENERATION)
+
+
+def bump_counter(connection: Connection, name: str) -> int:
+    """Add one to the ``change_counters`` row ``name`` (created at 1), in the caller's
+    transaction; returns its new value."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    bump = dialect.insert(change_counters).values(name=ROLLUP_GENERATION, version=1)
+    bump = dialect.insert(change_counters).values(name=name, version=1)
     statement = bump.on_conflict_do_update(
         index_elements=["name"], set_={"version": change_counters.c.version + 1}
     ).returning(change_counters.c.version)
@@ -577,12 +583,7 @@ def _keep_latest(connection: Connection, hourly: list[dict[str, Any]]) -> None:
             for row in newest.values()
         ],
     )
-    bump = dialect.insert(change_counters).values(name="station_aqi_latest", version=1)
-    connection.execute(
-        bump.on_conflict_do_update(
-            index_elements=["name"], set_={"version": change_counters.c.version + 1}
-        )
-    )
+    bump_counter(connection, "station_aqi_latest")
 
 
 @dataclass
