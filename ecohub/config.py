@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="Seconds the gateway's and subscriber's writer may defer hourly and "
         "daily rollups, recomputing each touched hour once (0: in every batch).",
     )
+    current_hour_refresh: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between recomputations of the hour still in progress by such a "
+        "deferring writer; earlier hours are recomputed within the rollup delay.",
+    )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
     )

@@ -62,23 +62,54 @@ def test_the_batch_writer_process_computes_rollups_while_running_and_at_close(
     _file_store(engine)
     point = points["P0001"]
 
-    async def run() -> tuple[BatchWriter, float | None]:
+    async def run() -> tuple[float | None, object]:
         writer = BatchWriter(engine, separate_process=True, rollup_delay=0.2)
         await writer.start()
         await writer.submit(_minute_rows(point, 0, 10, 6))  # mean 12.5
+        # Values of the next hour end hour 0, which is then due within the delay; the
+        # next hour is in progress and waits for its refresh (five minutes).
+        await writer.submit(_minute_rows(point, 1, 20, 6))  # mean 22.5
         deadline = time.monotonic() + 30
         while _hour_value(engine, point, 0) is None and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         computed_while_running = _hour_value(engine, point, 0)
-        # Values of a new hour, then close at once: the final flush computes them.
-        await writer.submit(_minute_rows(point, 1, 20, 6))  # mean 22.5
-        await writer.close()
-        return writer, None if computed_while_running is None else computed_while_running[0]
+        in_progress = _hour_value(engine, point, 1)
+        await writer.close()  # the final flush computes the hour in progress
+        return None if computed_while_running is None else computed_while_running[0], in_progress
 
-    _writer, running_value = asyncio.run(run())
+    running_value, in_progress = asyncio.run(run())
     assert running_value == pytest.approx(12.5)  # (10 + 11 + … + 15) / 6
+    assert in_progress is None
     assert _hour_value(engine, point, 1) == (pytest.approx(22.5), True)
     assert _queued(engine) == 0
+
+
+def test_the_writer_process_refreshes_the_hour_in_progress(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _file_store(engine)
+    monkeypatch.setenv("ECOHUB_CURRENT_HOUR_REFRESH", "0.3")  # read by the writer process
+    point = points["P0001"]
+
+    async def run() -> tuple[float | None, float | None]:
+        writer = BatchWriter(engine, separate_process=True, rollup_delay=0.1)
+        await writer.start()
+        await writer.submit(_minute_rows(point, 0, 10, 3))  # mean 11 so far
+        deadline = time.monotonic() + 30
+        while _hour_value(engine, point, 0) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        first = _hour_value(engine, point, 0)
+        await writer.submit(_minute_rows(point, 0, 10, 6)[6:])  # 13, 14, 15: mean 12.5
+        while _hour_value(engine, point, 0) == first and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        second = _hour_value(engine, point, 0)
+        await writer.close()
+        return (None if first is None else first[0]), (None if second is None else second[0])
+
+    first, second = asyncio.run(run())
+    # Three ten-minute values are too few for a valid hour, but the mean is shown.
+    assert first == pytest.approx(11.0)
+    assert second == pytest.approx(12.5)
 
 
 @pytest.fixture
@@ -228,7 +259,7 @@ def test_a_recomputation_cycle_covers_the_hours_queued_when_it_began(
     engine: Engine, points: dict[str, int]
 ) -> None:
     point = points["P0001"]
-    writer = Pipeline(engine, rollup_delay=3600)
+    writer = Pipeline(engine, rollup_delay=3600, current_hour_refresh=0)
     writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
     assert _queued(engine) == 4  # two hours of SO2 and flow
     assert writer.flush_rollups(now=NOW, limit=2).rollups_pending
@@ -257,7 +288,7 @@ def test_a_slow_recomputation_stretches_the_gap_to_the_next(
     engine: Engine, points: dict[str, int]
 ) -> None:
     point = points["P0001"]
-    writer = Pipeline(engine, rollup_delay=0.05)
+    writer = Pipeline(engine, rollup_delay=0.05, current_hour_refresh=0)
     writer.process(_minute_rows(point, 0, 0, 6), now=NOW)
     writer.flush_rollups(now=NOW, limit=1000)
     assert writer.rollup_gap() >= 4 * 0.2  # recomputing takes at most about a fifth
@@ -273,7 +304,7 @@ def test_hours_queued_during_a_cycle_wait_a_gap_after_it_ends(
     """A cycle spread between batches over longer than the gap must not start the next
     one at once: recomputation would then take half the writer's time."""
     point = points["P0001"]
-    writer = Pipeline(engine, rollup_delay=0.5)
+    writer = Pipeline(engine, rollup_delay=0.5, current_hour_refresh=0)
     writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
     assert writer.flush_rollups(now=NOW, limit=2).rollups_pending
     writer.process(_minute_rows(point, 2, 0, 6), now=NOW)  # queued during the cycle
@@ -291,7 +322,7 @@ def test_a_cycle_under_load_takes_a_fifth_of_the_writers_time(
     """While batches keep coming, a cycle's next chunk waits until the chunks so far are
     a fifth of the time since the cycle began; an idle writer goes on at once."""
     point = points["P0001"]
-    writer = Pipeline(engine, rollup_delay=3600)
+    writer = Pipeline(engine, rollup_delay=3600, current_hour_refresh=0)
     writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 6), now=NOW)
     started = time.monotonic()
     assert writer.flush_rollups(now=NOW, limit=2).rollups_pending  # over 0.2 s of work
@@ -302,3 +333,70 @@ def test_a_cycle_under_load_takes_a_fifth_of_the_writers_time(
     assert writer.rollups_due()
     assert not writer.flush_rollups(now=NOW, limit=2).rollups_pending
     assert _queued(engine) == 0
+
+
+def _so2_hours_queued(engine: Engine) -> list[int]:
+    with engine.connect() as connection:
+        hours = connection.execute(
+            select(rollup_queue.c.hour).where(rollup_queue.c.parameter_code == "a21026")
+        ).scalars()
+        return sorted(int((_utc(hour) - T0).total_seconds() // 3600) for hour in hours)
+
+
+def _utc(instant: dt.datetime) -> dt.datetime:
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+
+
+def test_a_cycle_leaves_the_hour_in_progress_until_the_data_move_on(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    """Loggers keep adding to the hour in progress: a cycle takes only earlier hours.
+    The first value of a later hour ends it, and it is due like any other."""
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=0.1)  # refresh: the default five minutes
+    writer.process(_minute_rows(point, 0, 0, 6) + _minute_rows(point, 1, 0, 3), now=NOW)
+    assert not writer.flush_rollups(now=NOW, limit=100).rollups_pending
+    assert _hour_value(engine, point, 0) == (pytest.approx(2.5), True)
+    assert _hour_value(engine, point, 1) is None and _so2_hours_queued(engine) == [1]
+    assert not writer.rollups_due(busy=False)  # nothing before the hour in progress
+    writer.process(_minute_rows(point, 1, 0, 6)[6:], now=NOW)  # still hour 1
+    time.sleep(0.15)
+    assert not writer.rollups_due(busy=False)
+    writer.process(_minute_rows(point, 2, 7, 1), now=NOW)  # hour 2 begins: hour 1 ends
+    assert writer.rollups_due(busy=False)  # hour 1 has waited longer than the delay
+    writer.flush_rollups(now=NOW, limit=100)
+    assert _hour_value(engine, point, 1) == (pytest.approx(2.5), True)  # all six values
+    assert _so2_hours_queued(engine) == [2]
+
+
+def test_the_hour_in_progress_is_refreshed_after_its_period(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600, current_hour_refresh=0.2)
+    writer.process(_minute_rows(point, 0, 0, 3), now=NOW)
+    writer.flush_rollups(now=NOW, limit=100)  # the first cycle takes everything
+    writer.process(_minute_rows(point, 0, 0, 6)[6:], now=NOW)
+    assert not writer.rollups_due(busy=False)
+    time.sleep(0.25)
+    assert writer.rollups_due(busy=False) and writer.rollups_due(busy=True)
+    writer.flush_rollups(now=NOW, limit=100)
+    assert _hour_value(engine, point, 0) == (pytest.approx(2.5), True)
+    assert _so2_hours_queued(engine) == []
+
+
+def test_hourly_values_and_clocks_ahead_do_not_end_the_hour_in_progress(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    writer = Pipeline(engine, rollup_delay=3600)
+    writer.process(_minute_rows(point, 0, 0, 3), now=NOW)
+    writer.flush_rollups(now=NOW, limit=100)
+    # An hourly value (it closes its own hour) and, with "now" at 00:40, a minute value
+    # stamped 02:00 by a logger whose clock is ahead.
+    hourly = Observation(point, "a21026", "hour", T0 + dt.timedelta(hours=1), 4.0, "N", 0, "t")
+    ahead = _minute_rows(point, 2, 0, 1)
+    writer.process([hourly, *ahead], now=T0 + dt.timedelta(minutes=40))
+    writer.process(_minute_rows(point, 0, 0, 4)[6:], now=T0 + dt.timedelta(minutes=40))
+    writer.flush_rollups(now=NOW, limit=100)
+    assert _so2_hours_queued(engine) == [0, 1, 2]  # hour 0 is still in progress

@@ -11,8 +11,10 @@ with ``rollup_delay`` > 0 a batch only queues the hours it touched, in its own
 transaction, and :meth:`Pipeline.flush_rollups` recomputes every queued hour at most
 that many seconds later — once, however many batches touched it meanwhile. Loggers
 that report every minute touch each hour sixty times; recomputing it once per delay
-instead of once per batch is what lets the gateway answer quickly under load. The
-queue is in the store, so rollups owed at a crash are recomputed at the next start.
+instead of once per batch is what lets the gateway answer quickly under load. The hour
+still in progress waits for a refresh every ``current_hour_refresh`` seconds, or for
+data of a later hour, which end it. The queue is in the store, so rollups owed at a
+crash are recomputed at the next start.
 
 Quality control needs each value's neighbours (spikes, flat lines). For data arriving in
 time order the pipeline keeps, per series, the last few stored values and the start of
@@ -71,6 +73,8 @@ from ecohub.store.tables import observations
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
 _timestamp = operator.attrgetter("ts")
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
+# The data kinds sent while their hour is in progress (an hourly value ends its hour).
+STREAMED_INTERVALS = frozenset({"rt", "min"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
 # Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
 # (a waiting batch, and the loggers' answers, wait for at most one), sized from the time
@@ -206,9 +210,12 @@ class Pipeline:
         thresholds_path: str | None = None,
         alarms: bool | None = None,
         rollup_delay: float = 0.0,
+        current_hour_refresh: float | None = None,
     ) -> None:
         """``rollup_delay``: 0 recomputes the rollups in every batch's transaction;
-        more defers them (see the module docstring)."""
+        more defers them, and the hour in progress is then recomputed every
+        ``current_hour_refresh`` seconds (default: the setting; 0: with the other hours)
+        until it ends (see the module docstring)."""
         from ecohub.alarms.evaluate import AlarmEvaluator
 
         self.engine = engine
@@ -223,6 +230,9 @@ class Pipeline:
         self._thresholds: dict[str, Thresholds] = {}
         self._settings: dict[tuple[str, bool], tuple[float, ...]] = {}
         self.rollup_delay = rollup_delay
+        self.current_hour_refresh = (
+            settings.current_hour_refresh if current_hour_refresh is None else current_hour_refresh
+        )
         # Deferred rollups: the hours this writer queued since they were last recomputed,
         # the token of its queue entries, and its memory of the hours it writes.
         self._queued: set[SeriesHour] = set()
@@ -239,6 +249,13 @@ class Pipeline:
         # When the oldest queued hour was queued; -inf at start: an earlier run may
         # have left hours queued (a crash), so the first flush is due at once.
         self._queued_since: float | None = -math.inf if rollup_delay > 0 else None
+        # The hour in progress: the start of the latest hour of real-time or minute data
+        # this writer stored (never after the present hour), and when an hour from it on
+        # was first queued since the last cycle that took those hours too.
+        self._frontier: dt.datetime | None = None
+        self._current_since: float | None = None
+        self._cycle_before: dt.datetime | None = None  # the running cycle takes hours before
+        self._queued_in_cycle = False  # hours due were queued while a cycle ran
 
     # --- public ---------------------------------------------------------------------
 
@@ -386,8 +403,7 @@ class Pipeline:
             queue_hours(connection, fresh, self.queue_token)
             self._pending = _Pending(inserted, stale, fresh)
             result.hours_queued = len(dirty)
-            if dirty and self._queued_since is None:
-                self._queued_since = time.monotonic()
+            self._note_queued(dirty, _latest_streamed_hour(inserted, changed), now)
             if self.alarms is not None:  # last seen, back online; the rest at the flush
                 result.alarm_events = len(self.alarms.evaluate(connection, [], [], [], seen, now))
             return
@@ -400,6 +416,45 @@ class Pipeline:
                 )
             )
 
+    def _note_queued(
+        self, dirty: set[SeriesHour], latest: dt.datetime | None, now: dt.datetime
+    ) -> None:
+        """Start the clocks of the hours just queued: those before the hour in progress
+        are due a gap later; those from it on at the next refresh, or once the data
+        moves on to a later hour (which ends the hour in progress)."""
+        clock = time.monotonic()
+        if latest is not None:
+            latest = min(latest, hour_start(now))  # a logger's clock ahead moves nothing
+            if self._frontier is None or latest > self._frontier:
+                self._frontier = latest
+                if self._current_since is not None:  # the hour in progress has ended
+                    since = self._current_since
+                    if self._queued_since is None or since < self._queued_since:
+                        self._queued_since = since
+                    self._current_since = None
+                    self._queued_in_cycle = self._cycle_left is not None
+        frontier = self._frontier if self.current_hour_refresh > 0 else None
+        for _point_id, _code, hour in dirty:
+            if frontier is None or hour < frontier:
+                if self._queued_since is None:
+                    self._queued_since = clock
+                if self._cycle_left is not None:
+                    self._queued_in_cycle = True
+            elif self._current_since is None:
+                self._current_since = clock
+
+    def _refresh_due(self, clock: float) -> bool:
+        """The hour in progress is due for recomputation (always, when it is not set
+        apart: ``current_hour_refresh`` 0)."""
+        return (
+            self._frontier is None
+            or self.current_hour_refresh <= 0
+            or (
+                self._current_since is not None
+                and clock - self._current_since >= self.current_hour_refresh
+            )
+        )
+
     def rollups_due(self, *, busy: bool = True) -> bool:
         """Queued hours have waited :meth:`rollup_gap` seconds, or only ``rollup_delay``
         when the writer is not ``busy`` (no batch waiting: nothing to protect), or may
@@ -410,13 +465,15 @@ class Pipeline:
         chunks so far are that share of the time since the cycle began. (Otherwise
         chunks and batches alternated one for one, and while a cycle lasted the writer
         kept up with about half the load.)"""
-        if self._queued_since is None:
-            return False
         now = time.monotonic()
+        if self._queued_since is None:
+            return self._current_since is not None and self._refresh_due(now)
         if busy and self._cycle_left is not None:
             return self._flush_seconds <= (now - self._cycle_began) / (1 + ROLLUP_WORK_FACTOR)
         gap = self.rollup_gap() if busy else self.rollup_delay
-        return now - self._queued_since >= gap
+        return now - self._queued_since >= gap or (
+            self._current_since is not None and self._refresh_due(now)
+        )
 
     def rollup_gap(self) -> float:
         """Seconds between two recomputations of the queue: ``rollup_delay``, stretched
@@ -441,7 +498,10 @@ class Pipeline:
         With ``limit``, successive calls form a cycle that covers the hours queued when
         it began; hours queued meanwhile wait for the next cycle, :meth:`rollup_gap`
         after this one ends (under load the queue would otherwise refill as fast as it
-        drains, and batches and recomputation would alternate for ever)."""
+        drains, and batches and recomputation would alternate for ever). Such a cycle
+        leaves the hour in progress queued, unless its refresh is due: loggers keep
+        adding to it, and recomputing it at every cycle cost more than all the rest.
+        Without ``limit`` every queued hour is taken."""
         now = now or utcnow()
         result = PipelineResult()
         self._queued_since = None
@@ -449,12 +509,20 @@ class Pipeline:
         take = None
         try:
             with write_transaction(self.engine) as connection:
+                if limit is None:
+                    self._cycle_before = None
+                    self._current_since = None
+                elif self._cycle_left is None:
+                    self._cycle_before = self._frontier
+                    if self._refresh_due(started):
+                        self._cycle_before = None
+                        self._current_since = None
+                    self._cycle_left = count_queued_hours(connection, self._cycle_before)
+                    self._cycle_began = started
+                    self._queued_in_cycle = False
                 if limit is not None:
-                    if self._cycle_left is None:
-                        self._cycle_left = count_queued_hours(connection)
-                        self._cycle_began = started
-                    take = max(1, min(limit, self._cycle_left))
-                entries = take_queue_entries(connection, take)
+                    take = max(1, min(limit, self._cycle_left or 0))
+                entries = take_queue_entries(connection, take, self._cycle_before)
                 dirty = {(point_id, code, hour) for point_id, code, hour, _t in entries}
                 if self.open_hours is not None:
                     # Hours another writer queued (or queued too) may hold its values.
@@ -466,6 +534,8 @@ class Pipeline:
                 self.open_hours.sweep()
         except BaseException:
             self._queued_since = -math.inf  # still queued: try again at the next chance
+            if self._cycle_before is None:
+                self._current_since = -math.inf  # the hour in progress too
             self._cycle_left = None
             if self.open_hours is not None:
                 self.open_hours.clear()  # it may hold what was rolled back
@@ -489,11 +559,12 @@ class Pipeline:
         # The cycle is complete: it took _flush_seconds in all.
         self._last_flush_seconds, self._flush_seconds = self._flush_seconds, 0.0
         self._cycle_left = None
-        if more:
+        if self._queued_in_cycle:
             # Queued during the cycle: due a gap after it ends. Counting the gap from
             # its start let a cycle spread between batches over longer than the gap
             # start the next one at once, and recomputation took half the writer's time.
             self._queued_since = time.monotonic()
+            self._queued_in_cycle = False
         return result
 
     def _recompute_queued(
@@ -850,6 +921,16 @@ def _hours_of(rows: Iterable[Observation]) -> set[SeriesHour]:
             code = series[row.parameter_code] = rollup_code(row.parameter_code)
         found.add((row.point_id, code, hour))
     return found
+
+
+def _latest_streamed_hour(*batches: Iterable[Observation]) -> dt.datetime | None:
+    """The start of the latest hour of real-time or minute values among ``batches``."""
+    latest = None
+    for rows in batches:
+        for row in rows:
+            if row.interval in STREAMED_INTERVALS and (latest is None or row.ts > latest):
+                latest = row.ts
+    return None if latest is None else hour_start(latest)
 
 
 def _hour_keys(hours: Iterable[SeriesHour]) -> list[tuple[int, str, int]]:

@@ -660,20 +660,31 @@ def take_queued_hours(connection: Connection, limit: int | None = None) -> set[S
     return {(p, code, hour) for p, code, hour, _token in take_queue_entries(connection, limit)}
 
 
-def count_queued_hours(connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(rollup_queue)).scalar_one())
+def count_queued_hours(connection: Connection, before: dt.datetime | None = None) -> int:
+    """Queued hours (those starting before ``before``, if given)."""
+    query = select(func.count()).select_from(rollup_queue)
+    if before is not None:
+        query = query.where(rollup_queue.c.hour < before)
+    return int(connection.execute(query).scalar_one())
 
 
-def take_queue_entries(connection: Connection, limit: int | None = None) -> list[QueueEntry]:
+def take_queue_entries(
+    connection: Connection, limit: int | None = None, before: dt.datetime | None = None
+) -> list[QueueEntry]:
     """As :func:`take_queued_hours`, with each entry's token: one ``DELETE … RETURNING``,
-    so exactly the entries removed are returned, even with other writers queueing."""
+    so exactly the entries removed are returned, even with other writers queueing.
+    With ``before``, only hours starting before it are taken."""
     deleted = delete(rollup_queue)
+    if before is not None:
+        deleted = deleted.where(rollup_queue.c.hour < before)
     if limit is not None:
         oldest = (
             select(rollup_queue.c.point_id, rollup_queue.c.parameter_code, rollup_queue.c.hour)
             .order_by(rollup_queue.c.hour, rollup_queue.c.point_id)
             .limit(limit)
         )
+        if before is not None:
+            oldest = oldest.where(rollup_queue.c.hour < before)
         deleted = deleted.where(
             tuple_(rollup_queue.c.point_id, rollup_queue.c.parameter_code, rollup_queue.c.hour).in_(
                 oldest
