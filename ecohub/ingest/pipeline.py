@@ -152,7 +152,8 @@ class PreparedBatch:
     result: PipelineResult
     rejected: list[Rejected]  # input rejected by the door or by validation
     unique: list[Observation]
-    saved_state: dict[SeriesKey, SeriesState | None]  # tails before the batch
+    # The tails this batch replaced, as they were before it (filled while it is checked).
+    saved_state: dict[SeriesKey, SeriesState | None]
     checked: _Checked | None = None
 
 
@@ -291,7 +292,7 @@ class Pipeline:
         result = PipelineResult(
             received=len(rows), duplicates=duplicates, rejected=len(invalid) + len(rejected)
         )
-        saved_state = {key: self.state.get(key) for key in self._series_keys(unique)}
+        saved_state: dict[SeriesKey, SeriesState | None] = {}
         batch = PreparedBatch(now, result, [*rejected, *invalid], unique, saved_state)
         if not unique:
             return batch
@@ -300,7 +301,7 @@ class Pipeline:
             for row in unique:
                 by_series[(row.point_id, row.parameter_code, row.interval)].append(row)
             merged = self._merge(by_series, before_reading)
-            batch.checked = self._check(merged, unique, conflicts, now, result)
+            batch.checked = self._check(merged, unique, conflicts, now, result, saved_state)
         except BaseException:
             self._restore(saved_state)
             raise
@@ -345,10 +346,6 @@ class Pipeline:
             self.open_hours.forget(_hour_keys(pending.stale))
 
     # --- steps ----------------------------------------------------------------------
-
-    @staticmethod
-    def _series_keys(rows: Iterable[Observation]) -> set[SeriesKey]:
-        return {(row.point_id, row.parameter_code, row.interval) for row in rows}
 
     def _thresholds_of(self, code: str) -> Thresholds:
         found = self._thresholds.get(code)
@@ -728,10 +725,12 @@ class Pipeline:
         conflicts: set[tuple[int, str, str, dt.datetime]],
         now: dt.datetime,
         result: PipelineResult,
+        saved: dict[SeriesKey, SeriesState | None],
     ) -> _Checked:
         """Run every check over all series at once; returns the stored ranges to mark as
         flat lines and the rows to write: new ones, and stored ones that are replaced or
-        re-flagged."""
+        re-flagged. Each series' tail is kept for the next batch (the one it replaces
+        goes to ``saved``)."""
         flat_rows = [row for item in merged for row in item.rows]
         n = len(flat_rows)
         if n == 0:
@@ -821,7 +820,9 @@ class Pipeline:
                 # The kept run now qualifies: flag its stored values we no longer hold.
                 ranges.append((item.key, item.rows[item.run_start].ts, item.rows[first_new - 1].ts))
             run_start = _trailing_run_start(checked, tolerances[position], position, count)
-            self._keep_state(item, run_start - position, bool(flat_bits[position + count - 1]))
+            self._keep_state(
+                item, run_start - position, bool(flat_bits[position + count - 1]), saved
+            )
             position += count
         return _Checked(ranges, inserted, changed)
 
@@ -870,8 +871,17 @@ class Pipeline:
             bits |= flat_bit
         return bits
 
-    def _keep_state(self, item: _Merged, run_start: int, run_flat: bool) -> None:
-        """Keep the series' tail for the next batch, when the batch ends the series."""
+    def _keep_state(
+        self,
+        item: _Merged,
+        run_start: int,
+        run_flat: bool,
+        saved: dict[SeriesKey, SeriesState | None],
+    ) -> None:
+        """Keep the series' tail for the next batch, when the batch ends the series (and
+        the tail it replaces in ``saved``, for a rollback)."""
+        if item.key not in saved:
+            saved[item.key] = self.state.get(item.key)
         if not item.new[-1]:
             # Stored values follow the new ones: this was a backfill; re-read next time.
             self.state.pop(item.key, None)
