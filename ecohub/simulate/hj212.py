@@ -305,15 +305,18 @@ class _Logger:
     report: SimulationReport = field(default_factory=SimulationReport)
     # (CN, stored values) of each answered upload, counted by account()
     delivered: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
-    reader: asyncio.StreamReader | None = None
-    writer: asyncio.StreamWriter | None = None
-    framer: Framer = field(default_factory=Framer)
+    transport: asyncio.Transport | None = None
+    link: _LoggerLink | None = None
 
     async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
         for attempt in range(10):
             try:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-                self.framer = Framer()
+                transport, self.link = await loop.create_connection(
+                    _LoggerLink, self.host, self.port
+                )
+                assert isinstance(transport, asyncio.Transport)
+                self.transport = transport
                 return
             except OSError:
                 self.report.connect_failures += 1
@@ -321,34 +324,32 @@ class _Logger:
         raise ConnectionError(f"{self.point.mn}: cannot connect to {self.host}:{self.port}")
 
     async def disconnect(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.transport is not None and self.link is not None:
+            self.transport.close()
             with contextlib.suppress(ConnectionError, OSError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
+                await self.link.closed
+        self.transport = self.link = None
 
-    async def wait_answer(self, qn: str) -> bool:
-        assert self.reader is not None
-        try:
-            async with asyncio.timeout(self.ack_timeout):
-                while True:
-                    chunk = await self.reader.read(4096)
-                    if not chunk:
-                        return False
-                    for frame in self.framer.feed(chunk):
-                        if isinstance(frame, Frame):
-                            answer = parse_packet(frame.data)
-                            if answer.cn == "9014" and answer.qn == qn:
-                                return True
-        except TimeoutError:
-            return False
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError(f"{self.point.mn}: connection lost")
+        self.transport.write(data)
 
     async def send_and_confirm(self, packet: bytes, qn: str) -> bool:
-        assert self.writer is not None
+        """Send a packet and wait (at most ``ack_timeout``) for its 9014 answer."""
+        link = self.link
+        assert link is not None
         sent = time.perf_counter()
-        self.writer.write(packet)
-        await self.writer.drain()
-        if await self.wait_answer(qn):
+        answered = link.expect(qn)
+        self.write(packet)
+        await link.drain()
+        # One timer per packet: asyncio.timeout() around a read cost more than the read.
+        timer = asyncio.get_running_loop().call_later(self.ack_timeout, link.give_up, answered)
+        try:
+            ok = await answered
+        finally:
+            timer.cancel()
+        if ok:
             self.report.acks += 1
             self.report.ack_latencies.append(time.perf_counter() - sent)
             return True
@@ -438,20 +439,81 @@ class _Logger:
     async def _maybe_bad(self, good: bytes) -> None:
         if self.rng.random() >= self.bad_ratio:
             return
-        assert self.writer is not None
         kind = self.rng.choice(BAD_KINDS)
-        self.writer.write(bad_packet(kind, good, self.point, self.rng))
+        self.write(bad_packet(kind, good, self.point, self.rng))
         self.report.bad_packets[kind] += 1
 
     async def _drop_connection(self) -> None:
-        assert self.writer is not None
-        if self.rng.random() < 0.5:  # cut off in the middle of a packet
-            self.writer.write(b"##0200QN=2016080108585722")
+        if self.rng.random() < 0.5 and self.link is not None:  # cut off inside a packet
+            self.write(b"##0200QN=2016080108585722")
             self.report.bad_packets["cut_connection"] += 1
-            await self.writer.drain()
+            await self.link.drain()
         await self.disconnect()
         self.report.reconnects += 1
         await self.connect()
+
+
+class _LoggerLink(asyncio.Protocol):
+    """A logger's end of the TCP connection: frames the platform's answers and resolves
+    the future of the upload a 9014 answers (matched by QN; late answers are ignored)."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.framer = Framer()
+        self.waiting: tuple[str, asyncio.Future[bool]] | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._writable: asyncio.Future[None] | None = None
+        self._lost = False
+
+    def expect(self, qn: str) -> asyncio.Future[bool]:
+        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._lost:
+            answered.set_result(False)
+        self.waiting = (qn, answered)
+        return answered
+
+    @staticmethod
+    def give_up(answered: asyncio.Future[bool]) -> None:
+        if not answered.done():
+            answered.set_result(False)
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self.framer.feed(data):
+            if not isinstance(frame, Frame) or self.waiting is None:
+                continue
+            answer = parse_packet(frame.data)
+            qn, answered = self.waiting
+            if answer.cn == "9014" and answer.qn == qn:
+                self.waiting = None
+                if not answered.done():
+                    answered.set_result(True)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self.waiting is not None:
+            self.give_up(self.waiting[1])
+            self.waiting = None
+        self.resume_writing()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    async def drain(self) -> None:
+        """Wait while the transport's buffer is full (as ``StreamWriter.drain``)."""
+        if self._writable is not None:
+            await self._writable
+        if self._lost:
+            raise ConnectionResetError("connection lost")
 
 
 def _period_start(cn: int, moment: dt.datetime) -> dt.datetime:
