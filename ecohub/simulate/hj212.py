@@ -305,7 +305,7 @@ class _Logger:
     report: SimulationReport = field(default_factory=SimulationReport)
     # (CN, stored values) of each answered upload, counted by account()
     delivered: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
-    transport: asyncio.Transport | None = None
+    transport: asyncio.BaseTransport | None = None
     link: _LoggerLink | None = None
 
     async def connect(self) -> None:
@@ -315,8 +315,7 @@ class _Logger:
                 transport, self.link = await loop.create_connection(
                     _LoggerLink, self.host, self.port
                 )
-                assert isinstance(transport, asyncio.Transport)
-                self.transport = transport
+                self.transport = transport  # uvloop's is not an asyncio.Transport subclass
                 return
             except OSError:
                 self.report.connect_failures += 1
@@ -331,9 +330,10 @@ class _Logger:
         self.transport = self.link = None
 
     def write(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if transport is None or transport.is_closing():
             raise ConnectionResetError(f"{self.point.mn}: connection lost")
-        self.transport.write(data)
+        transport.write(data)  # type: ignore[attr-defined]
 
     async def send_and_confirm(self, packet: bytes, qn: str) -> bool:
         """Send a packet and wait (at most ``ack_timeout``) for its 9014 answer."""
