@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from ecohub.ingest.pipeline import Pipeline, PreparedBatch
-from ecohub.ingest.writer_process import _write_batches
+from ecohub.ingest.writer_process import _write_batches, batch_columns, batch_rows
 from ecohub.store.observations import Observation
 from ecohub.store.tables import observations, rollups
 
@@ -34,7 +34,7 @@ def _run(pipeline: Pipeline, batches: list[list[Observation]]) -> list[tuple[str
     loop = threading.Thread(target=_write_batches, args=(child, pipeline))
     loop.start()
     for batch in batches:  # all sent at once: each is checked while the one before commits
-        parent.send((batch, []))
+        parent.send((batch_columns(batch), []))
     answers = [parent.recv() for _ in batches]
     parent.send(None)  # stop: recomputes what is still queued
     loop.join(60)
@@ -98,3 +98,12 @@ def test_a_failed_commit_is_answered_with_its_error_and_the_rest_is_stored(
     with engine.connect() as connection:
         stored = connection.execute(select(func.count()).select_from(observations)).scalar()
     assert stored == 4
+
+
+def test_a_batch_crosses_the_pipe_as_columns_and_comes_back_whole() -> None:
+    rows = [*_minute(1, 0, 3.5), Observation(2, "w01018", "rt", T0, None, "D", 4, "mqtt")]
+    columns = batch_columns(rows)
+    assert columns[0] == (1, 1, 2) and columns[4] == (3.5, 5.0, None)
+    assert batch_rows(columns) == rows
+    assert all(isinstance(row, Observation) for row in batch_rows(columns))
+    assert batch_rows(batch_columns([])) == []

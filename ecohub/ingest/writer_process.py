@@ -124,7 +124,8 @@ def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
                 settle()
                 _flush(pipeline, None, due_only=False)
                 return
-            rows, rejected = message
+            columns, rejected = message
+            rows = batch_rows(columns)
             failed[0] = False
             try:
                 prepared = pipeline.prepare(rows, rejected, before_reading=settle)
@@ -203,7 +204,7 @@ class WriterProcess:
             future: Future[WriteResult] = Future()
             self._pending.append(future)  # before sending: the answer may come at once
             try:
-                self._connection.send((rows, rejected))
+                self._connection.send((batch_columns(rows), rejected))
             except (EOFError, OSError) as error:
                 self._failed = True
                 _fail(self._pending, RuntimeError(f"store writer process failed: {error!r}"))
@@ -246,6 +247,18 @@ class WriterProcess:
             self._receiver.join(5)
             self._receiver = None
         _fail(self._pending, RuntimeError("store writer process stopped"))
+
+
+def batch_columns(rows: list[Observation]) -> tuple[tuple[Any, ...], ...]:
+    """A batch as it crosses the pipe: its eight columns. Pickling a named tuple calls
+    back into Python for each row; columns of plain values pickle in C, in less than
+    half the time (measured on gateway-shaped batches: 1.6 against 0.7 µs per row)."""
+    return tuple(zip(*rows, strict=True))
+
+
+def batch_rows(columns: tuple[tuple[Any, ...], ...]) -> list[Observation]:
+    """The rows of :func:`batch_columns`' result."""
+    return list(map(Observation, *columns)) if columns else []
 
 
 def _fail(pending: deque[Future[WriteResult]], error: BaseException) -> None:
