@@ -129,19 +129,26 @@ class PipelineResult:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Merged:
-    """One series' rows to check: stored context and new values, oldest first."""
+    """One series' rows to check: stored context and new values, oldest first.
+
+    A series that continues its kept tail (``streaming``) has its new rows from
+    ``first_new`` on, none of them at a stored key: the per-row lists stay None (most
+    series of a batch; building them was a measurable share of the writer's time)."""
 
     key: SeriesKey
     rows: list[Observation]
-    new: list[bool]
-    previous: list[float]  # stored value at the same key before this batch (NaN: none)
-    replaced: list[bool]  # a new row at a key the store already held
+    first_new: int  # rows before it are stored context
     streaming: bool  # context is the kept tail (True) or a window read from the store
-    thresholds: Thresholds
+    new: list[bool] | None = None  # window: which rows are new
+    previous: list[float] | None = None  # window: stored value at a new row's key (NaN: none)
+    replaced: list[bool] | None = None  # window: a new row at a key the store already held
     run_start: int = 0  # streaming: index of the kept run's first value
     run_flagged: bool = False
+
+    def is_new(self, offset: int) -> bool:
+        return offset >= self.first_new if self.new is None else self.new[offset]
 
 
 @dataclass
@@ -623,13 +630,10 @@ class Pipeline:
                     _Merged(
                         key,
                         [*context, *rows],
-                        [False] * len(context) + [True] * len(rows),
-                        [math.nan] * (len(context) + len(rows)),
-                        [False] * (len(context) + len(rows)),
+                        len(context),
                         True,
-                        self._thresholds_of(key[1]),
-                        state.run_start,
-                        state.run_flagged,
+                        run_start=state.run_start,
+                        run_flagged=state.run_flagged,
                     )
                 )
             else:
@@ -650,15 +654,16 @@ class Pipeline:
                         previous = math.nan if before[0].value is None else before[0].value
                     by_ts[row.ts] = (row, True, previous, before is not None)
                 ordered = [by_ts[ts] for ts in sorted(by_ts)]
+                new = [item[1] for item in ordered]
                 merged.append(
                     _Merged(
                         key,
                         [item[0] for item in ordered],
-                        [item[1] for item in ordered],
-                        [item[2] for item in ordered],
-                        [item[3] for item in ordered],
+                        new.index(True),
                         False,
-                        self._thresholds_of(key[1]),
+                        new=new,
+                        previous=[item[2] for item in ordered],
+                        replaced=[item[3] for item in ordered],
                     )
                 )
         return merged
@@ -749,7 +754,12 @@ class Pipeline:
         concentration = settings[:, 8].astype(bool)
         ts = np.array(_epoch_seconds(flat_rows), dtype=float)
         values = np.array([row.value for row in flat_rows], dtype=float)  # None → NaN
-        previous = np.array([value for item in merged for value in item.previous], dtype=float)
+        previous = np.full(n, math.nan)  # NaN but in windows read from the store
+        position = 0
+        for item in merged:
+            if item.previous is not None:
+                previous[position : position + len(item.rows)] = item.previous
+            position += len(item.rows)
         data_flags = [row.data_flag for row in flat_rows]
 
         flow = self._message_flow(unique)
@@ -788,11 +798,12 @@ class Pipeline:
         position = 0
         for item in merged:
             count = len(item.rows)
-            first_new = item.new.index(True)  # rows before it are stored context
+            first_new = item.first_new
+            new, replaced = item.new, item.replaced
             for offset in range(count):
                 row = item.rows[offset]
                 index = position + offset
-                if item.new[offset]:
+                if offset >= first_new if new is None else new[offset]:
                     bits = new_bits[index]
                     if conflicts and (
                         (row.point_id, row.parameter_code, row.interval, row.ts) in conflicts
@@ -802,7 +813,7 @@ class Pipeline:
                         result.flagged += 1
                     if bits != row.quality_flag:
                         row = row._replace(quality_flag=bits)
-                    (changed if item.replaced[offset] else inserted).append(row)
+                    (changed if replaced is not None and replaced[offset] else inserted).append(row)
                     continue
                 bits = self._restored_bits(
                     item, offset, first_new, row, spike_bits[index], flat_bits[index]
@@ -882,7 +893,7 @@ class Pipeline:
         the tail it replaces in ``saved``, for a rollback)."""
         if item.key not in saved:
             saved[item.key] = self.state.get(item.key)
-        if not item.new[-1]:
+        if not item.is_new(len(item.rows) - 1):
             # Stored values follow the new ones: this was a backfill; re-read next time.
             self.state.pop(item.key, None)
             return
