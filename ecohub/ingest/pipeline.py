@@ -76,6 +76,9 @@ RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 # The data kinds sent while their hour is in progress (an hourly value ends its hour).
 STREAMED_INTERVALS = frozenset({"rt", "min"})
 SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
+# Plain ints for the per-row loops (an enum member's int() costs more than the bit test).
+_SPIKE = int(QualityFlag.SPIKE)
+_FLAT_LINE = int(QualityFlag.FLAT_LINE)
 # Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
 # (a waiting batch, and the loggers' answers, wait for at most one), sized from the time
 # the previous chunks took per hour, within FLUSH_CHUNK_HOURS.
@@ -873,11 +876,11 @@ class Pipeline:
         last_index = len(item.rows) - 1
         if item.streaming:
             if offset == first_new - 1 and offset > 0:
-                bits = (bits & ~int(QualityFlag.SPIKE)) | spike_bit
+                bits = (bits & ~_SPIKE) | spike_bit
             return bits | flat_bit
         if 0 < offset < last_index:
-            bits = (bits & ~int(QualityFlag.SPIKE)) | spike_bit
-            bits = (bits & ~int(QualityFlag.FLAT_LINE)) | flat_bit
+            bits = (bits & ~_SPIKE) | spike_bit
+            bits = (bits & ~_FLAT_LINE) | flat_bit
         else:
             bits |= flat_bit
         return bits
