@@ -11,6 +11,7 @@ Reference packets:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -252,6 +253,14 @@ def _segment(packet: bytes) -> bytes:
 def test_answers_copy_qn_mn_and_use_st_91() -> None:
     assert _segment(data_answer(REQUEST)) == (
         b"QN=20160801085857223;ST=91;CN=9014;PW=100000;MN=010000A8900016F000169DC0;Flag=4;CP=&&&&"
+    )
+    # Without a QN to copy, the answer has none; another logger's answer has its own MN.
+    assert _segment(data_answer(dataclasses.replace(REQUEST, qn=None))) == (
+        b"ST=91;CN=9014;PW=100000;MN=010000A8900016F000169DC0;Flag=4;CP=&&&&"
+    )
+    other = dataclasses.replace(REQUEST, mn="SIM00000000001", pw="123456", qn="20240101000000001")
+    assert _segment(data_answer(other)) == (
+        b"QN=20240101000000001;ST=91;CN=9014;PW=123456;MN=SIM00000000001;Flag=4;CP=&&&&"
     )
     assert b"CN=9011" in _segment(request_answer(REQUEST, RequestReturn.BAD_PASSWORD))
     assert b"CP=&&QnRtn=3&&" in _segment(request_answer(REQUEST, RequestReturn.BAD_PASSWORD))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from ecohub.protocol.hj212.codes import (
     FLAG_ANSWER,
@@ -91,7 +92,25 @@ def _answer(request: Packet, cn: Command, cp: str) -> bytes:
 
 def data_answer(request: Packet) -> bytes:
     """9014 数据应答: the platform received an upload that asked for an answer."""
-    return _answer(request, Command.DATA_ANSWER, "")
+    if request.qn is None:
+        return _answer(request, Command.DATA_ANSWER, "")
+    # The gateway answers every upload: all but the QN is the same for a logger.
+    tail = _data_answer_tail(request.pw or "", request.mn, request.version << 2)
+    return frame_packet(b"QN=" + request.qn.encode("ascii") + tail)
+
+
+@lru_cache(maxsize=65536)
+def _data_answer_tail(pw: str, mn: str, flag: int) -> bytes:
+    segment = data_segment(
+        qn="",
+        st=SystemType.SYSTEM_INTERACTION,
+        cn=Command.DATA_ANSWER,
+        pw=pw,
+        mn=mn,
+        flag=flag,
+        cp="",
+    )
+    return segment[len(b"QN=") :]
 
 
 def request_answer(request: Packet, result: RequestReturn = RequestReturn.READY) -> bytes:
