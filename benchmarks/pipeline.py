@@ -2,7 +2,9 @@
 the MQTT and HTTP doors, on SQLite and PostgreSQL.
 
 - MQTT: a child process publishes ``--messages`` QoS 1 messages (one point, one minute,
-  six parameters each) to a private Mosquitto started for the run (the machine's
+  six parameters each; in a second run the same measurements ``--per-message`` to an
+  array payload, as a gateway that forwards several points publishes them) to a
+  private Mosquitto started for the run (the machine's
   broker keeps at most 1,000 queued messages per session and drops the rest of a burst;
   the private one is configured as docs/ingest.md advises for production); this process
   consumes them with the platform's subscriber and batch writer (pipeline in its writer
@@ -129,9 +131,18 @@ def _count(engine: Engine, table: Table = observations) -> int:
         return int(connection.execute(select(func.count()).select_from(table)).scalar())
 
 
-def mqtt_run(engine: Engine, points: list[tuple[str, str]], count: int, port: int) -> float:
-    payloads = [json.dumps(m) for m in _messages(points, count)]
-    expected = sum(len(m["values"]) for m in map(json.loads, payloads))  # type: ignore[arg-type]
+def mqtt_run(
+    engine: Engine, points: list[tuple[str, str]], count: int, port: int, per_message: int = 1
+) -> float:
+    measurements = _messages(points, count)
+    if per_message == 1:
+        payloads = [json.dumps(m) for m in measurements]
+    else:  # a gateway's array payload: several points' measurements in one message
+        payloads = [
+            json.dumps(measurements[i : i + per_message])
+            for i in range(0, len(measurements), per_message)
+        ]
+    expected = sum(len(m["values"]) for m in measurements)  # type: ignore[arg-type]
     topic_root = f"bench/{uuid.uuid4().hex[:8]}"
 
     async def scenario() -> float:
@@ -161,7 +172,7 @@ def mqtt_run(engine: Engine, points: list[tuple[str, str]], count: int, port: in
         began = time.perf_counter()
         publisher.start()
         deadline = time.monotonic() + 300
-        while stats.messages < count and time.monotonic() < deadline:
+        while stats.messages < len(payloads) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         stop.set()
         await consumer
@@ -283,6 +294,9 @@ def _queued_before(engine: Engine, hour: dt.datetime) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument(
+        "--per-message", type=int, default=20, help="measurements per array payload (2nd run)"
+    )
     parser.add_argument("--upload-rows", type=int, default=12_000)
     parser.add_argument("--uploads", type=int, default=10)
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -294,6 +308,15 @@ def main() -> None:
             with private_broker() as port:
                 rate = mqtt_run(engine, points, args.messages, port)
             print(f"{backend:<10}  MQTT  {rate:>10,.0f} values/s end to end (QC + store + rollups)")
+        with scratch_store(backend) as engine:
+            simulated = register_simulated_points(engine, POINTS)
+            points = _point_codes(engine, simulated)
+            with private_broker() as port:
+                rate = mqtt_run(engine, points, args.messages, port, args.per_message)
+            print(
+                f"{backend:<10}  MQTT  {rate:>10,.0f} values/s end to end, "
+                f"{args.per_message} measurements per message"
+            )
         with scratch_store(backend) as engine:
             simulated = register_simulated_points(engine, POINTS)
             points = _point_codes(engine, simulated)
