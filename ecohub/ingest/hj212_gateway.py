@@ -19,6 +19,7 @@ import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, select, update
 
@@ -103,7 +104,7 @@ class PointState:
     """Online state of a point: when it was last heard, and on which connection."""
 
     last_seen: dt.datetime
-    connection: asyncio.StreamWriter | None = None
+    connection: LoggerConnection | None = None
 
 
 @dataclass
@@ -144,12 +145,10 @@ class HJ212Gateway:
         self.split_timeout = split_timeout
         self._recent: OrderedDict[tuple[str, str, str], asyncio.Future[None]] = OrderedDict()
         self._dedup_capacity = dedup_capacity
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[LoggerConnection] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._idle_closer: asyncio.Task[None] | None = None
-        # Connections waiting for data: since when, and their peer.
-        self._reading_since: dict[asyncio.StreamWriter, tuple[float, str]] = {}
         self._seen_dirty: dict[int, dt.datetime] = {}
         self._reload: asyncio.Future[object] | None = None
         self._closing = False
@@ -160,8 +159,8 @@ class HJ212Gateway:
         """Load the registry, start writing and listening; returns the bound port."""
         await asyncio.to_thread(self.points.load)
         await self.writer.start()
-        self._server = await asyncio.start_server(
-            self._serve_connection, host, port, limit=1 << 16, backlog=4096
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: LoggerConnection(self), host, port, backlog=4096
         )
         bound = self._server.sockets[0].getsockname()[1]
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
@@ -174,10 +173,16 @@ class HJ212Gateway:
         self._closing = True
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
+        # Uploads not yet committed are not answered: their loggers send them again.
+        for connection in list(self._connections):
+            connection.close()
         if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
+            # A transport closes once its answers are sent; a logger that reads none is cut.
+            waiting = [c.closed for c in list(self._connections)]
+            await asyncio.wait(waiting, timeout=5.0)
+            for connection in list(self._connections):
+                connection.abort()
+            await asyncio.gather(*waiting)
         for background in (self._housekeeping, self._idle_closer):
             if background is not None:
                 background.cancel()
@@ -213,96 +218,20 @@ class HJ212Gateway:
 
     # --- connections -------------------------------------------------------------
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        self.stats.connections_open += 1
-        self.stats.connections_total += 1
-        framer = Framer()
-        reassembler = Reassembler(self.split_timeout)
-        mns: set[str] = set()
-        try:
-            while not self._closing:
-                # Idle connections are closed by _close_idle (a timer per read cost
-                # about as much as the read).
-                self._reading_since[writer] = (time.monotonic(), peer)
-                try:
-                    chunk = await reader.read(1 << 16)
-                finally:
-                    self._reading_since.pop(writer, None)
-                if not chunk:
-                    break
-                outcomes = [
-                    self._handle(result, peer, writer, reassembler, mns)
-                    for result in framer.feed(chunk)
-                ]
-                for parts in reassembler.expire():
-                    self._reject_parts(parts, peer)
-                await self._answer(outcomes, writer, peer)
-        except (ConnectionError, asyncio.IncompleteReadError) as error:
-            log_event(logger, "connection_error", peer=peer, error=repr(error))
-        except asyncio.CancelledError:
-            pass
-        finally:
-            leftovers = framer.flush()
-            if leftovers:
-                self._quarantine([self._frame_rejection(error, peer) for error in leftovers])
-            for parts in reassembler.expire(now=float("inf")):
-                self._reject_parts(parts, peer)
-            for mn in mns:
-                state = self.online.get(mn)
-                if state is not None and state.connection is writer:
-                    state.connection = None
-            self.stats.connections_open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._connections.discard(task)
-
     async def _close_idle(self) -> None:
         """Close connections that have waited for data longer than ``idle_timeout``."""
         while True:
             await asyncio.sleep(min(5.0, self.idle_timeout / 3))
             now = time.monotonic()
             idle = [
-                (writer, peer)
-                for writer, (since, peer) in self._reading_since.items()
-                if now - since >= self.idle_timeout
+                connection
+                for connection in self._connections
+                if not connection.answering and now - connection.heard >= self.idle_timeout
             ]
-            for writer, peer in idle:
-                del self._reading_since[writer]
+            for connection in idle:
                 self.stats.idle_closed += 1
-                log_event(logger, "idle_close", peer=peer, seconds=self.idle_timeout)
-                writer.close()  # its read then ends, and so does its connection
-
-    async def _answer(
-        self, outcomes: list[_Outcome], writer: asyncio.StreamWriter, peer: str
-    ) -> None:
-        futures = [o.future for o in outcomes if o.future is not None]
-        if futures:
-            if len(futures) == 1:  # the usual case: one packet per read
-                failed: list[BaseException] = []
-                try:
-                    await futures[0]
-                except Exception as error:
-                    failed.append(error)
-            else:
-                results = await asyncio.gather(*futures, return_exceptions=True)
-                failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                log_event(logger, "not_stored", logging.ERROR, peer=peer, error=repr(failed[0]))
-                # Answer nothing for this read: the logger will send it again.
-                return
-        replies = [answer for o in outcomes for answer in o.answers]
-        if replies:
-            writer.write(b"".join(replies))
-            self.stats.answers_sent += len(replies)
-            await writer.drain()
+                log_event(logger, "idle_close", peer=connection.peer, seconds=self.idle_timeout)
+                connection.close()
 
     # --- packets -----------------------------------------------------------------
 
@@ -310,7 +239,7 @@ class HJ212Gateway:
         self,
         result: Frame | FrameError,
         peer: str,
-        writer: asyncio.StreamWriter,
+        connection: LoggerConnection,
         reassembler: Reassembler,
         mns: set[str],
     ) -> _Outcome:
@@ -354,7 +283,7 @@ class HJ212Gateway:
             )
             return _Outcome()
         now = dt.datetime.now(dt.UTC)
-        self._seen(point, writer, now)
+        self._seen(point, connection, now)
         mns.add(point.mn)
         whole = reassembler.add(packet)
         if whole is None:
@@ -429,14 +358,14 @@ class HJ212Gateway:
             return True
         return False
 
-    def _seen(self, point: PointAuth, writer: asyncio.StreamWriter, now: dt.datetime) -> None:
+    def _seen(self, point: PointAuth, connection: LoggerConnection, now: dt.datetime) -> None:
         state = self.online.get(point.mn)
         if state is None:
-            self.online[point.mn] = PointState(last_seen=now, connection=writer)
+            self.online[point.mn] = PointState(last_seen=now, connection=connection)
             log_event(logger, "online", mn=point.mn, point=point.code)
         else:
             state.last_seen = now
-            state.connection = writer
+            state.connection = connection
         self._seen_dirty[point.id] = now
 
     def is_online(self, mn: str, now: dt.datetime | None = None) -> bool:
@@ -505,6 +434,136 @@ class HJ212Gateway:
                 detail=row.reason,
             )
         self.writer.submit([], rejected)
+
+
+class LoggerConnection(asyncio.Protocol):
+    """One data logger's TCP connection to the gateway.
+
+    Received bytes are framed and handled at once (an ``asyncio.Protocol``, not a task
+    and a ``StreamReader`` per connection: at thousands of loggers the stream machinery
+    cost about as much as the packets). While the uploads of one read are being
+    committed, reading pauses, and the answers go out in order once they are.
+    """
+
+    def __init__(self, gateway: HJ212Gateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.BaseTransport | None = None
+        self.peer = "?"
+        self.framer = Framer()
+        self.reassembler = Reassembler(gateway.split_timeout)
+        self.mns: set[str] = set()
+        self.heard = time.monotonic()  # last data, for the idle sweep
+        self.answering = False  # uploads of the last read are being committed
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writable: asyncio.Future[None] | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        self.peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        gateway = self.gateway
+        gateway._connections.add(self)
+        gateway.stats.connections_open += 1
+        gateway.stats.connections_total += 1
+        if gateway._closing:
+            self.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.heard = time.monotonic()
+        gateway = self.gateway
+        outcomes = [
+            gateway._handle(result, self.peer, self, self.reassembler, self.mns)
+            for result in self.framer.feed(data)
+        ]
+        for parts in self.reassembler.expire():
+            gateway._reject_parts(parts, self.peer)
+        futures = [o.future for o in outcomes if o.future is not None]
+        if not futures:
+            self._send_answers(outcomes)
+            return
+        self.answering = True
+        self.transport.pause_reading()  # type: ignore[union-attr]
+        waiting = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
+        waiting.add_done_callback(lambda done: self._committed(done, outcomes))
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        gateway = self.gateway
+        if exc is not None:
+            log_event(logger, "connection_error", peer=self.peer, error=repr(exc))
+        leftovers = self.framer.flush()
+        if leftovers:
+            gateway._quarantine([gateway._frame_rejection(error, self.peer) for error in leftovers])
+        for parts in self.reassembler.expire(now=float("inf")):
+            gateway._reject_parts(parts, self.peer)
+        for mn in self.mns:
+            state = gateway.online.get(mn)
+            if state is not None and state.connection is self:
+                state.connection = None
+        gateway.stats.connections_open -= 1
+        gateway._connections.discard(self)
+        self.resume_writing()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+            self._resume_reading()
+        self._writable = None
+
+    # --- what the gateway uses ---------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.is_closing():
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    async def drain(self) -> None:
+        if self._writable is not None:
+            await self._writable
+
+    def is_closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # type: ignore[attr-defined]
+
+    def _committed(self, done: asyncio.Future[Any], outcomes: list[_Outcome]) -> None:
+        self.answering = False
+        if done.cancelled():
+            error: BaseException | None = asyncio.CancelledError()
+        else:
+            error = done.exception()
+        if error is not None:
+            log_event(logger, "not_stored", logging.ERROR, peer=self.peer, error=repr(error))
+            # Answer nothing for this read: the logger will send it again.
+        else:
+            self._send_answers(outcomes)
+        if self._writable is None:
+            self._resume_reading()
+        # else: a logger that does not read its answers is not read either, until it does
+
+    def _resume_reading(self) -> None:
+        if not self.is_closing() and not self.answering:
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _send_answers(self, outcomes: list[_Outcome]) -> None:
+        replies = [answer for o in outcomes for answer in o.answers]
+        if replies:
+            self.write(b"".join(replies))
+            self.gateway.stats.answers_sent += len(replies)
 
 
 async def serve_forever(
