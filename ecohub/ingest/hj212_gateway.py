@@ -43,6 +43,8 @@ from ecohub.store.quarantine import Rejected, raw_text
 
 logger = logging.getLogger("ecohub.hj212")
 SOURCE = "hj212"
+# Bytes a connection holds while its previous uploads commit before it stops reading.
+HELD_BYTES = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +456,8 @@ class LoggerConnection(asyncio.Protocol):
         self.mns: set[str] = set()
         self.heard = time.monotonic()  # last data, for the idle sweep
         self.answering = False  # uploads of the last read are being committed
+        self._held = bytearray()  # bytes received meanwhile
+        self._paused = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writable: asyncio.Future[None] | None = None
 
@@ -472,6 +476,18 @@ class LoggerConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.heard = time.monotonic()
+        if self.answering:
+            # Handled once the previous uploads are answered, in order. Pausing the
+            # transport for every upload cost two system calls a packet; it pauses only
+            # when a logger sends this much ahead of its answers.
+            self._held += data
+            if len(self._held) > HELD_BYTES and not self._paused:
+                self._paused = True
+                self.transport.pause_reading()  # type: ignore[union-attr]
+            return
+        self._handle_bytes(data)
+
+    def _handle_bytes(self, data: bytes) -> None:
         gateway = self.gateway
         outcomes = [
             gateway._handle(result, self.peer, self, self.reassembler, self.mns)
@@ -484,7 +500,6 @@ class LoggerConnection(asyncio.Protocol):
             self._send_answers(outcomes)
             return
         self.answering = True
-        self.transport.pause_reading()  # type: ignore[union-attr]
         waiting = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
         waiting.add_done_callback(lambda done: self._committed(done, outcomes))
 
@@ -512,6 +527,9 @@ class LoggerConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writable = asyncio.get_running_loop().create_future()
+        if not self._paused:  # nor read from a logger that does not read its answers
+            self._paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -551,12 +569,16 @@ class LoggerConnection(asyncio.Protocol):
             # Answer nothing for this read: the logger will send it again.
         else:
             self._send_answers(outcomes)
+        if self._held and not self.is_closing():
+            held, self._held = bytes(self._held), bytearray()
+            self._handle_bytes(held)
         if self._writable is None:
             self._resume_reading()
         # else: a logger that does not read its answers is not read either, until it does
 
     def _resume_reading(self) -> None:
-        if not self.is_closing() and not self.answering:
+        if self._paused and not self.is_closing() and not self.answering:
+            self._paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
 
     def _send_answers(self, outcomes: list[_Outcome]) -> None:
