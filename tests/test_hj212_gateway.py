@@ -232,6 +232,40 @@ def test_a_flooding_client_does_not_disturb_others(engine: Engine) -> None:
     assert reasons["garbage"] > 0 and reasons["too_long"] > 0
 
 
+def test_packets_sent_just_before_a_logger_hangs_up_are_stored(engine: Engine) -> None:
+    """The second upload arrives while the first one commits (it is held then), and the
+    logger closes without reading: both are stored, only the first can be answered."""
+    [point] = register_simulated_points(engine, 1)
+
+    def upload(minute: int, value: float) -> bytes:
+        cp = f"DataTime=202401010{minute:03d}00;a21026-Rtd={value},a21026-Flag=N"
+        segment = data_segment(
+            qn=f"20240101000{minute:03d}001", st=31, cn=2011, pw=point.password,
+            mn=point.mn, cp=cp, flag=5,
+        )  # fmt: skip
+        return frame_packet(segment)
+
+    async def scenario() -> None:
+        gateway = HJ212Gateway(engine, idle_timeout=30)
+        port = await gateway.start("127.0.0.1", 0)
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(upload(1, 11.0))
+            await writer.drain()
+            await asyncio.sleep(0.005)  # the batch writer gathers for 20 ms
+            writer.write(upload(2, 12.0))
+            await writer.drain()
+            writer.close()
+            deadline = time.monotonic() + 10
+            while gateway.stats.values_accepted < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        finally:
+            await gateway.close()
+
+    asyncio.run(scenario())
+    assert stored_by_series(engine)[(point.mn, "a21026", "rt")] == (2, 23.0)
+
+
 def test_graceful_shutdown_keeps_everything_answered(engine: Engine) -> None:
     async def scenario() -> SimulationReport:
         points = register_simulated_points(engine, 50)

@@ -510,6 +510,9 @@ class LoggerConnection(asyncio.Protocol):
         gateway = self.gateway
         if exc is not None:
             log_event(logger, "connection_error", peer=self.peer, error=repr(exc))
+        if self._held:  # sent before the logger hung up: stored, though not answered
+            held, self._held = bytes(self._held), bytearray()
+            self._handle_bytes(held)
         leftovers = self.framer.flush()
         if leftovers:
             gateway._quarantine([gateway._frame_rejection(error, self.peer) for error in leftovers])

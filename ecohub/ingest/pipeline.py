@@ -439,7 +439,8 @@ class Pipeline:
                     if self._queued_since is None or since < self._queued_since:
                         self._queued_since = since
                     self._current_since = None
-                    self._queued_in_cycle = self._cycle_left is not None
+                    if self._cycle_left is not None:
+                        self._queued_in_cycle = True
         frontier = self._frontier if self.current_hour_refresh > 0 else None
         for _point_id, _code, hour in dirty:
             if frontier is None or hour < frontier:
