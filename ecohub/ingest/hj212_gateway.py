@@ -442,9 +442,10 @@ class LoggerConnection(asyncio.Protocol):
     """One data logger's TCP connection to the gateway.
 
     Received bytes are framed and handled at once (an ``asyncio.Protocol``, not a task
-    and a ``StreamReader`` per connection: at thousands of loggers the stream machinery
-    cost about as much as the packets). While the uploads of one read are being
-    committed, reading pauses, and the answers go out in order once they are.
+    and a ``StreamReader`` per connection). While the uploads of one read are being
+    committed, what arrives is held, and handled after their answers, so a logger's
+    packets are answered in order; the transport stops reading only past
+    :data:`HELD_BYTES`, or while the logger does not read its answers.
     """
 
     def __init__(self, gateway: HJ212Gateway) -> None:
