@@ -75,7 +75,6 @@ _timestamp = operator.attrgetter("ts")
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 # The data kinds sent while their hour is in progress (an hourly value ends its hour).
 STREAMED_INTERVALS = frozenset({"rt", "min"})
-SPIKE_OR_FLAT = QualityFlag.SPIKE | QualityFlag.FLAT_LINE
 # Plain ints for the per-row loops (an enum member's int() costs more than the bit test).
 _SPIKE = int(QualityFlag.SPIKE)
 _FLAT_LINE = int(QualityFlag.FLAT_LINE)

@@ -675,7 +675,7 @@ def take_queue_entries(
     so exactly the entries removed are returned, even with other writers queueing.
     With ``before``, only hours starting before it are taken."""
     deleted = delete(rollup_queue)
-    if before is not None:
+    if limit is None and before is not None:
         deleted = deleted.where(rollup_queue.c.hour < before)
     if limit is not None:
         oldest = (
