@@ -72,12 +72,16 @@ from ecohub.store.tables import observations
 
 SeriesKey = tuple[int, str, str]  # point id, parameter code, interval kind
 _timestamp = operator.attrgetter("ts")
+_value = operator.attrgetter("value")
+_data_flag = operator.attrgetter("data_flag")
+_message_key = operator.itemgetter(0, 2, 3)  # point id, interval kind, timestamp
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 # The data kinds sent while their hour is in progress (an hourly value ends its hour).
 STREAMED_INTERVALS = frozenset({"rt", "min"})
 # Plain ints for the per-row loops (an enum member's int() costs more than the bit test).
 _SPIKE = int(QualityFlag.SPIKE)
 _FLAT_LINE = int(QualityFlag.FLAT_LINE)
+_CONFLICTING_DUPLICATE = int(QualityFlag.CONFLICTING_DUPLICATE)
 # Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
 # (a waiting batch, and the loggers' answers, wait for at most one), sized from the time
 # the previous chunks took per hour, within FLUSH_CHUNK_HOURS.
@@ -99,10 +103,6 @@ class SeriesState(NamedTuple):
     rows: list[Observation]  # distinct, oldest first, at most 3
     run_start: int = 0  # index in rows of the first value of the current constant run
     run_flagged: bool = False
-
-    @property
-    def last_ts(self) -> dt.datetime:
-        return self.rows[-1].ts
 
 
 @dataclass
@@ -238,7 +238,9 @@ class Pipeline:
         )
         self.state: dict[SeriesKey, SeriesState] = {}
         self._thresholds: dict[str, Thresholds] = {}
-        self._settings: dict[tuple[str, bool], tuple[float, ...]] = {}
+        self._settings: dict[tuple[str, bool], int] = {}  # (code, source point) → row
+        self._settings_rows: list[tuple[float, ...]] = []
+        self._settings_table = np.empty((0, 9))
         self.rollup_delay = rollup_delay
         self.current_hour_refresh = (
             settings.current_hour_refresh if current_hour_refresh is None else current_hour_refresh
@@ -308,7 +310,7 @@ class Pipeline:
         try:
             by_series: dict[SeriesKey, list[Observation]] = defaultdict(list)
             for row in unique:
-                by_series[(row.point_id, row.parameter_code, row.interval)].append(row)
+                by_series[row[:3]].append(row)  # (point_id, parameter_code, interval)
             merged = self._merge(by_series, before_reading)
             batch.checked = self._check(merged, unique, conflicts, now, result, saved_state)
         except BaseException:
@@ -623,20 +625,25 @@ class Pipeline:
     ) -> list[_Merged]:
         merged: list[_Merged] = []
         windows: dict[SeriesKey, list[Observation]] = {}
+        get_state = self.state.get
         for key, rows in by_series.items():
             if len(rows) > 1:
                 rows.sort(key=_timestamp)
-            state = self.state.get(key)
-            if state is not None and rows[0].ts > state.last_ts:
+            state = get_state(key)
+            if state is not None and rows[0].ts > state.rows[-1].ts:
                 context = state.rows
+                # Positional: this runs once per series of every batch.
                 merged.append(
                     _Merged(
                         key,
                         [*context, *rows],
                         len(context),
                         True,
-                        run_start=state.run_start,
-                        run_flagged=state.run_flagged,
+                        None,
+                        None,
+                        None,
+                        state.run_start,
+                        state.run_flagged,
                     )
                 )
             else:
@@ -747,28 +754,30 @@ class Pipeline:
         # and each series' thresholds are spread over its rows.
         lengths = [len(item.rows) for item in merged]
         sid = np.repeat(np.arange(len(merged), dtype=np.int64), lengths)
-        settings = np.repeat(
-            np.array([self._check_settings(item.key) for item in merged], dtype=float),
-            lengths,
-            axis=0,
-        )
+        rows_of_series = [self._check_settings(item.key) for item in merged]
+        if len(self._settings_table) != len(self._settings_rows):
+            self._settings_table = np.array(self._settings_rows, dtype=float)
+        settings = self._settings_table[np.repeat(rows_of_series, lengths)]
         step, ratio, floor, flat_seconds, tolerance, valid_min, valid_max = settings[:, :7].T
         allow_negative = settings[:, 7].astype(bool)
         concentration = settings[:, 8].astype(bool)
         ts = np.array(_epoch_seconds(flat_rows), dtype=float)
-        values = np.array([row.value for row in flat_rows], dtype=float)  # None → NaN
+        values = np.array(list(map(_value, flat_rows)), dtype=float)  # None → NaN
         previous = np.full(n, math.nan)  # NaN but in windows read from the store
         position = 0
         for item in merged:
             if item.previous is not None:
                 previous[position : position + len(item.rows)] = item.previous
             position += len(item.rows)
-        data_flags = [row.data_flag for row in flat_rows]
+        data_flags = list(map(_data_flag, flat_rows))
 
+        # Each concentration's message flow (the zero-flow check reads no other row's).
         flow = self._message_flow(unique)
-        message_flow = np.array(
-            [flow.get((row.point_id, row.interval, row.ts), math.nan) for row in flat_rows]
-        )
+        message_flow = np.full(n, math.nan)
+        if flow:
+            wanted = np.flatnonzero(concentration)
+            keys = map(_message_key, map(flat_rows.__getitem__, wanted.tolist()))
+            message_flow[wanted] = np.array(list(map(flow.get, keys)), dtype=float)  # None → NaN
         static = np.zeros(n, dtype=np.int64)
         static |= checks.device_flag(data_flags) * int(QualityFlag.DEVICE_FLAG)
         static |= checks.out_of_range(values, valid_min, valid_max) * int(QualityFlag.RANGE)
@@ -800,30 +809,37 @@ class Pipeline:
         ranges: list[tuple[SeriesKey, dt.datetime, dt.datetime]] = []
         position = 0
         for item in merged:
-            count = len(item.rows)
+            rows = item.rows
+            count = len(rows)
             first_new = item.first_new
             new, replaced = item.new, item.replaced
             for offset in range(count):
-                row = item.rows[offset]
+                row = rows[offset]
                 index = position + offset
                 if offset >= first_new if new is None else new[offset]:
                     bits = new_bits[index]
-                    if conflicts and (
-                        (row.point_id, row.parameter_code, row.interval, row.ts) in conflicts
-                    ):
-                        bits |= int(QualityFlag.CONFLICTING_DUPLICATE)
+                    if conflicts and row[:4] in conflicts:
+                        bits |= _CONFLICTING_DUPLICATE
                     if bits:
                         result.flagged += 1
                     if bits != row.quality_flag:
                         row = row._replace(quality_flag=bits)
                     (changed if replaced is not None and replaced[offset] else inserted).append(row)
                     continue
-                bits = self._restored_bits(
-                    item, offset, first_new, row, spike_bits[index], flat_bits[index]
-                )
+                if new is None:
+                    # The kept tail (most stored rows of a batch, so not a call): a
+                    # flat-line flag may be added; only its last row, whose right
+                    # neighbour just came, is re-judged as a spike.
+                    bits = row.quality_flag | flat_bits[index]
+                    if offset == first_new - 1 and offset > 0:
+                        bits = (bits & ~_SPIKE) | spike_bits[index]
+                else:
+                    bits = self._restored_bits(
+                        item, offset, row, spike_bits[index], flat_bits[index]
+                    )
                 if bits != row.quality_flag:
                     result.reflagged += 1
-                    item.rows[offset] = row = row._replace(quality_flag=bits)
+                    rows[offset] = row = row._replace(quality_flag=bits)
                     changed.append(row)
             if (
                 item.streaming
@@ -840,44 +856,44 @@ class Pipeline:
             position += count
         return _Checked(ranges, inserted, changed)
 
-    def _check_settings(self, key: SeriesKey) -> tuple[float, ...]:
-        """One series' check thresholds as numbers, in the order :meth:`_check` reads
-        them."""
+    def _check_settings(self, key: SeriesKey) -> int:
+        """The row of ``_settings_rows`` that holds one series' check thresholds as
+        numbers, in the order :meth:`_check` reads them (a series is a dictionary look-up;
+        the rows become one array, indexed for all series at once)."""
         concentration = bool(self.directory.points[key[0]].source)
         cache_key = (key[1], concentration)
         found = self._settings.get(cache_key)
         if found is None:
             t = self._thresholds_of(key[1])
-            found = self._settings[cache_key] = (
-                math.nan if t.spike_step is None else t.spike_step,
-                math.nan if t.spike_ratio is None else t.spike_ratio,
-                0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0,
-                math.nan if t.flat_hours is None else t.flat_hours * 3600,
-                t.flat_tolerance,
-                t.valid_min,
-                t.valid_max,
-                float(t.allow_negative),
-                float(t.role == "concentration" and concentration),
+            found = self._settings[cache_key] = len(self._settings_rows)
+            self._settings_rows.append(
+                (
+                    math.nan if t.spike_step is None else t.spike_step,
+                    math.nan if t.spike_ratio is None else t.spike_ratio,
+                    0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0,
+                    math.nan if t.flat_hours is None else t.flat_hours * 3600,
+                    t.flat_tolerance,
+                    t.valid_min,
+                    t.valid_max,
+                    float(t.allow_negative),
+                    float(t.role == "concentration" and concentration),
+                )
             )
         return found
 
     @staticmethod
     def _restored_bits(
-        item: _Merged, offset: int, first_new: int, row: Observation, spike_bit: int, flat_bit: int
+        item: _Merged, offset: int, row: Observation, spike_bit: int, flat_bit: int
     ) -> int:
-        """New flags of a stored row in the checked window.
+        """New flags of a stored row in a window read from the store (:meth:`_check`
+        re-flags the kept tail's rows itself).
 
-        A spike needs both neighbours: only rows with both inside the window are re-judged
-        (in the kept tail that is the last stored row, whose right neighbour just came).
-        A flat-line flag is added when the row's run now qualifies; it is only removed in
-        a window read from the store, where the whole run is visible.
+        A spike needs both neighbours: only rows with both inside the window are re-judged.
+        A flat-line flag is added when the row's run now qualifies; it is removed only
+        where the whole run is visible, inside the window.
         """
         bits = row.quality_flag
         last_index = len(item.rows) - 1
-        if item.streaming:
-            if offset == first_new - 1 and offset > 0:
-                bits = (bits & ~_SPIKE) | spike_bit
-            return bits | flat_bit
         if 0 < offset < last_index:
             bits = (bits & ~_SPIKE) | spike_bit
             bits = (bits & ~_FLAT_LINE) | flat_bit
@@ -894,20 +910,20 @@ class Pipeline:
     ) -> None:
         """Keep the series' tail for the next batch, when the batch ends the series (and
         the tail it replaces in ``saved``, for a rollback)."""
-        if item.key not in saved:
-            saved[item.key] = self.state.get(item.key)
-        if not item.is_new(len(item.rows) - 1):
+        key, rows = item.key, item.rows
+        saved[key] = self.state.get(key)  # a batch has one _Merged per series
+        last = len(rows) - 1
+        if not (last >= item.first_new if item.new is None else item.new[last]):
             # Stored values follow the new ones: this was a backfill; re-read next time.
-            self.state.pop(item.key, None)
+            self.state.pop(key, None)
             return
-        keep_from = min(run_start, len(item.rows) - 2) if len(item.rows) >= 2 else 0
-        if keep_from >= len(item.rows) - 2 or len(item.rows) < 3:
-            rows = item.rows[max(keep_from, 0) :]
-            start = run_start - max(keep_from, 0)
+        if last < 2:  # one or two rows: keep them all
+            kept, start = rows[:], run_start
+        elif run_start >= last - 1:  # the run is within the last two rows
+            kept, start = rows[-2:], run_start - (last - 1)
         else:
-            rows = [item.rows[run_start], *item.rows[-2:]]
-            start = 0
-        self.state[item.key] = SeriesState(rows=list(rows), run_start=start, run_flagged=run_flat)
+            kept, start = [rows[run_start], rows[-2], rows[-1]], 0
+        self.state[key] = SeriesState(kept, start, run_flat)
 
     @staticmethod
     def _message_flow(rows: Sequence[Observation]) -> dict[tuple[int, str, dt.datetime], float]:
@@ -973,15 +989,11 @@ def _trailing_run_start(values: list[float], tolerance: float, position: int, co
 
 
 def _epoch_seconds(rows: Sequence[Observation]) -> list[float]:
-    """Each row's timestamp as seconds since the epoch (a batch repeats few instants)."""
-    seen: dict[dt.datetime, float] = {}
-    found = []
-    for row in rows:
-        seconds = seen.get(row.ts)
-        if seconds is None:
-            seconds = seen[row.ts] = row.ts.timestamp()
-        found.append(seconds)
-    return found
+    """Each row's timestamp as seconds since the epoch (a batch repeats few instants, so
+    each is converted once; the loops over rows run in C)."""
+    stamps = list(map(_timestamp, rows))
+    seconds = {ts: ts.timestamp() for ts in set(stamps)}
+    return list(map(seconds.__getitem__, stamps))
 
 
 _WINDOW_CHUNK = 500

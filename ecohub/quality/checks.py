@@ -26,7 +26,7 @@ FLAT_MIN_COUNT = 3
 def device_flag(data_flags: Sequence[str]) -> Mask:
     """HJ 212-2017 Table 7 data flags F, M, S, D, C, B: the instrument was stopped, under
     maintenance, set by hand, faulty, calibrating or not communicating."""
-    return np.fromiter((flag in INVALID_DATA_FLAGS for flag in data_flags), bool, len(data_flags))
+    return np.fromiter(map(INVALID_DATA_FLAGS.__contains__, data_flags), bool, len(data_flags))
 
 
 def out_of_range(values: ArrayLike, valid_min: ArrayLike, valid_max: ArrayLike) -> Mask:

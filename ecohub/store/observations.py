@@ -110,7 +110,7 @@ def prepare_batch(
             and (row.value is None or math.isfinite(row.value))
             and 0 < len(row.parameter_code) <= 12
         ):
-            key = (row.point_id, row.parameter_code, row.interval, row.ts)
+            key = row[:4]  # (point_id, parameter_code, interval, ts), as one C slice
             if conflicts is not None:
                 before = unique.get(key)
                 if before is not None and (
