@@ -110,6 +110,16 @@ def test_standard_example_fields() -> None:
     assert parse_cp(packet.cp).fields == {"RtdInterval": "30"}
 
 
+@pytest.mark.parametrize("space", ["", " "])
+def test_cp_keys_split_at_their_first_dash(space: str) -> None:
+    # HJ 212-2017 6.3.3: a pollutant field is code-suffix; anything else is a plain field.
+    # With or without spaces (the item-by-item path strips them), the same reading.
+    cp = f"DataTime=20240101000000;a-b-c=1,{space}-x=2;y-={space}3;k=a=b;;SB1-RS=0"
+    found = parse_cp(cp)
+    assert found.fields == {"DataTime": "20240101000000", "-x": "2", "y-": "3", "k": "a=b"}
+    assert found.codes == {"a": {"b-c": "1"}, "SB1": {"RS": "0"}}
+
+
 def test_legacy_2005_codes_map_to_2017_codes() -> None:
     packet = parse_packet(WASTE_WATER_2005[6:-6])
     assert packet.version == 0 and packet.flag is None and not packet.answer_wanted

@@ -11,6 +11,7 @@ from ecohub.protocol.hj212 import Frame, FrameError, Framer, parse_cp, parse_pac
 from ecohub.protocol.hj212.crc import hj212_crc16
 from ecohub.protocol.hj212.encode import data_segment, encode_cp
 from ecohub.protocol.hj212.framing import frame_packet
+from ecohub.protocol.hj212.packet import PacketError, _parse_cp_items
 
 _token = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12)
 _code = st.from_regex(r"[aw][0-9]{5}", fullmatch=True)
@@ -60,6 +61,22 @@ def test_encode_frame_parse_round_trip(fields: dict[str, object]) -> None:
         fields["flag"],
     )
     assert parse_cp(packet.cp).codes == codes
+
+
+def _cp_or_error(parse: object, cp: str) -> object:
+    try:
+        found = parse(cp)  # type: ignore[operator]
+    except PacketError as error:
+        return error.reason
+    return found.fields, found.codes
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="aw01-=;,.E+N& \t\x1f\xa0", max_size=40))
+def test_cp_read_by_its_fast_path_as_item_by_item(cp: str) -> None:
+    """parse_cp reads a CP without white space in one split: the same fields, codes and
+    errors as the item-by-item reading that strips it."""
+    assert _cp_or_error(parse_cp, cp) == _cp_or_error(_parse_cp_items, cp)
 
 
 @settings(max_examples=300)

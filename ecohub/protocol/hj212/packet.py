@@ -127,6 +127,30 @@ def _int_field(header: dict[str, str], key: str, low: int, high: int) -> int | N
 
 def parse_cp(cp: str) -> CpData:
     """Split a CP data area into plain fields and per-code fields (values kept as text)."""
+    if " " in cp or not cp.isprintable():
+        return _parse_cp_items(cp)  # it may hold white space to strip
+    # What loggers send: one split, and nothing to strip.
+    result = CpData()
+    fields, codes = result.fields, result.codes
+    for item in cp.replace(",", ";").split(";"):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PacketError("bad_cp", f"CP field {item!r} has no '='")
+        code, dash, suffix = key.partition("-")
+        if dash and code and suffix:
+            of_code = codes.get(code)
+            if of_code is None:
+                of_code = codes[code] = {}
+            of_code[suffix] = value
+        else:
+            fields[key] = value
+    return result
+
+
+def _parse_cp_items(cp: str) -> CpData:
+    """:func:`parse_cp` item by item: any CP, with spaces stripped and errors reported."""
     result = CpData()
     for group in cp.split(";"):
         for item in group.split(","):

@@ -37,6 +37,11 @@ SECONDARY_SUFFIXES = {
     "hour": ("Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"),
     "day": ("Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"),
 }
+# Every statistic an upload of each interval kind may carry, the primary one first.
+MEASURED_SUFFIXES = {
+    interval: (primary, *SECONDARY_SUFFIXES[interval])
+    for interval, primary in PRIMARY_SUFFIX.items()
+}
 VALID_FLAGS = frozenset("NFMSDCTB")
 # HJ/T 212-2005 has P (power failure), which HJ 212-2017 folds into D (fault).
 LEGACY_FLAGS = {"P": "D"}
@@ -88,19 +93,22 @@ def upload_values(cn: str, cp: CpData) -> Upload:
         raise PacketError("no_datatime", "data upload without DataTime")
     upload = Upload(interval=interval, data_time=parse_data_time(cp.fields["DataTime"]))
     primary = PRIMARY_SUFFIX[interval]
+    suffixes = MEASURED_SUFFIXES[interval]
     for raw_code, fields in cp.codes.items():
-        measured = [s for s in (primary, *SECONDARY_SUFFIXES[interval]) if s in fields]
+        measured = [suffix for suffix in suffixes if suffix in fields]
         if not measured:
             continue  # device status (SB1-RS), running time (-RT), info (-Info)
         code = canonical_parameter_code(raw_code)
         if code is None:
             upload.problems.append(f"unknown parameter code {raw_code!r}")
             continue
-        flag = fields.get("Flag", "N").strip().upper() or "N"
-        flag = LEGACY_FLAGS.get(flag, flag)
-        if flag not in VALID_FLAGS:
-            upload.problems.append(f"{raw_code}: unknown data flag {fields['Flag']!r}")
-            continue
+        flag = fields.get("Flag", "N")
+        if flag not in VALID_FLAGS:  # rare: spaces, lower case, empty or a 2005 flag
+            flag = fields["Flag"].strip().upper() or "N"
+            flag = LEGACY_FLAGS.get(flag, flag)
+            if flag not in VALID_FLAGS:
+                upload.problems.append(f"{raw_code}: unknown data flag {fields['Flag']!r}")
+                continue
         for suffix in measured:
             text = fields[suffix]
             try:
