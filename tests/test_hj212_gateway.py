@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -298,3 +299,18 @@ def test_values_per_tick_counts_what_the_loggers_send() -> None:
     assert values_per_tick(1440) == pytest.approx(
         (1440 * 6 * 2 + (144 + 24 + 1) * (21 + 22)) / (1440 * 2)
     )
+
+
+def test_latency_by_second_groups_answers_by_when_they_were_sent() -> None:
+    first, second = SimulationReport(), SimulationReport()
+    first.ack_sent_at, first.ack_latencies = [10.0, 11.2], [0.010, 0.050]
+    second.ack_sent_at, second.ack_latencies = [10.5, 13.9], [0.030, 0.200]
+    first.merge(second)
+    # Seconds since the first send: 0 → 10 and 30 ms, 1 → 50 ms, 2 → none, 3 → 200 ms.
+    by_second = first.latency_ms_by_second(0.99)
+    assert by_second[0] == pytest.approx(30.0)
+    assert by_second[1] == pytest.approx(50.0)
+    assert math.isnan(by_second[2])
+    assert by_second[3] == pytest.approx(200.0)
+    assert first.latency_ms_by_second(0.0)[0] == pytest.approx(10.0)
+    assert SimulationReport().latency_ms_by_second(0.99) == []

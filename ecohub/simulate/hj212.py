@@ -16,10 +16,11 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import random
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -149,6 +150,7 @@ class SimulationReport:
     connect_failures: int = 0
     gave_up: int = 0  # loggers that stopped because the gateway could not be reached
     ack_latencies: list[float] = field(default_factory=list)
+    ack_sent_at: list[float] = field(default_factory=list)  # perf_counter() at each send
     # (mn, parameter code, interval) → (count, sum) of the unique values sent
     expected: dict[tuple[str, str, str], tuple[int, float]] = field(default_factory=dict)
     seconds: float = 0.0
@@ -167,6 +169,26 @@ class SimulationReport:
         ordered = sorted(self.ack_latencies)
         return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
+    def latency_ms_by_second(self, quantile: float) -> list[float]:
+        """The latency quantile (ms) of the packets sent in each second since the first
+        was sent (NaN for a second without answers): shows whether slow answers are spread
+        out or bunched, e.g. when every logger sends its ten-minute data at once."""
+        if not self.ack_sent_at:
+            return []
+        first = min(self.ack_sent_at)
+        seconds: dict[int, list[float]] = defaultdict(list)
+        for sent, latency in zip(self.ack_sent_at, self.ack_latencies, strict=True):
+            seconds[int(sent - first)].append(latency)
+        found = []
+        for second in range(max(seconds) + 1):
+            ordered = sorted(seconds.get(second, ()))
+            found.append(
+                1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+                if ordered
+                else math.nan
+            )
+        return found
+
     def merge(self, other: SimulationReport) -> None:
         self.good_packets += other.good_packets
         self.bad_packets.update(other.bad_packets)
@@ -177,6 +199,7 @@ class SimulationReport:
         self.connect_failures += other.connect_failures
         self.gave_up += other.gave_up
         self.ack_latencies += other.ack_latencies
+        self.ack_sent_at += other.ack_sent_at
         for key, (count, total) in other.expected.items():
             old_count, old_total = self.expected.get(key, (0, 0.0))
             self.expected[key] = (old_count + count, old_total + total)
@@ -352,6 +375,7 @@ class _Logger:
         if ok:
             self.report.acks += 1
             self.report.ack_latencies.append(time.perf_counter() - sent)
+            self.report.ack_sent_at.append(sent)
             return True
         self.report.missing_acks += 1
         return False
