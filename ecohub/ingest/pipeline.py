@@ -32,7 +32,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import NamedTuple
 
 import numpy as np
@@ -76,9 +75,6 @@ _timestamp = operator.attrgetter("ts")
 _value = operator.attrgetter("value")
 _data_flag = operator.attrgetter("data_flag")
 _message_key = operator.itemgetter(0, 2, 3)  # point id, interval kind, timestamp
-_point_id = operator.itemgetter(0)
-_parameter_code = operator.itemgetter(1)
-_interval = operator.itemgetter(2)
 RAW_INTERVALS = frozenset({"rt", "min", "hour"})
 # The data kinds sent while their hour is in progress (an hourly value ends its hour).
 STREAMED_INTERVALS = frozenset({"rt", "min"})
@@ -949,32 +945,31 @@ class _Pending(NamedTuple):
     queued: set[SeriesHour]
 
 
-def _hours_of(rows: Sequence[Observation]) -> set[SeriesHour]:
-    """The series hours that ``rows`` (raw values) roll up into. A batch repeats few
-    instants and codes: each is converted once, and the loops over rows run in C."""
-    raw = list(compress(rows, map(RAW_INTERVALS.__contains__, map(_interval, rows))))
-    stamps = list(map(_timestamp, raw))
-    codes = list(map(_parameter_code, raw))
-    hour_of = {ts: hour_start(ts) for ts in set(stamps)}
-    series_of = {code: rollup_code(code) for code in set(codes)}
-    return set(
-        zip(
-            map(_point_id, raw),
-            map(series_of.__getitem__, codes),
-            map(hour_of.__getitem__, stamps),
-            strict=True,
-        )
-    )
+def _hours_of(rows: Iterable[Observation]) -> set[SeriesHour]:
+    """The series hours that ``rows`` (raw values) roll up into."""
+    hours: dict[dt.datetime, dt.datetime] = {}  # a batch repeats few instants and codes
+    series: dict[str, str] = {}
+    found = set()
+    for row in rows:
+        if row.interval not in RAW_INTERVALS:
+            continue
+        hour = hours.get(row.ts)
+        if hour is None:
+            hour = hours[row.ts] = hour_start(row.ts)
+        code = series.get(row.parameter_code)
+        if code is None:
+            code = series[row.parameter_code] = rollup_code(row.parameter_code)
+        found.add((row.point_id, code, hour))
+    return found
 
 
-def _latest_streamed_hour(*batches: Sequence[Observation]) -> dt.datetime | None:
+def _latest_streamed_hour(*batches: Iterable[Observation]) -> dt.datetime | None:
     """The start of the latest hour of real-time or minute values among ``batches``."""
     latest = None
     for rows in batches:
-        streamed = map(STREAMED_INTERVALS.__contains__, map(_interval, rows))
-        found = max(compress(map(_timestamp, rows), streamed), default=None)
-        if found is not None and (latest is None or found > latest):
-            latest = found
+        for row in rows:
+            if row.interval in STREAMED_INTERVALS and (latest is None or row.ts > latest):
+                latest = row.ts
     return None if latest is None else hour_start(latest)
 
 
