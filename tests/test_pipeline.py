@@ -454,15 +454,15 @@ def test_chunked_flush_yields_to_a_waiting_batch_and_computes_every_hour_at_last
     assert all(hour.valid for hour in means)
 
 
-def test_chunks_are_sized_to_take_about_ten_milliseconds(engine: Engine) -> None:
+def test_chunks_are_sized_to_take_about_fifty_milliseconds(engine: Engine) -> None:
     # A waiting batch (and its loggers' answers) waits for at most one chunk.
     pipeline = Pipeline(engine, rollup_delay=3600)
     sizes = []
-    for seconds_per_hour in (0.0, 5e-6, 1e-4, 5e-4, 1e-3, 0.01):
+    for seconds_per_hour in (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 0.01):
         pipeline._seconds_per_hour = seconds_per_hour
         sizes.append(pipeline._chunk_hours())
-    # Unmeasured: 20; then 0.01 s ÷ time per hour, between 10 and 1,000.
-    assert sizes == [20, 1000, 100, 20, 10, 10]
+    # Unmeasured: 100; then 0.05 s ÷ time per hour, between 50 and 1,000.
+    assert sizes == [100, 1000, 500, 100, 50, 50]
 
 
 def test_epoch_seconds_keep_a_fraction_of_a_second_in_its_hour(

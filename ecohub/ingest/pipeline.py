@@ -85,9 +85,9 @@ _CONFLICTING_DUPLICATE = int(QualityFlag.CONFLICTING_DUPLICATE)
 # Between batches the queue is recomputed in transactions of about FLUSH_CHUNK_SECONDS
 # (a waiting batch, and the loggers' answers, wait for at most one), sized from the time
 # the previous chunks took per hour, within FLUSH_CHUNK_HOURS.
-FLUSH_CHUNK_SECONDS = 0.01
-FLUSH_CHUNK_HOURS = (10, 1000)
-FIRST_FLUSH_CHUNK_HOURS = 20
+FLUSH_CHUNK_SECONDS = 0.05
+FLUSH_CHUNK_HOURS = (50, 1000)
+FIRST_FLUSH_CHUNK_HOURS = 100
 # Recomputing the queue may take at most about a fifth of a deferring writer's time
 # (see Pipeline.rollup_gap), and the hourly figures lag by at most a minute plus one
 # recomputation.
