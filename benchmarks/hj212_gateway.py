@@ -5,7 +5,9 @@ runs the simulator with ``--connections`` loggers (flue-gas and waste-water prof
 
 1. Sustained: every logger sends as fast as its answers come back for ``--seconds``;
    prints values/s committed and answered, and ACK latency.
-2. Half rate: the loggers are paced to half the sustained rate; prints ACK p50/p99.
+2. Half rate: the loggers are paced to half the sustained rate; prints ACK p50/p99, and
+   the p99 of each second's packets (median and worst second): every tenth tick every
+   logger also sends its ten-minute data, so some seconds carry several times the load.
 3. Peak memory (VmHWM) of the gateway process and of its writer process.
 
 Values count when the logger's answer arrives, i.e. once committed to the store; the
