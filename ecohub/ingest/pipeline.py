@@ -149,9 +149,6 @@ class _Merged:
     run_start: int = 0  # streaming: index of the kept run's first value
     run_flagged: bool = False
 
-    def is_new(self, offset: int) -> bool:
-        return offset >= self.first_new if self.new is None else self.new[offset]
-
 
 @dataclass
 class PreparedBatch:
