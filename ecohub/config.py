@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         description="Seconds between recomputations of the hour still in progress by such a "
         "deferring writer; earlier hours are recomputed within the rollup delay.",
     )
+    journal_dir: str = Field(
+        default=str(DEFAULT_VAR_DIR / "journal"),
+        description="Directory where `ecohub serve` journals accepted batches, so that "
+        "loggers and other senders are answered before the store commits them (empty: "
+        "no journal, answers wait for the commit). One per running gateway, on local disk.",
+    )
+    journal_backlog_rows: int = Field(
+        default=50_000,
+        ge=0,
+        description="Rows the store may be behind the journal before answers wait for "
+        "commits again.",
+    )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
     )

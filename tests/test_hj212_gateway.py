@@ -52,10 +52,10 @@ def quarantined_reasons(engine: Engine) -> Counter[str]:
 
 
 async def _run_scenario(
-    engine: Engine, devices: int, ticks: int, bad_ratio: float
+    engine: Engine, devices: int, ticks: int, bad_ratio: float, journal_dir: Path | None = None
 ) -> SimulationReport:
     points = register_simulated_points(engine, devices)
-    gateway = HJ212Gateway(engine, idle_timeout=30)
+    gateway = HJ212Gateway(engine, idle_timeout=30, journal_dir=journal_dir)
     port = await gateway.start("127.0.0.1", 0)
     try:
         return await simulate(
@@ -65,8 +65,14 @@ async def _run_scenario(
         await gateway.close()
 
 
-def test_200_devices_mixed_traffic_store_exactly_the_good_unique_values(engine: Engine) -> None:
-    report = asyncio.run(_run_scenario(engine, devices=200, ticks=12, bad_ratio=0.1))
+@pytest.mark.parametrize("journal", [False, True], ids=["answer-at-commit", "journal"])
+def test_200_devices_mixed_traffic_store_exactly_the_good_unique_values(
+    engine: Engine, journal: bool, tmp_path: Path
+) -> None:
+    journal_dir = tmp_path / "journal" if journal else None
+    report = asyncio.run(
+        _run_scenario(engine, devices=200, ticks=12, bad_ratio=0.1, journal_dir=journal_dir)
+    )
 
     assert report.missing_acks == 0
     assert report.bad_total > 100 and report.retransmissions > 100 and report.reconnects > 10
@@ -99,6 +105,8 @@ def test_200_devices_mixed_traffic_store_exactly_the_good_unique_values(engine: 
             select(MonitoringPoint.last_seen_at).where(MonitoringPoint.mn.like("SIM%"))
         ).all()
     assert len(seen) == 200 and all(moment is not None for moment in seen)
+    if journal_dir is not None:  # everything committed: no segment kept
+        assert list(journal_dir.glob("*.journal")) == []
 
 
 async def _exchange(

@@ -487,16 +487,24 @@ def serve(
     )
     if mqtt:
         console.print(f"MQTT: subscribed to {settings.mqtt_topic} at {settings.mqtt_url}")
-    run_gateway(
-        store,
-        host=host or settings.hj212_host,
-        port=port,
-        idle_timeout=settings.hj212_idle_timeout,
-        demo_loggers=demo_loggers,
-        demo_interval=demo_interval,
-        mqtt=(settings.mqtt_url, settings.mqtt_topic) if mqtt else None,
-        api=api,
-    )
+    from rich.markup import escape
+
+    from ecohub.ingest.journal import JournalError
+
+    try:
+        run_gateway(
+            store,
+            host=host or settings.hj212_host,
+            port=port,
+            idle_timeout=settings.hj212_idle_timeout,
+            demo_loggers=demo_loggers,
+            demo_interval=demo_interval,
+            mqtt=(settings.mqtt_url, settings.mqtt_topic) if mqtt else None,
+            api=api,
+        )
+    except JournalError as error:
+        err_console.print(f"[red]error[/red] {escape(str(error))}")
+        raise typer.Exit(2) from error
 
 
 @import_app.command("measurements")

@@ -8,9 +8,17 @@ Hourly and daily rollups are deferred by ``rollup_delay`` seconds (setting
 ``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`) and recomputed by the
 writer between batches, from its memory of the hours it writes
 (:mod:`ecohub.store.open_hours`).
-Each submission's future is resolved only after its rows are committed: a gateway
-answers a logger after that, so nothing acknowledged is ever lost. A failed write is
-retried with backoff before the futures fail (and the loggers, unanswered, send again).
+Each submission's future is resolved once its rows are durable, and a door answers
+its sender only then, so nothing acknowledged is ever lost:
+
+- without a journal, once they are committed; a failed write is retried with backoff
+  before the futures fail (and the loggers, unanswered, send again);
+- with a journal (``journal_dir``; :mod:`ecohub.ingest.journal`), once the batch is
+  appended to it and flushed to disk, while the store is at most ``max_backlog_rows``
+  rows behind (beyond that, once committed again: the journal absorbs bursts, it does
+  not hide a store that cannot keep up). A journaled batch is retried until the store
+  takes it; batches left uncommitted at shutdown or by a crash are written at the next
+  start.
 """
 
 from __future__ import annotations
@@ -18,8 +26,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import logging
+import os
+import pickle
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +40,9 @@ from sqlalchemy import Engine
 
 from ecohub.config import get_settings
 from ecohub.ingest.events import log_event
+from ecohub.ingest.journal import Journal, Record
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.ingest.writer_process import WriterProcess
+from ecohub.ingest.writer_process import WriterProcess, batch_columns, batch_rows
 from ecohub.store.observations import Observation, WriteResult
 from ecohub.store.quarantine import Rejected
 
@@ -38,6 +51,14 @@ logger = logging.getLogger("ecohub.ingest")
 # busy while the next batch is gathered and pickled; more would only split the load
 # into smaller batches.
 MAX_BATCHES_IN_FLIGHT = 2
+# With a journal: rows accepted ahead of the store before answers wait for commits again.
+# A sender answered beyond it waits for everything before it (on PostgreSQL here about
+# two seconds' worth); a burst of ten-minute data from 1,000 loggers is about 20,000.
+MAX_BACKLOG_ROWS = 50_000
+# The writer process's lowered priority (nice) when a journal answers the senders.
+WRITER_NICENESS = 5
+# A journaled batch the store refuses is tried again after at most this long.
+MAX_RETRY_DELAY = 30.0
 
 
 @dataclass
@@ -49,6 +70,9 @@ class WriterStats:
     rejected: int = 0
     failures: int = 0
     write_seconds: float = 0.0
+    journaled: int = 0  # batches appended to the journal
+    replayed: int = 0  # batches an earlier process left in the journal, written again
+    answered_early: int = 0  # batches whose senders were answered before the commit
 
 
 @dataclass
@@ -57,6 +81,11 @@ class _Batch:
     rejected: list[Rejected] = field(default_factory=list)
     futures: list[asyncio.Future[None]] = field(default_factory=list)
     first_submit: float = 0.0
+    # Journaled: its records' numbers and payloads (the pickled columns and rejected
+    # input; several when queued batches are written together).
+    sequences: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    row_count: int = 0
 
 
 class BatchWriter:
@@ -71,7 +100,14 @@ class BatchWriter:
         retries: int = 3,
         separate_process: bool = False,
         rollup_delay: float | None = None,
+        journal_dir: str | os.PathLike[str] | None = None,
+        max_backlog_rows: int = MAX_BACKLOG_ROWS,
+        drain_timeout: float = 60.0,
     ) -> None:
+        """``journal_dir``: answer once journaled (see the module docstring); at
+        :meth:`close` the store gets ``drain_timeout`` seconds to take the journaled
+        batches, and what it has not taken by then waits in the journal for the next
+        start."""
         self.engine = engine
         self.rollup_delay = get_settings().rollup_delay if rollup_delay is None else rollup_delay
         self.pipeline: Pipeline | None = None
@@ -91,27 +127,64 @@ class BatchWriter:
         self._process: WriterProcess | None = None
         self._in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
         self._writes: set[asyncio.Task[None]] = set()
+        # The journal, and the journaled batches waiting for the store.
+        self.journal_dir = journal_dir
+        self.max_backlog_rows = max_backlog_rows
+        self.drain_timeout = drain_timeout
+        self._journal: Journal | None = None
+        self._journal_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ecohub-journal"
+        )
+        self._backlog: deque[_Batch] = deque()
+        self._backlog_ready = asyncio.Event()
+        self._backlog_rows = 0
+        self._backlog_closed = False
+        self._abandon = False  # shutdown: leave what the store has not taken in the journal
+        self._answering_late = False  # the backlog is full (logged once per episode)
+        self._outstanding: set[int] = set()  # journaled, not committed
+        self._last_journaled = 0
+        self._drainer: asyncio.Task[None] | None = None
         url = engine.url
         if separate_process and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
             address = url.render_as_string(hide_password=False)
-            self._process = WriterProcess(address, self.rollup_delay)
+            # Behind a journal the writer may lag: it yields the CPU to the doors.
+            niceness = WRITER_NICENESS if journal_dir is not None else 0
+            self._process = WriterProcess(address, self.rollup_delay, niceness)
 
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""
         loop = asyncio.get_running_loop()
+        if self.journal_dir is not None:
+            self._journal = await loop.run_in_executor(
+                self._journal_executor, Journal, self.journal_dir
+            )
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.start)
         else:
             self.pipeline = self._new_pipeline()
             await loop.run_in_executor(self._executor, self.pipeline.directory.refresh)
+        if self._journal is not None:
+            self._last_journaled = self._journal.next_sequence - 1
+            for record in self._journal.pending():
+                self._enqueue(self._replayed(record))
+                self.stats.replayed += 1
+            if self.stats.replayed:
+                log_event(
+                    logger,
+                    "journal_replay",
+                    batches=self.stats.replayed,
+                    rows=self._backlog_rows,
+                )
+            self._drainer = loop.create_task(self._drain(), name="batch-writer-drain")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
 
     def submit(
         self, rows: list[Observation], rejected: list[Rejected] | None = None
     ) -> asyncio.Future[None]:
-        """Queue rows (and rejected input); the future resolves once they are committed."""
+        """Queue rows (and rejected input); the future resolves once they are durable
+        (journaled, or committed)."""
         if self._closing:
             raise RuntimeError("the batch writer is closing")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -142,9 +215,8 @@ class BatchWriter:
     async def _run(self) -> None:
         # In a child process the writer flushes deferred rollups itself; in a thread
         # this loop wakes up for them.
-        wake = (
-            min(self.rollup_delay, 1.0) if self._process is None and self.rollup_delay > 0 else None
-        )
+        wake = self._rollup_wake() if self._journal is None else None  # else: _drain
+
         while True:
             if wake is None:
                 await self._wake.wait()
@@ -164,19 +236,198 @@ class BatchWriter:
             self._wake.clear()
             self._full.clear()
             if batch.futures:
-                if self._process is None:
-                    await self._write(batch)
+                if self._journal is not None:
+                    # Journaled here, written to the store by _drain.
+                    await self._journal_batch(batch)
                 else:
-                    # Pipelined: the next batch travels while the child writes this one.
-                    await self._in_flight.acquire()
-                    task = asyncio.get_running_loop().create_task(self._write(batch))
-                    self._writes.add(task)
-                    task.add_done_callback(self._write_done)
+                    await self._dispatch(batch)
             if self._closing and not self._batch.futures:
+                if self._drainer is not None:
+                    await self._stop_draining()
                 if self._writes:
                     await asyncio.gather(*self._writes)
                 await self._flush_rollups(due_only=False)
                 return
+
+    async def _dispatch(self, batch: _Batch) -> None:
+        """Write one batch: at once in a thread, or pipelined to the child process."""
+        if self._process is None:
+            await self._write(batch)
+            return
+        # Pipelined: the next batch travels while the child writes this one.
+        await self._in_flight.acquire()
+        task = asyncio.get_running_loop().create_task(self._write(batch))
+        self._writes.add(task)
+        task.add_done_callback(self._write_done)
+
+    # --- the journal --------------------------------------------------------------
+
+    async def _journal_batch(self, batch: _Batch) -> None:
+        """Append a batch to the journal and flush it; answer its senders now unless the
+        store is ``max_backlog_rows`` behind; queue it for the store."""
+        loop = asyncio.get_running_loop()
+        batch.row_count = len(batch.rows)
+        try:
+            payload, sequence = await loop.run_in_executor(
+                self._journal_executor, self._append, batch.rows, batch.rejected
+            )
+        except Exception as error:  # a full or failing disk: answer after the commit
+            log_event(logger, "journal_failed", logging.ERROR, error=repr(error))
+            await self._dispatch(batch)
+            return
+        batch.payloads, batch.sequences = [payload], [sequence]
+        self.stats.journaled += 1
+        self._last_journaled = sequence
+        if self._process is not None:
+            batch.rows = []  # the child gets the payload
+        if self._backlog_rows == 0 or self._backlog_rows + batch.row_count <= self.max_backlog_rows:
+            self._answering_late = False
+            self.stats.answered_early += 1
+            for future in batch.futures:
+                if not future.done():
+                    future.set_result(None)
+            batch.futures = []
+        elif not self._answering_late:
+            self._answering_late = True
+            log_event(
+                logger,
+                "journal_backlog_full",
+                logging.WARNING,
+                rows=self._backlog_rows,
+                limit=self.max_backlog_rows,
+            )
+        self._enqueue(batch)
+
+    def _append(self, rows: list[Observation], rejected: list[Rejected]) -> tuple[bytes, int]:
+        """(Journal thread.) Pickle a batch as the child process receives it, append it
+        and flush; returns the payload and its sequence number."""
+        assert self._journal is not None
+        payload = pickle.dumps((batch_columns(rows), rejected), protocol=pickle.HIGHEST_PROTOCOL)
+        sequence = self._journal.append(payload)
+        self._journal.sync()
+        return payload, sequence
+
+    def _replayed(self, record: Record) -> _Batch:
+        """A batch an earlier process journaled and did not see committed."""
+        columns, rejected = pickle.loads(record.payload)
+        count = len(columns[0]) if columns else 0
+        rows = batch_rows(columns) if self._process is None else []
+        return _Batch(
+            rows=rows,
+            rejected=list(rejected) if self._process is None else [],
+            sequences=[record.sequence],
+            payloads=[record.payload],
+            row_count=count,
+        )
+
+    def _enqueue(self, batch: _Batch) -> None:
+        self._outstanding.update(batch.sequences)
+        self._backlog_rows += batch.row_count
+        self._backlog.append(batch)
+        self._backlog_ready.set()
+
+    async def _drain(self) -> None:
+        """Hand journaled batches to the store, in order (and, with a writer thread,
+        recompute due rollups while none is waiting)."""
+        wake = self._rollup_wake()
+        while True:
+            while not self._backlog:
+                if self._backlog_closed or self._abandon:
+                    return
+                self._backlog_ready.clear()
+                if wake is None:
+                    await self._backlog_ready.wait()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._backlog_ready.wait(), wake)
+                await self._flush_rollups(due_only=True)
+            if self._abandon:
+                return
+            if self._process is not None:
+                await self._in_flight.acquire()  # meanwhile more batches queue up
+                task = asyncio.get_running_loop().create_task(self._write(self._take_group()))
+                self._writes.add(task)
+                task.add_done_callback(self._write_done)
+            else:
+                await self._write(self._take_group())
+
+    def _take_group(self) -> _Batch:
+        """The queued batches, oldest first, up to ``max_rows`` rows, as one batch: under
+        load the store then gets batches as large as without a journal (each batch has a
+        fixed cost), however small the journaled ones."""
+        group = self._backlog.popleft()
+        if not self._backlog or group.row_count >= self.max_rows:
+            return group
+        group = _Batch(
+            rows=list(group.rows),
+            rejected=list(group.rejected),
+            futures=list(group.futures),
+            sequences=list(group.sequences),
+            payloads=list(group.payloads),
+            row_count=group.row_count,
+        )
+        while self._backlog and group.row_count + self._backlog[0].row_count <= self.max_rows:
+            batch = self._backlog.popleft()
+            group.rows += batch.rows
+            group.rejected += batch.rejected
+            group.futures += batch.futures
+            group.sequences += batch.sequences
+            group.payloads += batch.payloads
+            group.row_count += batch.row_count
+        return group
+
+    async def _stop_draining(self) -> None:
+        """At shutdown: give the store ``drain_timeout`` seconds to take the backlog, then
+        leave the rest in the journal for the next start (its unanswered senders are
+        told the batch was not stored, and send again)."""
+        assert self._drainer is not None
+        self._backlog_closed = True
+        self._backlog_ready.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.drain_timeout
+        while True:
+            waiting = [task for task in (self._drainer, *self._writes) if not task.done()]
+            if not waiting:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        self._abandon = True
+        log_event(
+            logger,
+            "journal_left_for_next_start",
+            logging.WARNING,
+            batches=len(self._outstanding),
+            rows=self._backlog_rows,
+        )
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        while self._backlog:
+            _fail_unanswered(self._backlog.popleft())
+
+    def _committed(self, batch: _Batch) -> None:
+        """Journaled batches are in the store: move the journal's committed mark to just
+        below the oldest batch still outstanding."""
+        if not self._outstanding.issuperset(batch.sequences):
+            return
+        self._outstanding.difference_update(batch.sequences)
+        self._backlog_rows -= batch.row_count
+        mark = min(self._outstanding) - 1 if self._outstanding else self._last_journaled
+        journal = self._journal
+        assert journal is not None
+        done = asyncio.get_running_loop().run_in_executor(
+            self._journal_executor, journal.mark_committed, mark
+        )
+        done.add_done_callback(_log_failure)
+
+    def _rollup_wake(self) -> float | None:
+        """Seconds between looks at the deferred rollups, when this process recomputes
+        them (a writer thread; a child process flushes its own)."""
+        return (
+            min(self.rollup_delay, 1.0) if self._process is None and self.rollup_delay > 0 else None
+        )
 
     def _write_done(self, task: asyncio.Task[None]) -> None:
         self._writes.discard(task)
@@ -191,7 +442,9 @@ class BatchWriter:
 
         def flush() -> None:
             if due_only:  # in chunks, yielding to a batch that is being gathered
-                pipeline.flush_rollups_between(lambda: bool(self._batch.futures))
+                pipeline.flush_rollups_between(
+                    lambda: bool(self._batch.futures) or bool(self._backlog)
+                )
             else:
                 pipeline.flush_rollups()
 
@@ -201,9 +454,21 @@ class BatchWriter:
             log_event(logger, "rollup_flush_failed", logging.ERROR, error=repr(error))
 
     async def _write(self, batch: _Batch) -> None:
+        """Write a batch, retrying with backoff. An unjournaled batch fails its futures
+        after ``retries`` retries; a journaled one is retried until the store takes it
+        (its senders may have been answered), or until shutdown gives up on it."""
+        try:
+            await self._write_until_stored(batch)
+        except asyncio.CancelledError:  # shutdown gave up on it: it stays in the journal
+            _fail_unanswered(batch)
+            raise
+
+    async def _write_until_stored(self, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
         error: BaseException | None = None
-        for attempt in range(self.retries + 1):
+        for attempt in itertools.count():
+            if self._abandon or (not batch.sequences and attempt > self.retries):
+                break
             started = time.perf_counter()
             try:
                 if self._process is not None:
@@ -216,13 +481,15 @@ class BatchWriter:
                 error = exc
                 self.stats.failures += 1
                 log_event(logger, "write_failed", logging.ERROR, attempt=attempt, error=repr(exc))
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(min(MAX_RETRY_DELAY, 0.5 * 2 ** min(attempt, 10)))
                 continue
             self.stats.write_seconds += time.perf_counter() - started
             self.stats.batches += 1
             self.stats.rows_written += result.written
             self.stats.rows_unchanged += result.unchanged
-            self.stats.rejected += len(batch.rejected) + result.rejected
+            self.stats.rejected += result.rejected  # the pipeline counts the door's too
+            if batch.sequences:
+                self._committed(batch)
             for future in batch.futures:
                 if not future.done():
                     future.set_result(None)
@@ -233,6 +500,8 @@ class BatchWriter:
 
     def _send(self, batch: _Batch) -> concurrent.futures.Future[WriteResult]:
         assert self._process is not None
+        if batch.payloads:
+            return self._process.send_payloads(batch.payloads)
         return self._process.send(batch.rows, batch.rejected)
 
     def _write_sync(self, batch: _Batch) -> WriteResult:
@@ -250,5 +519,19 @@ class BatchWriter:
         loop = asyncio.get_running_loop()
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.close)
+        if self._journal is not None:
+            await loop.run_in_executor(self._journal_executor, self._journal.close)
         self._executor.shutdown(wait=True)
         self._side_executor.shutdown(wait=True)
+        self._journal_executor.shutdown(wait=True)
+
+
+def _fail_unanswered(batch: _Batch) -> None:
+    for future in batch.futures:
+        if not future.done():
+            future.set_exception(RuntimeError("not stored before shutdown; kept in the journal"))
+
+
+def _log_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log_event(logger, "journal_mark_failed", logging.ERROR, error=repr(done.exception()))

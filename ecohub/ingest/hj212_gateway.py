@@ -2,8 +2,9 @@
 
 Each connection has its own framer; each packet is checked (frame, CRC, fields), its
 sender authenticated by MN and PW against the registry's monitoring points, its values
-written through the batch writer, and, when Flag asks for it, answered with 9014 — after
-the values are committed, so nothing acknowledged is ever lost. Retransmissions (same
+written through the batch writer, and, when Flag asks for it, answered with 9014 — once
+the values are durable (committed, or with a journal journaled on disk), so nothing
+acknowledged is ever lost. Retransmissions (same
 MN, CN and DataTime) are answered again but not written again. Everything rejected goes
 to the quarantine with the raw bytes, the peer address and the reason; a bad packet or a
 bad client never affects another connection.
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import time
 from collections import OrderedDict
@@ -23,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, select, update
 
-from ecohub.ingest.batch_writer import BatchWriter
+from ecohub.ingest.batch_writer import MAX_BACKLOG_ROWS, BatchWriter
 from ecohub.ingest.events import configure_logging, log_event
 from ecohub.protocol.hj212 import (
     Frame,
@@ -131,7 +133,11 @@ class HJ212Gateway:
         max_rows: int = 20_000,
         max_delay: float = 0.02,
         separate_writer: bool = True,
+        journal_dir: str | os.PathLike[str] | None = None,
+        journal_backlog_rows: int = MAX_BACKLOG_ROWS,
     ) -> None:
+        """``journal_dir``: answer uploads once journaled there, not once committed
+        (see :mod:`ecohub.ingest.batch_writer`)."""
         self.engine = engine
         self.idle_timeout = idle_timeout
         self.directory_refresh = directory_refresh
@@ -141,6 +147,8 @@ class HJ212Gateway:
             max_rows=max_rows,
             max_delay=max_delay,
             separate_process=separate_writer,
+            journal_dir=journal_dir,
+            max_backlog_rows=journal_backlog_rows,
         )
         self.stats = GatewayStats()
         self.online: dict[str, PointState] = {}
@@ -613,7 +621,15 @@ async def serve_forever(
     process, sending real-time data every ``demo_interval`` seconds, so that a new
     installation has live data at once.
     """
-    gateway = HJ212Gateway(engine, idle_timeout=idle_timeout)
+    from ecohub.config import get_settings
+
+    settings = get_settings()
+    gateway = HJ212Gateway(
+        engine,
+        idle_timeout=idle_timeout,
+        journal_dir=settings.journal_dir or None,
+        journal_backlog_rows=settings.journal_backlog_rows,
+    )
     bound = await gateway.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -632,12 +648,11 @@ async def serve_forever(
         log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
     extras = await _start_other_doors(engine, gateway, stop, mqtt, api)
     from ecohub.alarms.housekeeping import run_housekeeping
-    from ecohub.config import get_settings
 
-    if get_settings().alarms_enabled:
+    if settings.alarms_enabled:
         extras.append(
             loop.create_task(
-                run_housekeeping(engine, stop, get_settings().alarm_sweep_seconds),
+                run_housekeeping(engine, stop, settings.alarm_sweep_seconds),
                 name="alarm-housekeeping",
             )
         )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
+import pickle
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -58,9 +60,12 @@ def stop_child(process: Any, connection: Connection | None, timeout: float) -> N
             process.join(5)
 
 
-def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
+def _serve(connection: Connection, url: str, rollup_delay: float, niceness: int = 0) -> None:
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
+
+    if niceness > 0:
+        os.nice(niceness)
 
     engine = make_engine(url)
     pipeline = Pipeline(engine, rollup_delay=rollup_delay)
@@ -124,8 +129,7 @@ def _write_batches(connection: Connection, pipeline: Pipeline) -> None:
                 settle()
                 _flush(pipeline, None, due_only=False)
                 return
-            columns, rejected = message
-            rows = batch_rows(columns)
+            rows, rejected = unpack_batch(message)
             failed[0] = False
             try:
                 prepared = pipeline.prepare(rows, rejected, before_reading=settle)
@@ -165,9 +169,12 @@ class WriterProcess:
     the next batch is pickled and on its way while the child writes the previous one.
     """
 
-    def __init__(self, url: str, rollup_delay: float = 0.0) -> None:
+    def __init__(self, url: str, rollup_delay: float = 0.0, niceness: int = 0) -> None:
+        """``niceness``: the child's scheduling priority is lowered by that much (a
+        writer behind a journal yields the CPU to the process answering senders)."""
         self.url = url
         self.rollup_delay = rollup_delay
+        self.niceness = niceness
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._process: Any = None
@@ -178,7 +185,7 @@ class WriterProcess:
 
     def start(self) -> None:
         self._process, parent = start_child(
-            _serve, (self.url, self.rollup_delay), "ecohub-store-writer"
+            _serve, (self.url, self.rollup_delay, self.niceness), "ecohub-store-writer"
         )
         self._connection = parent
         self._failed = False
@@ -195,6 +202,17 @@ class WriterProcess:
         """Send one batch (blocking while it is written to the pipe; call from one worker
         thread, so that batches keep their order); the future resolves with the
         :class:`WriteResult` once the child committed it."""
+        return self._send(lambda connection: connection.send((batch_columns(rows), rejected)))
+
+    def send_payloads(self, payloads: list[bytes]) -> Future[WriteResult]:
+        """:meth:`send` for batches already pickled as :meth:`send` pickles one (the
+        journal's records: pickled once, for the journal and the pipe), written as one
+        batch."""
+        if len(payloads) == 1:
+            return self._send(lambda connection: connection.send_bytes(payloads[0]))
+        return self._send(lambda connection: connection.send(payloads))
+
+    def _send(self, write: Callable[[Connection], None]) -> Future[WriteResult]:
         with self._lock:
             if self._connection is None:
                 self.start()
@@ -204,7 +222,7 @@ class WriterProcess:
             future: Future[WriteResult] = Future()
             self._pending.append(future)  # before sending: the answer may come at once
             try:
-                self._connection.send((batch_columns(rows), rejected))
+                write(self._connection)
             except (EOFError, OSError) as error:
                 self._failed = True
                 _fail(self._pending, RuntimeError(f"store writer process failed: {error!r}"))
@@ -259,6 +277,21 @@ def batch_columns(rows: list[Observation]) -> tuple[tuple[Any, ...], ...]:
 def batch_rows(columns: tuple[tuple[Any, ...], ...]) -> list[Observation]:
     """The rows of :func:`batch_columns`' result."""
     return list(map(Observation, *columns)) if columns else []
+
+
+def unpack_batch(message: Any) -> tuple[list[Observation], list[Any]]:
+    """Rows and rejected input of a batch as :meth:`WriterProcess.send` or
+    :meth:`WriterProcess.send_payloads` sent it (a list: several pickled batches)."""
+    if isinstance(message, list):
+        rows: list[Observation] = []
+        rejected: list[Any] = []
+        for payload in message:
+            columns, more = pickle.loads(payload)
+            rows += batch_rows(columns)
+            rejected += more
+        return rows, rejected
+    columns, rejected = message
+    return batch_rows(columns), list(rejected)
 
 
 def _fail(pending: deque[Future[WriteResult]], error: BaseException) -> None:
