@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -38,7 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Engine, func, select, text
 
@@ -87,7 +90,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_gateway(engine: Engine, port: int, journal_dir: str) -> subprocess.Popen[bytes]:
+def start_gateway(
+    engine: Engine, port: int, journal_dir: str, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ECOHUB_DATABASE_URL": engine.url.render_as_string(hide_password=False),
@@ -98,7 +103,7 @@ def start_gateway(engine: Engine, port: int, journal_dir: str) -> subprocess.Pop
         [sys.executable, "-m", "ecohub.cli.main", "serve", "--hj212-port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,  # its warnings and errors, summarised after the run
     )
     for _ in range(300):
         try:
@@ -193,13 +198,13 @@ def wait_until_stored(engine: Engine, values: int, timeout: float = 600.0) -> fl
 
 
 def bench_backend(
-    engine: Engine, connections: int, seconds: float, ticks: int, journal: bool
+    engine: Engine, connections: int, seconds: float, ticks: int, journal: bool, log: IO[bytes]
 ) -> None:
     backend = engine.dialect.name
     points = register_simulated_points(engine, connections)
     port = free_port()
     journal_dir = tempfile.mkdtemp(prefix="ecohub-bench-journal-") if journal else ""
-    gateway = start_gateway(engine, port, journal_dir)
+    gateway = start_gateway(engine, port, journal_dir, log)
     try:
         # Packets are built before the clock starts, so that the load generator, which
         # shares this machine's two cores with the gateway, spends its time on I/O.
@@ -268,6 +273,8 @@ def bench_backend(
         gateway.wait(timeout=120)
         if journal_dir:
             shutil.rmtree(journal_dir, ignore_errors=True)
+    log.seek(0)
+    print(f"{backend:<11} {_logged_events(log.read().decode('utf-8', 'replace'))}")
     stored = count_observations(engine)
     answered = full.expected_values + half.expected_values
     with engine.connect() as connection:
@@ -276,6 +283,15 @@ def bench_backend(
         f"{backend:<11} stored {stored:,} values; answered {answered:,} (stored ≥ answered: "
         f"{stored >= answered}); hours left for rollups after shutdown: {queued}"
     )
+
+
+def _logged_events(text: str) -> str:
+    """The gateway's warnings and errors (it logs at WARNING here), counted by event."""
+    events = Counter(re.findall(r'"event": "(\w+)"', text))
+    if not events:
+        return "gateway log: no warning or error"
+    listed = ", ".join(f"{name} ×{count}" for name, count in events.most_common())
+    return f"gateway log: {listed}"
 
 
 def _per_second(report: SimulationReport) -> str:
@@ -317,8 +333,10 @@ def main() -> None:
         "(2051 flue-gas packets, 6 parameters, framing + parsing + values)"
     )
     for backend in args.backends.split(","):
-        with scratch_store(backend) as engine:
-            bench_backend(engine, args.connections, args.seconds, args.ticks, not args.no_journal)
+        with scratch_store(backend) as engine, tempfile.TemporaryFile() as log:
+            bench_backend(
+                engine, args.connections, args.seconds, args.ticks, not args.no_journal, log
+            )
 
 
 if __name__ == "__main__":

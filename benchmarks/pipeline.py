@@ -8,8 +8,8 @@ the MQTT and HTTP doors, on SQLite and PostgreSQL.
   broker keeps at most 1,000 queued messages per session and drops the rest of a burst;
   the private one is configured as docs/ingest.md advises for production); this process
   consumes them with the platform's subscriber and batch writer (pipeline in its writer
-  process). Figure: values committed per second, from the first publish to the last
-  commit.
+  process, a journal as in ``ecohub serve``). Figure: values committed per second, from
+  the first publish to the last commit.
 - HTTP: the platform runs as ``ecohub serve`` in a child process (its API shares the
   one batch writer); two concurrent clients here post JSON-lines uploads of
   ``--upload-rows`` values. Figure: values per second from the first upload until all
@@ -147,8 +147,11 @@ def mqtt_run(
     expected = sum(len(m["values"]) for m in measurements)  # type: ignore[arg-type]
     topic_root = f"bench/{uuid.uuid4().hex[:8]}"
 
+    journal_dir = tempfile.mkdtemp(prefix="ecohub-bench-journal-")
+
     async def scenario() -> float:
-        writer = BatchWriter(engine, max_delay=0.1, separate_process=True)
+        # As `ecohub serve` runs it: PUBACK once journaled, the store a moment later.
+        writer = BatchWriter(engine, max_delay=0.1, separate_process=True, journal_dir=journal_dir)
         await writer.start()
 
         async def submit(rows, rejected):  # type: ignore[no-untyped-def]
@@ -183,7 +186,10 @@ def mqtt_run(
         publisher.join()
         return elapsed
 
-    elapsed = asyncio.run(scenario())
+    try:
+        elapsed = asyncio.run(scenario())
+    finally:
+        shutil.rmtree(journal_dir, ignore_errors=True)
     stored = _count(engine)
     assert stored == expected, f"stored {stored} of {expected}"
     # The writer defers rollups (ECOHUB_ROLLUP_DELAY) and recomputes them all at close,

@@ -55,6 +55,8 @@ MAX_BATCHES_IN_FLIGHT = 2
 # A sender answered beyond it waits for everything before it (on PostgreSQL here about
 # two seconds' worth); a burst of ten-minute data from 1,000 loggers is about 20,000.
 MAX_BACKLOG_ROWS = 50_000
+# A journal flush this slow is logged (answers wait for it).
+SLOW_FLUSH_SECONDS = 0.5
 # The writer process's lowered priority (nice) when a journal answers the senders.
 WRITER_NICENESS = 5
 # A journaled batch the store refuses is tried again after at most this long.
@@ -73,6 +75,7 @@ class WriterStats:
     journaled: int = 0  # batches appended to the journal
     replayed: int = 0  # batches an earlier process left in the journal, written again
     answered_early: int = 0  # batches whose senders were answered before the commit
+    slowest_flush_seconds: float = 0.0  # of the journal
 
 
 @dataclass
@@ -304,7 +307,13 @@ class BatchWriter:
         assert self._journal is not None
         payload = pickle.dumps((batch_columns(rows), rejected), protocol=pickle.HIGHEST_PROTOCOL)
         sequence = self._journal.append(payload)
+        started = time.perf_counter()
         self._journal.sync()
+        took = time.perf_counter() - started
+        if took > self.stats.slowest_flush_seconds:
+            self.stats.slowest_flush_seconds = took
+        if took >= SLOW_FLUSH_SECONDS:  # every answer waited for it: the disk is too busy
+            log_event(logger, "journal_slow_flush", logging.WARNING, seconds=round(took, 3))
         return payload, sequence
 
     def _replayed(self, record: Record) -> _Batch:
