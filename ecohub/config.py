@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Rows the store may be behind the journal before answers wait for "
         "commits again.",
     )
+    writer_niceness: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="Lower the writer process's CPU priority by this much (nice): with a "
+        "journal, answers then come sooner in bursts, and the store falls behind more.",
+    )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
     )

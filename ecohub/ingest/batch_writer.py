@@ -57,8 +57,6 @@ MAX_BATCHES_IN_FLIGHT = 2
 MAX_BACKLOG_ROWS = 50_000
 # A journal flush this slow is logged (answers wait for it).
 SLOW_FLUSH_SECONDS = 0.5
-# The writer process's lowered priority (nice) when a journal answers the senders.
-WRITER_NICENESS = 5
 # A journaled batch the store refuses is tried again after at most this long.
 MAX_RETRY_DELAY = 30.0
 
@@ -152,9 +150,7 @@ class BatchWriter:
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
             address = url.render_as_string(hide_password=False)
-            # Behind a journal the writer may lag: it yields the CPU to the doors.
-            niceness = WRITER_NICENESS if journal_dir is not None else 0
-            self._process = WriterProcess(address, self.rollup_delay, niceness)
+            self._process = WriterProcess(address, self.rollup_delay)
 
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""

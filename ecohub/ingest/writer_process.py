@@ -60,11 +60,13 @@ def stop_child(process: Any, connection: Connection | None, timeout: float) -> N
             process.join(5)
 
 
-def _serve(connection: Connection, url: str, rollup_delay: float, niceness: int = 0) -> None:
+def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
+    from ecohub.config import get_settings
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
 
-    if niceness > 0:
+    niceness = get_settings().writer_niceness
+    if niceness > 0:  # the operator favours the doors' answers over the store's pace
         os.nice(niceness)
 
     engine = make_engine(url)
@@ -169,12 +171,9 @@ class WriterProcess:
     the next batch is pickled and on its way while the child writes the previous one.
     """
 
-    def __init__(self, url: str, rollup_delay: float = 0.0, niceness: int = 0) -> None:
-        """``niceness``: the child's scheduling priority is lowered by that much (a
-        writer behind a journal yields the CPU to the process answering senders)."""
+    def __init__(self, url: str, rollup_delay: float = 0.0) -> None:
         self.url = url
         self.rollup_delay = rollup_delay
-        self.niceness = niceness
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._process: Any = None
@@ -185,7 +184,7 @@ class WriterProcess:
 
     def start(self) -> None:
         self._process, parent = start_child(
-            _serve, (self.url, self.rollup_delay, self.niceness), "ecohub-store-writer"
+            _serve, (self.url, self.rollup_delay), "ecohub-store-writer"
         )
         self._connection = parent
         self._failed = False
