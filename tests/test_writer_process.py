@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
+import pickle
 import threading
 from typing import Any
 
@@ -14,7 +16,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from ecohub.ingest.pipeline import Pipeline, PreparedBatch
-from ecohub.ingest.writer_process import _write_batches, batch_columns, batch_rows
+from ecohub.ingest.writer_process import (
+    WriterProcess,
+    _write_batches,
+    batch_columns,
+    batch_rows,
+    unpack_batch,
+)
 from ecohub.store.observations import Observation
 from ecohub.store.tables import observations, rollups
 
@@ -107,3 +115,30 @@ def test_a_batch_crosses_the_pipe_as_columns_and_comes_back_whole() -> None:
     assert batch_rows(columns) == rows
     assert all(isinstance(row, Observation) for row in batch_rows(columns))
     assert batch_rows(batch_columns([])) == []
+
+
+def test_journaled_batches_sent_together_are_written_as_one() -> None:
+    first = [*_minute(1, 0, 3.5)]
+    second = [*_minute(2, 0, 4.5), Observation(2, "w01018", "rt", T0, None, "D", 4, "mqtt")]
+    payloads = [
+        pickle.dumps((batch_columns(first), [])),
+        pickle.dumps((batch_columns(second), ["rejected input"])),
+    ]
+    rows, rejected = unpack_batch(payloads)
+    assert rows == first + second
+    assert rejected == ["rejected input"]
+    # One payload crosses the pipe as its bytes, exactly as send() would have pickled it.
+    assert unpack_batch(pickle.loads(payloads[0])) == (first, [])
+
+
+def test_the_writer_process_takes_the_configured_niceness(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECOHUB_WRITER_NICENESS", "3")  # read by the spawned child
+    writer = WriterProcess(database_url)
+    writer.start()
+    try:
+        child = writer._process.pid
+        assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, 0) + 3
+    finally:
+        writer.close(timeout=10)
