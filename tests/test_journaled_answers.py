@@ -199,3 +199,16 @@ def test_a_second_gateway_on_the_same_journal_stops_with_a_clear_error(
         held.close()
     assert result.exit_code == 2, result.output
     assert "is in use by another process" in " ".join(result.output.split())
+
+
+def test_queued_journal_batches_are_written_together_up_to_max_rows(engine: Engine) -> None:
+    from ecohub.ingest.batch_writer import _Batch
+
+    writer = BatchWriter(engine, max_rows=10)
+    for number, rows in enumerate([4, 4, 4, 12, 1], start=1):
+        writer._enqueue(_Batch(sequences=[number], payloads=[b"%d" % number], row_count=rows))
+    groups = [writer._take_group() for _ in range(3)]
+    assert [g.sequences for g in groups] == [[1, 2], [3], [4]]  # 4+4; 4 (+12 > 10); 12
+    assert [g.payloads for g in groups] == [[b"1", b"2"], [b"3"], [b"4"]]
+    assert [g.row_count for g in groups] == [8, 4, 12]
+    assert writer._take_group().sequences == [5]

@@ -88,6 +88,15 @@ class _Batch:
     payloads: list[bytes] = field(default_factory=list)
     row_count: int = 0
 
+    def absorb(self, other: _Batch) -> None:
+        """Add ``other``'s rows, input, futures and journal records to this batch."""
+        self.rows += other.rows
+        self.rejected += other.rejected
+        self.futures += other.futures
+        self.sequences += other.sequences
+        self.payloads += other.payloads
+        self.row_count += other.row_count
+
 
 class BatchWriter:
     """Gathers submissions and writes them in batches; see the module docstring."""
@@ -360,25 +369,13 @@ class BatchWriter:
         """The queued batches, oldest first, up to ``max_rows`` rows, as one batch: under
         load the store then gets batches as large as without a journal (each batch has a
         fixed cost), however small the journaled ones."""
-        group = self._backlog.popleft()
-        if not self._backlog or group.row_count >= self.max_rows:
-            return group
-        group = _Batch(
-            rows=list(group.rows),
-            rejected=list(group.rejected),
-            futures=list(group.futures),
-            sequences=list(group.sequences),
-            payloads=list(group.payloads),
-            row_count=group.row_count,
-        )
+        first = self._backlog.popleft()
+        if not self._backlog or first.row_count >= self.max_rows:
+            return first
+        group = _Batch()
+        group.absorb(first)
         while self._backlog and group.row_count + self._backlog[0].row_count <= self.max_rows:
-            batch = self._backlog.popleft()
-            group.rows += batch.rows
-            group.rejected += batch.rejected
-            group.futures += batch.futures
-            group.sequences += batch.sequences
-            group.payloads += batch.payloads
-            group.row_count += batch.row_count
+            group.absorb(self._backlog.popleft())
         return group
 
     async def _stop_draining(self) -> None:
