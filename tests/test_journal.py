@@ -122,3 +122,44 @@ def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(JournalError, match="is not usable"):
         Journal(blocker / "journal")
+
+
+def test_inspecting_a_journal_changes_nothing_and_counts_what_waits(tmp_path: Path) -> None:
+    import pickle
+
+    from typer.testing import CliRunner
+
+    from ecohub.cli.main import app
+    from ecohub.ingest.journal import inspect_journal
+
+    def payload(values: int, rejected: int) -> bytes:
+        columns = tuple(tuple(range(values)) for _ in range(8)) if values else ()
+        return pickle.dumps((columns, ["bad input"] * rejected))
+
+    journal = Journal(tmp_path)
+    first = journal.append(payload(5, 0))
+    journal.append(payload(7, 1))
+    journal.append(payload(0, 2))
+    journal.sync()
+    journal.mark_committed(first)
+    (segment,) = journal.segment_paths()
+    with open(segment, "ab") as handle:  # a torn record after the flushed ones
+        handle.write(b"EHJ1\x00")
+    size = segment.stat().st_size
+
+    status = inspect_journal(tmp_path)
+    assert status.in_use and status.committed == first and status.segments == 1
+    assert [r.sequence for r in status.pending] == [first + 1, first + 2]
+    cut = f"{segment.name}: record header cut short at byte {size - 5} of {size}"
+    assert status.problems == [cut]
+    result = CliRunner().invoke(app, ["journal", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "in use by a running gateway" in text
+    assert "2 batch(es) (2-3), 7 values and 3 rejected inputs" in text
+    assert segment.stat().st_size == size  # nothing cut while inspecting
+    journal.close()
+    assert not inspect_journal(tmp_path).in_use
+
+    missing = CliRunner().invoke(app, ["journal", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no journal directory" in missing.output

@@ -507,6 +507,52 @@ def serve(
         raise typer.Exit(2) from error
 
 
+@app.command("journal")
+def journal_status(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Journal directory (default ECOHUB_JOURNAL_DIR, var/journal)."),
+    ] = None,
+) -> None:
+    """Show what the gateway's journal holds: batches answered but not yet known to be
+    in the store (the next `ecohub serve` writes them first). Read-only; safe while the
+    gateway runs."""
+    import pickle
+
+    from ecohub.ingest.journal import JournalError, inspect_journal
+
+    where = directory or Path(get_settings().journal_dir or "var/journal")
+    try:
+        status = inspect_journal(where)
+    except JournalError as error:
+        err_console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from error
+    rows = 0
+    rejected = 0
+    for record in status.pending:
+        columns, more = pickle.loads(record.payload)
+        rows += len(columns[0]) if columns else 0
+        rejected += len(more)
+    state = "in use by a running gateway" if status.in_use else "not in use"
+    console.print(f"journal {status.directory} ({state})", markup=False)
+    console.print(
+        f"  {status.segments} segment file(s), {status.bytes:,} bytes; "
+        f"committed through batch {status.committed}",
+        markup=False,
+    )
+    if status.pending:
+        first, last = status.pending[0].sequence, status.pending[-1].sequence
+        console.print(
+            f"  waiting for the store: {len(status.pending):,} batch(es) ({first}-{last}), "
+            f"{rows:,} values and {rejected:,} rejected inputs",
+            markup=False,
+        )
+    else:
+        console.print("  waiting for the store: nothing", markup=False)
+    for problem in status.problems:
+        console.print(f"  cut off at the next start: {problem}", markup=False)
+
+
 @import_app.command("measurements")
 def import_measurements(
     paths: Annotated[

@@ -287,6 +287,55 @@ class Journal:
             yield from records
 
 
+@dataclass(frozen=True)
+class JournalStatus:
+    """What a journal directory holds, read without changing it."""
+
+    directory: Path
+    in_use: bool  # a running process holds its lock
+    segments: int
+    bytes: int
+    committed: int  # every batch up to this number is in the store
+    pending: list[Record]  # batches after it, oldest first
+    problems: list[str]  # records cut short or damaged (cut off at the next start)
+
+
+def inspect_journal(directory: str | os.PathLike[str]) -> JournalStatus:
+    """Read a journal without taking its lock or cutting anything (safe while a gateway
+    runs; what it holds may then change as it is read)."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise JournalError(f"no journal directory at {path}")
+    in_use = False
+    lock_path = path / "LOCK"
+    if lock_path.exists():
+        with open(lock_path) as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                in_use = True
+    try:
+        committed = int((path / "committed").read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        committed = 0
+    pending: list[Record] = []
+    problems: list[str] = []
+    segments = sorted(
+        (int(p.name[: -len(_SUFFIX)]), p)
+        for p in path.glob(f"*{_SUFFIX}")
+        if p.name[: -len(_SUFFIX)].isdigit()
+    )
+    size = 0
+    for _first, segment in segments:
+        data = segment.read_bytes()
+        size += len(data)
+        records, used, problem = read_records(data)
+        pending += [r for r in records if r.sequence > committed]
+        if problem is not None:
+            problems.append(f"{segment.name}: {problem} at byte {used} of {len(data)}")
+    return JournalStatus(path, in_use, len(segments), size, committed, pending, problems)
+
+
 def _sync_directory(directory: Path) -> None:
     descriptor = os.open(directory, os.O_RDONLY)
     try:
