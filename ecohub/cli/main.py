@@ -467,7 +467,10 @@ def serve(
     """Run the platform: the HJ 212 gateway, the MQTT subscriber and the HTTP API, all
     feeding one ingestion pipeline, after printing the store summary.
 
-    Stops gracefully on Ctrl-C or SIGTERM: every value already answered is stored.
+    Senders are answered once their data are in the journal (ECOHUB_JOURNAL_DIR).
+    Stops gracefully on Ctrl-C or SIGTERM: every value already answered is stored, or,
+    if the store does not take it within a minute, kept in the journal for the next
+    start (`ecohub journal` shows it).
     """
     from ecohub.ingest.hj212_gateway import run_gateway
 
