@@ -212,3 +212,31 @@ def test_queued_journal_batches_are_written_together_up_to_max_rows(engine: Engi
     assert [g.payloads for g in groups] == [[b"1", b"2"], [b"3"], [b"4"]]
     assert [g.row_count for g in groups] == [8, 4, 12]
     assert writer._take_group().sequences == [5]
+
+
+def test_a_writer_thread_writes_what_an_earlier_process_left_in_the_journal(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import pickle
+
+    from ecohub.ingest.journal import Journal
+    from ecohub.ingest.writer_process import batch_columns
+
+    (point,) = register_simulated_points(engine, 1)
+    with engine.connect() as connection:
+        point_id = connection.execute(
+            select(MonitoringPoint.id).where(MonitoringPoint.mn == point.mn)
+        ).scalar_one()
+    left = Journal(tmp_path / "journal")  # an earlier process, killed after answering
+    left.append(pickle.dumps((batch_columns(_rows(point_id, 0, 5)), [])))
+    left.sync()
+    left._lock.close()
+
+    async def restart() -> None:
+        writer = BatchWriter(engine, journal_dir=tmp_path / "journal", separate_process=False)
+        await writer.start()
+        await writer.close()
+        assert writer.stats.replayed == 1
+
+    asyncio.run(restart())
+    assert stored_count(engine) == 5

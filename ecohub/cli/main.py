@@ -520,22 +520,21 @@ def journal_status(
     """Show what the gateway's journal holds: batches answered but not yet known to be
     in the store (the next `ecohub serve` writes them first). Read-only; safe while the
     gateway runs."""
-    import pickle
+    from rich.markup import escape
 
+    from ecohub.config import DEFAULT_VAR_DIR
     from ecohub.ingest.journal import JournalError, inspect_journal
+    from ecohub.ingest.writer_process import payload_counts
 
-    where = directory or Path(get_settings().journal_dir or "var/journal")
+    where = directory or Path(get_settings().journal_dir or DEFAULT_VAR_DIR / "journal")
     try:
         status = inspect_journal(where)
     except JournalError as error:
-        err_console.print(f"[red]error[/red] {error}")
+        err_console.print(f"[red]error[/red] {escape(str(error))}")
         raise typer.Exit(2) from error
-    rows = 0
-    rejected = 0
-    for record in status.pending:
-        columns, more = pickle.loads(record.payload)
-        rows += len(columns[0]) if columns else 0
-        rejected += len(more)
+    counts = [payload_counts(record.payload) for record in status.pending]
+    rows = sum(count for count, _rejected in counts)
+    rejected = sum(count for _rows, count in counts)
     state = "in use by a running gateway" if status.in_use else "not in use"
     console.print(f"journal {status.directory} ({state})", markup=False)
     console.print(

@@ -42,7 +42,12 @@ from ecohub.config import get_settings
 from ecohub.ingest.events import log_event
 from ecohub.ingest.journal import Journal, Record
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.ingest.writer_process import WriterProcess, batch_columns, batch_rows
+from ecohub.ingest.writer_process import (
+    WriterProcess,
+    batch_columns,
+    payload_counts,
+    unpack_batch,
+)
 from ecohub.store.observations import Observation, WriteResult
 from ecohub.store.quarantine import Rejected
 
@@ -224,7 +229,6 @@ class BatchWriter:
         # In a child process the writer flushes deferred rollups itself; in a thread
         # this loop wakes up for them.
         wake = self._rollup_wake() if self._journal is None else None  # else: _drain
-
         while True:
             if wake is None:
                 await self._wake.wait()
@@ -323,16 +327,14 @@ class BatchWriter:
 
     def _replayed(self, record: Record) -> _Batch:
         """A batch an earlier process journaled and did not see committed."""
-        columns, rejected = pickle.loads(record.payload)
-        count = len(columns[0]) if columns else 0
-        rows = batch_rows(columns) if self._process is None else []
-        return _Batch(
-            rows=rows,
-            rejected=list(rejected) if self._process is None else [],
+        batch = _Batch(
             sequences=[record.sequence],
             payloads=[record.payload],
-            row_count=count,
+            row_count=payload_counts(record.payload)[0],
         )
+        if self._process is None:  # a writer thread takes rows, not payloads
+            batch.rows, batch.rejected = unpack_batch([record.payload])
+        return batch
 
     def _enqueue(self, batch: _Batch) -> None:
         self._outstanding.update(batch.sequences)

@@ -27,7 +27,6 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,11 +109,11 @@ class Journal:
                 f"journal directory {self.directory} is in use by another process "
                 "(set ECOHUB_JOURNAL_DIR to a directory of its own for each gateway)"
             ) from None
-        self.committed = self._read_committed()
+        self.committed = _committed_mark(self.directory)
         self._pending: list[Record] = []
         self._segments: list[tuple[int, Path]] = []  # (first sequence number, path)
         last = self.committed
-        for first, path in self._existing_segments():
+        for first, path in _segment_files(self.directory):
             records = self._load_segment(path)
             if not records:
                 path.unlink()
@@ -143,25 +142,6 @@ class Journal:
         (they are written again; the list is handed over once)."""
         found, self._pending = self._pending, []
         return found
-
-    def _read_committed(self) -> int:
-        try:
-            text = (self.directory / "committed").read_text().strip()
-        except FileNotFoundError:
-            return 0
-        try:
-            return int(text)
-        except ValueError:
-            log_event(logger, "journal_committed_unreadable", logging.WARNING, text=text[:40])
-            return 0  # write everything again: the store makes that harmless
-
-    def _existing_segments(self) -> list[tuple[int, Path]]:
-        segments = []
-        for path in self.directory.glob(f"*{_SUFFIX}"):
-            stem = path.name[: -len(_SUFFIX)]
-            if stem.isdigit():
-                segments.append((int(stem), path))
-        return sorted(segments)
 
     def _load_segment(self, path: Path) -> list[Record]:
         data = path.read_bytes()
@@ -280,12 +260,6 @@ class Journal:
             self._segments = []
         self._lock.close()
 
-    def __iter__(self) -> Iterator[Record]:
-        """Every record in the segment files (for inspection and tests)."""
-        for path in self.segment_paths():
-            records, _used, _problem = read_records(path.read_bytes())
-            yield from records
-
 
 @dataclass(frozen=True)
 class JournalStatus:
@@ -314,17 +288,10 @@ def inspect_journal(directory: str | os.PathLike[str]) -> JournalStatus:
                 fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
                 in_use = True
-    try:
-        committed = int((path / "committed").read_text().strip() or 0)
-    except (FileNotFoundError, ValueError):
-        committed = 0
+    committed = _committed_mark(path)
     pending: list[Record] = []
     problems: list[str] = []
-    segments = sorted(
-        (int(p.name[: -len(_SUFFIX)]), p)
-        for p in path.glob(f"*{_SUFFIX}")
-        if p.name[: -len(_SUFFIX)].isdigit()
-    )
+    segments = _segment_files(path)
     size = 0
     for _first, segment in segments:
         data = segment.read_bytes()
@@ -334,6 +301,30 @@ def inspect_journal(directory: str | os.PathLike[str]) -> JournalStatus:
         if problem is not None:
             problems.append(f"{segment.name}: {problem} at byte {used} of {len(data)}")
     return JournalStatus(path, in_use, len(segments), size, committed, pending, problems)
+
+
+def _committed_mark(directory: Path) -> int:
+    """The number in ``committed`` (0 if missing or unreadable: everything is written
+    again, which the store makes harmless)."""
+    try:
+        text = (directory / "committed").read_text().strip()
+    except FileNotFoundError:
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        log_event(logger, "journal_committed_unreadable", logging.WARNING, text=text[:40])
+        return 0
+
+
+def _segment_files(directory: Path) -> list[tuple[int, Path]]:
+    """(first sequence number, path) of each segment file, oldest first."""
+    segments = []
+    for path in directory.glob(f"*{_SUFFIX}"):
+        stem = path.name[: -len(_SUFFIX)]
+        if stem.isdigit():
+            segments.append((int(stem), path))
+    return sorted(segments)
 
 
 def _sync_directory(directory: Path) -> None:

@@ -278,6 +278,12 @@ def batch_rows(columns: tuple[tuple[Any, ...], ...]) -> list[Observation]:
     return list(map(Observation, *columns)) if columns else []
 
 
+def payload_counts(payload: bytes) -> tuple[int, int]:
+    """Rows and rejected inputs of one pickled batch (a journal record)."""
+    columns, rejected = pickle.loads(payload)
+    return (len(columns[0]) if columns else 0), len(rejected)
+
+
 def unpack_batch(message: Any) -> tuple[list[Observation], list[Any]]:
     """Rows and rejected input of a batch as :meth:`WriterProcess.send` or
     :meth:`WriterProcess.send_payloads` sent it (a list: several pickled batches)."""
