@@ -59,14 +59,20 @@ def _rows(point_id: int, start: int, count: int) -> list[Observation]:
     ]
 
 
+def _one_registered_point(engine: Engine) -> int:
+    (point,) = register_simulated_points(engine, 1)
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(MonitoringPoint.id).where(MonitoringPoint.mn == point.mn)
+            ).scalar_one()
+        )
+
+
 def test_answers_wait_for_the_store_once_it_is_too_far_behind(
     engine: Engine, tmp_path: Path
 ) -> None:
-    (point,) = register_simulated_points(engine, 1)
-    with engine.connect() as connection:
-        point_id = connection.execute(
-            select(MonitoringPoint.id).where(MonitoringPoint.mn == point.mn)
-        ).scalar_one()
+    point_id = _one_registered_point(engine)
 
     async def scenario() -> None:
         writer = BatchWriter(
@@ -222,11 +228,7 @@ def test_a_writer_thread_writes_what_an_earlier_process_left_in_the_journal(
     from ecohub.ingest.journal import Journal
     from ecohub.ingest.writer_process import batch_columns
 
-    (point,) = register_simulated_points(engine, 1)
-    with engine.connect() as connection:
-        point_id = connection.execute(
-            select(MonitoringPoint.id).where(MonitoringPoint.mn == point.mn)
-        ).scalar_one()
+    point_id = _one_registered_point(engine)
     left = Journal(tmp_path / "journal")  # an earlier process, killed after answering
     left.append(pickle.dumps((batch_columns(_rows(point_id, 0, 5)), [])))
     left.sync()
