@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import ecohub.api.keys  # noqa: F401  (its table is part of the schema)
@@ -17,7 +19,7 @@ from ecohub.registry.schemas import PointIn, SiteIn
 from ecohub.store.db import Base, make_engine
 from ecohub.store.migrate import upgrade
 from ecohub.store.observations import Observation, write_observations
-from ecohub.store.tables import observation_revisions
+from ecohub.store.tables import observation_revisions, observations
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -51,10 +53,7 @@ def test_dropping_the_series_foreign_keys_keeps_sqlite_data_and_trigger(tmp_path
     the revision trigger and WITHOUT ROWID must survive, and the keys must be gone."""
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     upgrade(engine, "0007")
-    with Session(engine) as session, session.begin():
-        service.upsert_site(session, SiteIn(code="S1", name="站", kind=SiteKind.AIR), "t")
-        service.upsert_point(session, PointIn(code="P1", name="点", site_code="S1"), "t")
-        point = session.scalars(select(MonitoringPoint.id)).one()
+    point = _register_point(engine)
     moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     write_observations(engine, [Observation(point, "a21026", "hour", moment, 12.0)])
     with engine.begin() as connection:
@@ -82,3 +81,68 @@ def test_dropping_the_series_foreign_keys_keeps_sqlite_data_and_trigger(tmp_path
         ).all()
     assert [tuple(row) for row in revised] == [(12.0, 13.0)]
     engine.dispose()
+
+
+def test_observation_checks_refuse_unknown_flags_and_intervals(engine: Engine) -> None:
+    """Migration 0010 rewrote the checks (equalities, not IN lists): what they refuse and
+    accept is unchanged."""
+    moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+    def insert(interval: str, flag: str, hours: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                observations.insert().values(
+                    point_id=1,
+                    parameter_code="a21026",
+                    interval=interval,
+                    ts=moment + dt.timedelta(hours=hours),
+                    value=1.0,
+                    data_flag=flag,
+                    source="test",
+                    ingested_at=moment,
+                )
+            )
+
+    for hours, flag in enumerate("NFMSDCTB"):
+        insert("rt", flag, hours)
+    for interval in ("min", "hour", "day"):
+        insert(interval, "N", 0)
+    for interval, flag in (("rt", "X"), ("sec", "N"), ("rt", "n")):
+        with pytest.raises(IntegrityError, match="ck_observations"):
+            insert(interval, flag, 100)
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(observations)).scalar_one()
+    assert count == 11
+
+
+def test_sqlite_observation_checks_are_rewritten_keeping_rows_and_trigger(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0009")
+    point = _register_point(engine)
+    moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    write_observations(engine, [Observation(point, "a21026", "hour", moment, 12.0)])
+    upgrade(engine)
+    with engine.connect() as connection:
+        sql = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'observations'"
+        ).scalar_one()
+        indexes = connection.exec_driver_sql("PRAGMA index_list('observations')").all()
+    assert " IN (" not in sql and "WITHOUT ROWID" in sql
+    assert "data_flag = 'B'" in sql and "interval = 'day'" in sql
+    assert "ix_observations_ts" in {row[1] for row in indexes}
+    write_observations(engine, [Observation(point, "a21026", "hour", moment, 13.0)])
+    with engine.connect() as connection:
+        revised = connection.execute(
+            select(observation_revisions.c.old_value, observation_revisions.c.new_value)
+        ).all()
+    assert [tuple(row) for row in revised] == [(12.0, 13.0)]
+    engine.dispose()
+
+
+def _register_point(engine: Engine) -> int:
+    with Session(engine) as session, session.begin():
+        service.upsert_site(session, SiteIn(code="S1", name="站", kind=SiteKind.AIR), "t")
+        service.upsert_point(session, PointIn(code="P1", name="点", site_code="S1"), "t")
+        return int(session.scalars(select(MonitoringPoint.id)).one())

@@ -51,8 +51,13 @@ class DataFlag(enum.StrEnum):
 
 metadata = Base.metadata
 
-_flags = ", ".join(f"'{flag.value}'" for flag in DataFlag)
-_intervals = ", ".join(f"'{kind.value}'" for kind in IntervalKind)
+
+def _equal_to_one(column: str, values: list[str]) -> str:
+    """``column = 'a' OR column = 'b' …``: SQLite checks ``IN`` lists of more than two
+    values with a lookup table built for every row, which cost 6 µs per inserted
+    observation (migration 0010)."""
+    return " OR ".join(f"{column} = '{value}'" for value in values)
+
 
 observations = Table(
     "observations",
@@ -69,8 +74,8 @@ observations = Table(
     Column("source", String(16), nullable=False),
     Column("ingested_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("point_id", "parameter_code", "interval", "ts"),
-    CheckConstraint(f"data_flag IN ({_flags})", name="data_flag"),
-    CheckConstraint(f"interval IN ({_intervals})", name="interval"),
+    CheckConstraint(_equal_to_one("data_flag", [f.value for f in DataFlag]), name="data_flag"),
+    CheckConstraint(_equal_to_one("interval", [k.value for k in IntervalKind]), name="interval"),
     # SQLite: store rows in the primary-key B-tree itself (one tree to update, not two).
     sqlite_with_rowid=False,
 )
