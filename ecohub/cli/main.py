@@ -276,7 +276,7 @@ def simulate_hj212(
     and prints what was sent and how fast it was answered.
     """
 
-    from ecohub.runtime import run_event_loop
+    from ecohub.runtime import run_event_loop, tune_garbage_collector
     from ecohub.simulate.hj212 import register_simulated_points, simulate
 
     if interval <= 0 or duration <= 0 or points < 1:
@@ -284,6 +284,7 @@ def simulate_hj212(
     if not 0 <= bad_ratio <= 1:
         raise typer.BadParameter("bad ratio must be between 0 and 1", param_hint="--bad-ratio")
     simulated = register_simulated_points(engine(), points)
+    tune_garbage_collector()  # a collector pause would be measured as answer latency
     report = run_event_loop(
         simulate(
             simulated,
