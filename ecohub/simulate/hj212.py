@@ -23,12 +23,19 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ecohub.protocol.hj212 import Frame, Framer, parse_packet
-from ecohub.protocol.hj212.encode import data_segment, encode_cp, format_qn, format_time
+from ecohub.protocol.hj212.encode import (
+    data_answer,
+    data_segment,
+    encode_cp,
+    format_qn,
+    format_time,
+)
 from ecohub.protocol.hj212.framing import frame_packet
 from ecohub.registry import service
 from ecohub.registry.models import MonitoringPoint, Outlet, OutletKind
@@ -257,6 +264,25 @@ def build_upload(
     return frame_packet(segment), values
 
 
+class ExpectedAnswer(NamedTuple):
+    """The 9014 answer an upload asks for: its QN, and the packet this platform sends."""
+
+    qn: str
+    packet: bytes
+
+
+def expected_answer(upload: bytes) -> ExpectedAnswer:
+    """What the gateway answers to a framed upload (any 9014 with its QN is accepted; the
+    exact packet only spares the load generator parsing it)."""
+    request = parse_packet(upload[6:-6])
+    assert request.qn is not None
+    return ExpectedAnswer(request.qn, data_answer(request))
+
+
+# (CN, packet, its expected answer, the stored values it carries)
+Upload = tuple[int, bytes, ExpectedAnswer, list[tuple[str, float]]]
+
+
 def commands_at(tick: int) -> list[int]:
     """The uploads a logger sends at ``tick`` of its one-minute clock: real-time data every
     tick, ten-minute data every ten, hourly data every sixty and daily data every 1,440."""
@@ -325,7 +351,7 @@ class _Logger:
     ack_timeout: float
     deadline: float | None = None  # time.monotonic() after which the logger stops
     script: ValueScript | None = None
-    plan: list[list[tuple[int, bytes, str, list[tuple[str, float]]]]] | None = None
+    plan: list[list[Upload]] | None = None
     report: SimulationReport = field(default_factory=SimulationReport)
     # (CN, stored values) of each answered upload, counted by account()
     delivered: list[tuple[int, list[tuple[str, float]]]] = field(default_factory=list)
@@ -359,12 +385,12 @@ class _Logger:
             raise ConnectionResetError(f"{self.point.mn}: connection lost")
         transport.write(data)  # type: ignore[attr-defined]
 
-    async def send_and_confirm(self, packet: bytes, qn: str) -> bool:
+    async def send_and_confirm(self, packet: bytes, answer: ExpectedAnswer) -> bool:
         """Send a packet and wait (at most ``ack_timeout``) for its 9014 answer."""
         link = self.link
         assert link is not None
         sent = time.perf_counter()
-        answered = link.expect(qn)
+        answered = link.expect(answer)
         self.write(packet)
         await link.drain()
         # One timer per packet: asyncio.timeout() around a read cost more than the read.
@@ -388,7 +414,7 @@ class _Logger:
             self.report.gave_up += 1
         return self.report
 
-    def uploads(self) -> Iterator[list[tuple[int, bytes, str, list[tuple[str, float]]]]]:
+    def uploads(self) -> Iterator[list[Upload]]:
         """Per tick, the uploads to send: (CN, packet, QN, stored values)."""
         sequence = 0
         for tick in range(self.ticks):
@@ -399,7 +425,7 @@ class _Logger:
                 data_time = moment.replace(second=0) if cn == 2011 else _period_start(cn, moment)
                 qn = format_qn(self.start + dt.timedelta(milliseconds=sequence))
                 packet, values = build_upload(self.point, cn, data_time, qn, self.rng, self.script)
-                batch.append((cn, packet, qn, values))
+                batch.append((cn, packet, expected_answer(packet), values))
             yield batch
 
     def account(self) -> None:
@@ -431,15 +457,15 @@ class _Logger:
         for batch in self.plan if self.plan is not None else self.uploads():
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 break
-            for cn, packet, qn, values in batch:
+            for cn, packet, answer, values in batch:
                 await self._maybe_bad(packet)
-                if not await self._deliver(packet, qn):
+                if not await self._deliver(packet, answer):
                     continue
                 self.report.good_packets += 1
                 self.delivered.append((cn, values))
                 if self.bad_ratio and self.rng.random() < self.bad_ratio:
                     self.report.retransmissions += 1
-                    await self.send_and_confirm(packet, qn)
+                    await self.send_and_confirm(packet, answer)
             if self.bad_ratio and self.rng.random() < self.bad_ratio / 5:
                 await self._drop_connection()
             if self.interval:
@@ -448,11 +474,11 @@ class _Logger:
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
         await self.disconnect()
 
-    async def _deliver(self, packet: bytes, qn: str) -> bool:
+    async def _deliver(self, packet: bytes, answer: ExpectedAnswer) -> bool:
         """Send a good packet until it is answered (as a logger re-sends unanswered data)."""
         for _ in range(3):
             try:
-                if await self.send_and_confirm(packet, qn):
+                if await self.send_and_confirm(packet, answer):
                     return True
             except (ConnectionError, OSError):
                 pass
@@ -485,16 +511,16 @@ class _LoggerLink(asyncio.Protocol):
     def __init__(self) -> None:
         loop = asyncio.get_running_loop()
         self.framer = Framer()
-        self.waiting: tuple[str, asyncio.Future[bool]] | None = None
+        self.waiting: tuple[ExpectedAnswer, asyncio.Future[bool]] | None = None
         self.closed: asyncio.Future[None] = loop.create_future()
         self._writable: asyncio.Future[None] | None = None
         self._lost = False
 
-    def expect(self, qn: str) -> asyncio.Future[bool]:
+    def expect(self, answer: ExpectedAnswer) -> asyncio.Future[bool]:
         answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         if self._lost:
             answered.set_result(False)
-        self.waiting = (qn, answered)
+        self.waiting = (answer, answered)
         return answered
 
     @staticmethod
@@ -503,12 +529,20 @@ class _LoggerLink(asyncio.Protocol):
             answered.set_result(False)
 
     def data_received(self, data: bytes) -> None:
+        waiting = self.waiting
+        if waiting is not None and data == waiting[0].packet and not self.framer.pending:
+            # Byte for byte the answer expected (CRC included): nothing to frame or parse,
+            # which was half of this load generator's work per upload.
+            self.waiting = None
+            if not waiting[1].done():
+                waiting[1].set_result(True)
+            return
         for frame in self.framer.feed(data):
             if not isinstance(frame, Frame) or self.waiting is None:
                 continue
             answer = parse_packet(frame.data)
-            qn, answered = self.waiting
-            if answer.cn == "9014" and answer.qn == qn:
+            expected, answered = self.waiting
+            if answer.cn == "9014" and answer.qn == expected.qn:
                 self.waiting = None
                 if not answered.done():
                     answered.set_result(True)
