@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecohub.protocol.hj212 import Frame, FrameError, Framer, parse_cp, parse_packet
-from ecohub.protocol.hj212.crc import hj212_crc16
+from ecohub.protocol.hj212 import Frame, FrameError, Framer, crc, parse_cp, parse_packet
+from ecohub.protocol.hj212.crc import hj212_crc16, python_crc16
 from ecohub.protocol.hj212.encode import data_segment, encode_cp
 from ecohub.protocol.hj212.framing import frame_packet
 from ecohub.protocol.hj212.packet import PacketError, _parse_cp_items
@@ -162,4 +163,22 @@ def _reference_crc16(data: bytes) -> int:
 
 @given(st.binary(max_size=600))
 def test_table_crc_equals_the_standards_routine(data: bytes) -> None:
-    assert hj212_crc16(data) == _reference_crc16(data)
+    assert python_crc16(data) == _reference_crc16(data)
+
+
+@given(st.binary(max_size=1100))
+def test_c_crc_equals_the_standards_routine(data: bytes) -> None:
+    compiled = pytest.importorskip(
+        "ecohub.protocol.hj212._crc", reason="the C CRC is not built (no compiler at install)"
+    )
+    assert compiled.hj212_crc16(data) == _reference_crc16(data)
+    assert compiled.hj212_crc16(bytearray(data)) == compiled.hj212_crc16(memoryview(data))
+
+
+def test_the_gateway_uses_the_c_crc_where_it_is_built() -> None:
+    compiled = pytest.importorskip(
+        "ecohub.protocol.hj212._crc", reason="the C CRC is not built (no compiler at install)"
+    )
+    assert crc.C_CRC and hj212_crc16 is compiled.hj212_crc16
+    with pytest.raises(TypeError):
+        compiled.hj212_crc16("text is not bytes")  # type: ignore[arg-type]
