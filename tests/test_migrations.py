@@ -74,12 +74,7 @@ def test_dropping_the_series_foreign_keys_keeps_sqlite_data_and_trigger(tmp_path
             ).scalar_one()
             assert "WITHOUT ROWID" in sql
         assert connection.exec_driver_sql("SELECT value FROM rollups").scalars().all() == [12.0]
-    write_observations(engine, [Observation(point, "a21026", "hour", moment, 13.0)])
-    with engine.connect() as connection:
-        revised = connection.execute(
-            select(observation_revisions.c.old_value, observation_revisions.c.new_value)
-        ).all()
-    assert [tuple(row) for row in revised] == [(12.0, 13.0)]
+    _assert_trigger_records_a_revision(engine, point, moment)
     engine.dispose()
 
 
@@ -132,12 +127,7 @@ def test_sqlite_observation_checks_are_rewritten_keeping_rows_and_trigger(
     assert " IN (" not in sql and "WITHOUT ROWID" in sql
     assert "data_flag = 'B'" in sql and "interval = 'day'" in sql
     assert "ix_observations_ts" in {row[1] for row in indexes}
-    write_observations(engine, [Observation(point, "a21026", "hour", moment, 13.0)])
-    with engine.connect() as connection:
-        revised = connection.execute(
-            select(observation_revisions.c.old_value, observation_revisions.c.new_value)
-        ).all()
-    assert [tuple(row) for row in revised] == [(12.0, 13.0)]
+    _assert_trigger_records_a_revision(engine, point, moment)
     engine.dispose()
 
 
@@ -146,3 +136,13 @@ def _register_point(engine: Engine) -> int:
         service.upsert_site(session, SiteIn(code="S1", name="站", kind=SiteKind.AIR), "t")
         service.upsert_point(session, PointIn(code="P1", name="点", site_code="S1"), "t")
         return int(session.scalars(select(MonitoringPoint.id)).one())
+
+
+def _assert_trigger_records_a_revision(engine: Engine, point: int, moment: dt.datetime) -> None:
+    """The stored 12.0 at ``moment`` becomes 13.0: the revision trigger must record it."""
+    write_observations(engine, [Observation(point, "a21026", "hour", moment, 13.0)])
+    with engine.connect() as connection:
+        revised = connection.execute(
+            select(observation_revisions.c.old_value, observation_revisions.c.new_value)
+        ).all()
+    assert [tuple(row) for row in revised] == [(12.0, 13.0)]
