@@ -12,7 +12,8 @@ runs the simulator with ``--connections`` loggers (flue-gas and waste-water prof
 2. Half rate: the loggers are paced to half the sustained rate; prints ACK p50/p99, and
    the p99 of each second's packets (median and worst second): every tenth tick every
    logger also sends its ten-minute data, so some seconds carry several times the load.
-3. Peak memory (VmHWM) of the gateway process and of its writer process.
+3. Peak memory of the gateway process and of its writer process, and of both together,
+   sampled from start to exit (shutdown included).
 
 The gateway's writer recomputes the hourly and daily rollups of the hours they touched
 within ``ECOHUB_ROLLUP_DELAY`` seconds (default 2) and all of them at shutdown, which the
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -182,11 +184,60 @@ class CpuMeter:
         return "CPU (µs per packet): " + ", ".join(parts)
 
 
-def peak_memory_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+def memory_mb(pid: int, field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak so far) of a process; 0 once gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    return 0.0
+
+
+class MemorySampler:
+    """Peak memory of the gateway process and of its writer process, sampled every 0.1 s
+    from start to exit: shutdown, when the writer recomputes every queued rollup, is
+    part of the run. Each process's peak is its ``VmHWM``; together, the largest sum of
+    the two resident sizes at one moment."""
+
+    def __init__(self, gateway: int) -> None:
+        self.gateway = gateway
+        self.peaks = {"gateway": 0.0, "writer": 0.0}
+        self.together = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            writer = _largest_child(self.gateway)
+            self.peaks["gateway"] = max(self.peaks["gateway"], memory_mb(self.gateway, "VmHWM"))
+            if writer is not None:
+                self.peaks["writer"] = max(self.peaks["writer"], memory_mb(writer, "VmHWM"))
+            now = memory_mb(self.gateway, "VmRSS")
+            now += memory_mb(writer, "VmRSS") if writer is not None else 0.0
+            self.together = max(self.together, now)
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        return (
+            f"peak memory (start to exit): gateway {self.peaks['gateway']:,.0f} MB, its "
+            f"writer process {self.peaks['writer']:,.0f} MB, both together "
+            f"{self.together:,.0f} MB"
+        )
+
+
+def _largest_child(pid: int) -> int | None:
+    """The writer: the gateway's largest child (the other one is multiprocessing's
+    resource tracker)."""
+    try:
+        children = child_pids(pid)
+    except OSError:
+        return None
+    return max(children, key=lambda child: memory_mb(child, "VmRSS"), default=None)
 
 
 def wait_until_stored(engine: Engine, values: int, timeout: float = 600.0) -> float:
@@ -205,6 +256,7 @@ def bench_backend(
     port = free_port()
     journal_dir = tempfile.mkdtemp(prefix="ecohub-bench-journal-") if journal else ""
     gateway = start_gateway(engine, port, journal_dir, log)
+    memory = MemorySampler(gateway.pid)
     try:
         # Packets are built before the clock starts, so that the load generator, which
         # shares this machine's two cores with the gateway, spends its time on I/O.
@@ -234,6 +286,11 @@ def bench_backend(
             f"missing ACKs {full.missing_acks}"
         )
         print(f"{backend:<11} {meter.report(full.good_packets, elapsed)}")
+        if full.seconds < 0.95 * seconds:
+            print(
+                f"{backend:<11} (the loggers ran out of prepared ticks after "
+                f"{full.seconds:.1f} s: raise --ticks for a full {seconds:.0f} s phase)"
+            )
         # Pace each logger so that all of them together offer half the sustained rate:
         # a tick every `interval` seconds on each logger's own clock, the loggers'
         # clocks spread over the interval.
@@ -262,17 +319,12 @@ def bench_backend(
             f"(all stored {behind:.1f} s after the last answer)"
         )
         print(f"{backend:<11} {_per_second(half)}")
-        # The largest child is the writer (the other is multiprocessing's resource tracker).
-        writer = max((peak_memory_mb(pid) for pid in child_pids(gateway.pid)), default=0.0)
-        print(
-            f"{backend:<11} gateway peak memory {peak_memory_mb(gateway.pid):,.0f} MB, "
-            f"its writer process {writer:,.0f} MB"
-        )
     finally:
         gateway.send_signal(signal.SIGTERM)
         gateway.wait(timeout=120)
         if journal_dir:
             shutil.rmtree(journal_dir, ignore_errors=True)
+    print(f"{backend:<11} {memory.stop()}")
     log.seek(0)
     print(f"{backend:<11} {_logged_events(log.read().decode('utf-8', 'replace'))}")
     stored = count_observations(engine)
@@ -324,8 +376,8 @@ def main() -> None:
     parser.add_argument(
         "--ticks",
         type=int,
-        default=120,
-        help="packets prepared per logger (a run stops at --seconds)",
+        default=400,
+        help="ticks prepared per logger (a phase stops at --seconds, or when they run out)",
     )
     args = parser.parse_args()
     print(

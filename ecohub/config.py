@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         "no journal, answers wait for the commit). One per running gateway, on local disk.",
     )
     journal_backlog_rows: int = Field(
-        default=50_000,
+        default=100_000,
         ge=0,
         description="Rows the store may be behind the journal before answers wait for "
         "commits again.",

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ecohub.ingest.hj212_gateway import HJ212Gateway
+from ecohub.ingest.hj212_gateway import HJ212Gateway, upload_key
 from ecohub.protocol.hj212 import Frame, Framer, parse_packet
 from ecohub.protocol.hj212.encode import data_segment
 from ecohub.protocol.hj212.framing import frame_packet
+from ecohub.protocol.hj212.values import DATA_COMMANDS
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
 from ecohub.simulate.hj212 import (
@@ -322,3 +326,36 @@ def test_latency_by_second_groups_answers_by_when_they_were_sent() -> None:
     assert by_second[3] == pytest.approx(200.0)
     assert first.latency_ms_by_second(0.0)[0] == pytest.approx(10.0)
     assert SimulationReport().latency_ms_by_second(0.99) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(
+        st.integers(1, 10**6),
+        st.sampled_from(sorted(DATA_COMMANDS)),
+        st.datetimes(timezones=st.just(dt.UTC)).map(lambda t: t.replace(microsecond=0)),
+    ),
+    st.tuples(
+        st.integers(1, 10**6),
+        st.sampled_from(sorted(DATA_COMMANDS)),
+        st.datetimes(timezones=st.just(dt.UTC)).map(lambda t: t.replace(microsecond=0)),
+    ),
+)
+def test_upload_keys_are_equal_exactly_for_the_same_upload(
+    first: tuple[int, str, dt.datetime], second: tuple[int, str, dt.datetime]
+) -> None:
+    # Any DataTime a datetime can hold, years 1 to 9999, and any point and data command.
+    assert (upload_key(*first) == upload_key(*second)) == (first == second)
+    assert upload_key(*first) == upload_key(*first)
+
+
+def test_upload_keys_tell_apart_the_extremes() -> None:
+    earliest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    latest = dt.datetime.max.replace(tzinfo=dt.UTC, microsecond=0)
+    keys = {
+        upload_key(point, cn, moment)
+        for point in (1, 2)
+        for cn in ("2011", "2051", "2061", "2031")
+        for moment in (earliest, latest, earliest + dt.timedelta(seconds=1))
+    }
+    assert len(keys) == 2 * 4 * 3

@@ -207,10 +207,13 @@ def test_a_second_gateway_on_the_same_journal_stops_with_a_clear_error(
     assert "is in use by another process" in " ".join(result.output.split())
 
 
-def test_queued_journal_batches_are_written_together_up_to_max_rows(engine: Engine) -> None:
+def test_queued_journal_batches_are_written_together_up_to_store_batch_rows(
+    engine: Engine,
+) -> None:
     from ecohub.ingest.batch_writer import _Batch
 
-    writer = BatchWriter(engine, max_rows=10)
+    # Gathering stops at max_rows; writing to the store groups up to store_batch_rows.
+    writer = BatchWriter(engine, max_rows=3, store_batch_rows=10)
     for number, rows in enumerate([4, 4, 4, 12, 1], start=1):
         writer._enqueue(_Batch(sequences=[number], payloads=[b"%d" % number], row_count=rows))
     groups = [writer._take_group() for _ in range(3)]

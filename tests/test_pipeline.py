@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, func, select
 
-from ecohub.ingest.pipeline import Pipeline
+from ecohub.ingest.pipeline import Pipeline, PipelineResult
 from ecohub.quality.flags import QualityFlag, describe, is_valid
 from ecohub.registry.models import MonitoringPoint
 from ecohub.store.db import epoch_seconds
@@ -449,6 +450,40 @@ def test_chunked_flush_yields_to_a_waiting_batch_and_computes_every_hour_at_last
     assert _rollup(engine, point, "a21026", "hour", T0 + dt.timedelta(hours=2)) is None
     pipeline.flush_rollups(now=NOW)  # everything: as at shutdown
     assert _queued(engine) == 0 and not pipeline.rollups_due()
+    means = [_rollup(engine, point, "a21026", "hour", T0 + dt.timedelta(hours=h)) for h in range(3)]
+    assert [hour.value for hour in means] == pytest.approx([2.5, 8.5, 14.5])
+    assert all(hour.valid for hour in means)
+
+
+def test_the_flush_at_shutdown_takes_every_hour_in_chunks(
+    engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point = points["P0001"]
+    pipeline = Pipeline(engine, rollup_delay=3600)
+    pipeline.flush_rollups(now=NOW)
+    rows = [
+        Observation(
+            point, "a21026", "min", T0 + dt.timedelta(minutes=10 * i), float(i), "N", 0, "t"
+        )
+        for i in range(18)  # three hours: means 2.5, 8.5, 14.5
+    ]
+    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(18)]
+    pipeline.process(rows, now=NOW)
+    # A cycle is under way (it leaves the hour in progress queued) when the writer stops.
+    pipeline.flush_rollups_between(lambda: True, chunk=1)
+    assert _queued(engine) == 5
+    taken = []
+    flush_rollups = pipeline.flush_rollups
+
+    def counted(**kwargs: Any) -> PipelineResult:
+        result = flush_rollups(**kwargs)
+        taken.append(kwargs["limit"])
+        return result
+
+    monkeypatch.setattr(pipeline, "flush_rollups", counted)
+    pipeline.flush_all_rollups(chunk=2, now=NOW)
+    assert _queued(engine) == 0
+    assert taken == [2, 2, 2]  # five hours, the hour in progress included: three chunks
     means = [_rollup(engine, point, "a21026", "hour", T0 + dt.timedelta(hours=h)) for h in range(3)]
     assert [hour.value for hour in means] == pytest.approx([2.5, 8.5, 14.5])
     assert all(hour.valid for hour in means)

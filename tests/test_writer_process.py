@@ -9,6 +9,8 @@ import datetime as dt
 import multiprocessing
 import os
 import pickle
+import platform
+import sys
 import threading
 from typing import Any
 
@@ -23,6 +25,7 @@ from ecohub.ingest.writer_process import (
     batch_rows,
     unpack_batch,
 )
+from ecohub.runtime import tune_memory_allocator
 from ecohub.store.observations import Observation
 from ecohub.store.tables import observations, rollups
 
@@ -142,3 +145,12 @@ def test_the_writer_process_takes_the_configured_niceness(
         assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, 0) + 3
     finally:
         writer.close(timeout=10)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="mallopt is glibc's",
+)
+def test_the_allocator_is_tuned_on_glibc() -> None:
+    # Both settings accepted: at most two arenas, a fixed mmap threshold (runtime.py).
+    assert tune_memory_allocator() is True

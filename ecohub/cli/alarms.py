@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from ecohub.alarms import lifecycle
 from ecohub.alarms.lifecycle import AlarmError
-from ecohub.alarms.notify import alarm_payload
 from ecohub.alarms.tables import AlarmKind, alarm_subscriptions
 from ecohub.config import get_settings
 from ecohub.registry.models import Enterprise, MonitoringPoint, Site
@@ -61,6 +60,8 @@ def alarms_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List alarms, newest first."""
+    from ecohub.alarms.notify import alarm_payload  # httpx: imported when used
+
     if status not in ("unclosed", "open", "acknowledged", "closed", "all"):
         raise _fail(f"unknown status {status!r}")
     if kind and kind not in {member.value for member in AlarmKind}:
@@ -95,6 +96,8 @@ def alarms_list(
 @alarms_app.command("show")
 def alarms_show(alarm_id: Annotated[int, typer.Argument(help="Alarm id.")]) -> None:
     """One alarm with its evidence and history."""
+    from ecohub.alarms.notify import alarm_payload  # httpx: imported when used
+
     store = _engine()
     found = lifecycle.get_alarm(store, alarm_id)
     if found is None:

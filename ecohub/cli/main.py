@@ -2,6 +2,10 @@
 
 Every command reads the database from ``ECOHUB_DATABASE_URL`` (default: an SQLite file
 under ``./var/``).
+
+Commands import the heavier libraries they alone use (Polars, Alembic, httpx, argon2)
+when they run: the gateway's writer process imports this module again on start
+(``multiprocessing`` spawns it from ``ecohub serve``), and these took 43 MB of its memory.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ from sqlalchemy import Engine
 from ecohub.config import get_settings
 from ecohub.registry.importer import KINDS, ImportReport, import_file
 from ecohub.store.db import make_engine
-from ecohub.store.export import count_range, export_range
-from ecohub.store.migrate import upgrade
 from ecohub.store.quarantine import list_quarantine
 from ecohub.store.summary import counts
 
@@ -57,6 +59,8 @@ err_console = Console(stderr=True)
 
 def engine() -> Engine:
     """The engine of the configured store, migrated to the current schema."""
+    from ecohub.store.migrate import upgrade
+
     created = make_engine(get_settings().database_url)
     upgrade(created)
     return created
@@ -144,6 +148,8 @@ def export(
     point: Annotated[str | None, typer.Option(help="Only this monitoring point code.")] = None,
 ) -> None:
     """Export observations of a time range to CSV or Parquet (timestamps in UTC)."""
+    from ecohub.store.export import count_range, export_range
+
     if fmt not in {"csv", "parquet"}:
         raise typer.BadParameter(f"format {fmt!r}: use csv or parquet", param_hint="--format")
     store = engine()

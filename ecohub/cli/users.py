@@ -1,4 +1,7 @@
-"""``ecohub users``: portal accounts (people), beside ``ecohub keys`` (machines)."""
+"""``ecohub users``: portal accounts (people), beside ``ecohub keys`` (machines).
+
+The account functions (and argon2, which hashes passwords) are imported when a command
+runs: see :mod:`ecohub.cli.main`."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ecohub.api.keys import Role
-from ecohub.api.users import UserError, create_user, disable_user, list_users, set_password
 from ecohub.config import get_settings
 from ecohub.registry.models import Enterprise
 
@@ -44,6 +46,8 @@ def users_add(
     ] = None,
 ) -> None:
     """Add a portal user."""
+    from ecohub.api import users as accounts
+
     try:
         chosen = Role(role)
     except ValueError:
@@ -58,7 +62,7 @@ def users_add(
                 raise typer.Exit(2)
             enterprise_id = found.id
         try:
-            create_user(
+            accounts.create_user(
                 session,
                 username=username,
                 password=_password(password),
@@ -66,7 +70,7 @@ def users_add(
                 actor=get_settings().actor,
                 enterprise_id=enterprise_id,
             )
-        except UserError as error:
+        except accounts.UserError as error:
             err_console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None
         session.commit()
@@ -76,8 +80,10 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users (name, role, state) — never their hashes."""
+    from ecohub.api import users as accounts
+
     with Session(_engine()) as session:
-        for user in list_users(session):
+        for user in accounts.list_users(session):
             state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
             console.print(f"{user.username:<20} {user.role:<10} ({state})")
 
@@ -90,10 +96,12 @@ def users_passwd(
     ] = None,
 ) -> None:
     """Set a user's password; their open sessions end."""
+    from ecohub.api import users as accounts
+
     with Session(_engine()) as session:
         try:
-            set_password(session, username, _password(password), get_settings().actor)
-        except UserError as error:
+            accounts.set_password(session, username, _password(password), get_settings().actor)
+        except accounts.UserError as error:
             err_console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None
         session.commit()
@@ -103,10 +111,12 @@ def users_passwd(
 @users_app.command("disable")
 def users_disable(username: Annotated[str, typer.Argument()]) -> None:
     """Disable a user at once (their sessions end)."""
+    from ecohub.api import users as accounts
+
     with Session(_engine()) as session:
         try:
-            disable_user(session, username, get_settings().actor)
-        except UserError as error:
+            accounts.disable_user(session, username, get_settings().actor)
+        except accounts.UserError as error:
             err_console.print(f"[red]{error}[/red]")
             raise typer.Exit(2) from None
         session.commit()

@@ -48,6 +48,10 @@ SOURCE = "hj212"
 # Bytes a connection holds while its previous uploads commit before it stops reading.
 HELD_BYTES = 1 << 16
 _LAST_SEEN_CHUNK = 500  # point ids per statement when last-seen times are flushed
+# Uploads remembered to answer retransmissions without writing them again: 1,000 loggers
+# sending every minute for three hours, about 27 MB. Older ones reach the store again,
+# whose keys make writing them a second time change nothing.
+DEDUP_CAPACITY = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,7 @@ class HJ212Gateway:
         *,
         idle_timeout: float = 600.0,
         directory_refresh: float = 30.0,
-        dedup_capacity: int = 500_000,
+        dedup_capacity: int = DEDUP_CAPACITY,
         split_timeout: float = 120.0,
         max_rows: int = 20_000,
         max_delay: float | None = None,
@@ -155,7 +159,9 @@ class HJ212Gateway:
         self.stats = GatewayStats()
         self.online: dict[str, PointState] = {}
         self.split_timeout = split_timeout
-        self._recent: OrderedDict[tuple[str, str, str], asyncio.Future[None]] = OrderedDict()
+        # Recent uploads (see upload_key) → their batch's future, to answer a
+        # retransmission once the original is durable, without writing it again.
+        self._recent: OrderedDict[int, asyncio.Future[None]] = OrderedDict()
         self._dedup_capacity = dedup_capacity
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[LoggerConnection] = set()
@@ -357,7 +363,7 @@ class HJ212Gateway:
         except PacketError as error:
             self._quarantine([self._rejection(error.code, error.reason, raw, peer, point.code)])
             return _Outcome()
-        key = (packet.mn, packet.cn, upload.data_time.isoformat())
+        key = upload_key(point.id, packet.cn, upload.data_time)
         earlier = self._recent.get(key)
         if earlier is not None and not (earlier.done() and earlier.exception() is not None):
             self.stats.packets_duplicate += 1
@@ -490,6 +496,22 @@ class HJ212Gateway:
         self.writer.submit([], rejected)
 
 
+_DATA_COMMAND_NUMBERS = {cn: number for number, cn in enumerate(sorted(DATA_COMMANDS))}
+
+
+def upload_key(point_id: int, cn: str, data_time: dt.datetime) -> int:
+    """An upload's identity for spotting retransmissions (point, command, DataTime), as
+    one integer: the gateway remembers :data:`DEDUP_CAPACITY` of them, and as a tuple of
+    MN, CN and time text each took about 420 bytes with its own future; now about 130
+    with its place in the ordered dict.
+
+    DataTime has whole seconds. Every ``datetime`` is within 2**37 seconds before and
+    2**38 after 1970, so the seconds, shifted by 2**37, fit in the lowest 40 bits."""
+    return (point_id * 16 + _DATA_COMMAND_NUMBERS[cn]) << 40 | (
+        int(data_time.timestamp()) + (1 << 37)
+    )
+
+
 def _max_delay(journal_dir: object) -> float:
     """How long uploads are gathered into one batch: 20 ms when each batch is a store
     transaction (fewer, larger ones cost the store less); 5 ms when it is a journal
@@ -556,12 +578,13 @@ class LoggerConnection(asyncio.Protocol):
         ]
         for parts in self.reassembler.expire():
             gateway._reject_parts(parts, self.peer)
-        futures = [o.future for o in outcomes if o.future is not None]
+        # The uploads of one read are mostly in one batch, which has one future.
+        futures = {o.future for o in outcomes if o.future is not None}
         if not futures:
             self._send_answers(outcomes)
             return
         self.answering = True
-        waiting = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
+        waiting = futures.pop() if len(futures) == 1 else asyncio.gather(*futures)
         waiting.add_done_callback(lambda done: self._committed(done, outcomes))
 
     def eof_received(self) -> bool | None:
@@ -779,8 +802,9 @@ def run_gateway(
 ) -> None:
     """Blocking entry point used by ``ecohub serve``."""
     from ecohub.config import get_settings
-    from ecohub.runtime import run_event_loop, tune_garbage_collector
+    from ecohub.runtime import run_event_loop, tune_garbage_collector, tune_memory_allocator
 
+    tune_memory_allocator()
     configure_logging(logging.getLevelNamesMapping().get(get_settings().log_level.upper(), 20))
     tune_garbage_collector()
     run_event_loop(

@@ -609,6 +609,18 @@ class Pipeline:
             if not result.rollups_pending or batch_waiting():
                 return
 
+    def flush_all_rollups(
+        self, *, chunk: int = FLUSH_CHUNK_HOURS[1], now: dt.datetime | None = None
+    ) -> None:
+        """Recompute every queued hour, the hour in progress included, in transactions
+        of at most ``chunk`` hours: a writer stopping after a busy spell has tens of
+        thousands queued, and recomputing them in one transaction took the gateway's
+        writer process 100 MB more at shutdown than at any time before."""
+        self._cycle_left = None  # a new cycle, over every hour queued now
+        self._current_since = -math.inf  # the hour in progress is due too
+        while self.flush_rollups(limit=chunk, now=now).rollups_pending:
+            pass
+
     def _chunk_hours(self) -> int:
         least, most = FLUSH_CHUNK_HOURS
         if self._seconds_per_hour <= 0:

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ecohub.ingest.events import log_event
-from ecohub.runtime import tune_garbage_collector
+from ecohub.runtime import tune_garbage_collector, tune_memory_allocator
 from ecohub.store.observations import Observation, WriteResult
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def stop_child(process: Any, connection: Connection | None, timeout: float) -> N
 
 
 def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
+    tune_memory_allocator()  # before this process starts threads
     from ecohub.config import get_settings
     from ecohub.ingest.pipeline import Pipeline
     from ecohub.store.db import make_engine
@@ -156,7 +157,7 @@ def _flush(
         return
     try:
         if connection is None:
-            pipeline.flush_rollups()
+            pipeline.flush_all_rollups()
         else:
             pipeline.flush_rollups_between(lambda: connection.poll(0))
     except Exception as error:  # the hours stay queued; the next flush tries again
