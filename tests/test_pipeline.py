@@ -424,20 +424,27 @@ def test_a_part_of_the_queue_takes_the_oldest_hours_and_leaves_the_rest(
     assert _queued(engine) == 0
 
 
-def test_chunked_flush_yields_to_a_waiting_batch_and_computes_every_hour_at_last(
-    engine: Engine, points: dict[str, int]
-) -> None:
-    point = points["P0001"]  # 10-minute data: six values make a valid hour
+def _three_queued_hours(engine: Engine, point: int) -> Pipeline:
+    """A deferring pipeline that has written three hours of 10-minute data (six values
+    make a valid hour; means 2.5, 8.5, 14.5) with flow, and queued their six hours."""
     pipeline = Pipeline(engine, rollup_delay=3600)
     pipeline.flush_rollups(now=NOW)
     rows = [
         Observation(
             point, "a21026", "min", T0 + dt.timedelta(minutes=10 * i), float(i), "N", 0, "t"
         )
-        for i in range(18)  # three hours: means 2.5, 8.5, 14.5
+        for i in range(18)
     ]
-    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(18)]  # with flow
+    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(18)]
     pipeline.process(rows, now=NOW)
+    return pipeline
+
+
+def test_chunked_flush_yields_to_a_waiting_batch_and_computes_every_hour_at_last(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    point = points["P0001"]
+    pipeline = _three_queued_hours(engine, point)
     assert _queued(engine) == 6
 
     pipeline.flush_rollups_between(lambda: True, chunk=1)  # a batch is waiting at once
@@ -459,16 +466,7 @@ def test_the_flush_at_shutdown_takes_every_hour_in_chunks(
     engine: Engine, points: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point = points["P0001"]
-    pipeline = Pipeline(engine, rollup_delay=3600)
-    pipeline.flush_rollups(now=NOW)
-    rows = [
-        Observation(
-            point, "a21026", "min", T0 + dt.timedelta(minutes=10 * i), float(i), "N", 0, "t"
-        )
-        for i in range(18)  # three hours: means 2.5, 8.5, 14.5
-    ]
-    rows += [_minute(point, "a00000", 10 * i, 5.0) for i in range(18)]
-    pipeline.process(rows, now=NOW)
+    pipeline = _three_queued_hours(engine, point)
     # A cycle is under way (it leaves the hour in progress queued) when the writer stops.
     pipeline.flush_rollups_between(lambda: True, chunk=1)
     assert _queued(engine) == 5
