@@ -198,3 +198,21 @@ def test_alarm_commands_list_ack_annotate_close_and_subscribe(
     assert bad.exit_code == 2 and "not an e-mail address" in bad.output
     missing = runner.invoke(app, ["alarms", "show", "42"])
     assert missing.exit_code == 2 and "no alarm 42" in missing.output
+
+
+def test_users_commands_manage_portal_accounts(cli_env: str) -> None:
+    password = ["--password", "a long pass phrase 42"]
+    added = runner.invoke(app, ["users", "add", "alice", "--role", "agency", *password])
+    assert added.exit_code == 0, added.output
+    assert "alice" in runner.invoke(app, ["users", "list"]).output
+    again = runner.invoke(app, ["users", "add", "alice", "--role", "agency", *password])
+    assert again.exit_code == 2  # the name is taken: said, nothing changed
+    bad_role = runner.invoke(app, ["users", "add", "bob", "--role", "boss", *password])
+    assert bad_role.exit_code == 2 and "role must be one of" in bad_role.output
+    changed = runner.invoke(app, ["users", "passwd", "alice", "--password", "another one 43"])
+    assert changed.exit_code == 0, changed.output
+    assert runner.invoke(app, ["users", "disable", "alice"]).exit_code == 0
+    listed = runner.invoke(app, ["users", "list"]).output
+    assert "alice" in listed and "disabled" in listed and "bob" not in listed
+    unknown = runner.invoke(app, ["users", "disable", "nobody"])
+    assert unknown.exit_code == 2 and "nobody" in unknown.output
