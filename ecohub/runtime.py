@@ -18,7 +18,6 @@ are still collected. The API gains too: a request that builds a long series (tho
 of rows) used to trigger full collections over the app and its caches (p95 of the year
 series in-process fell from 121 to 71 ms when they were frozen).
 
-
 Memory allocator. On Linux with glibc, large blocks freed by a batch were kept by the
 allocator (its threshold for giving them back to the system grows with each one freed),
 and each thread got an arena of its own; the writer process's peak memory then grew
