@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from ecohub.store.db import make_engine
-from ecohub.store.migrate import upgrade
+from ecohub.db.engine import make_engine
+from ecohub.db.migrate import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ECOHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

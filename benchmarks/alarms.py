@@ -34,8 +34,8 @@ from ecohub.registry import service
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint, Site
 from ecohub.registry.schemas import PermitIn, PermitLimitIn
-from ecohub.simulate.hj212 import SIM_USCC, register_simulated_points
-from ecohub.store.observations import Observation
+from ecohub.simulate.points import SIM_USCC, register_simulated_points
+from ecohub.timeseries.observations import Observation
 
 POINTS = 200
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

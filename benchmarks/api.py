@@ -34,8 +34,9 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from benchmarks._common import scratch_store
+from ecohub.db.counters import change_counters
 from ecohub.registry.models import MonitoringPoint, Region, Site
-from ecohub.store.tables import change_counters, rollups, station_aqi, station_aqi_latest
+from ecohub.timeseries.tables import rollups, station_aqi, station_aqi_latest
 
 STATIONS = 2000
 HOURS = 48
@@ -133,9 +134,9 @@ def _free_port() -> int:
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     code = (
-        "import uvicorn; from ecohub.api.app import create_app; "
+        "import uvicorn; from ecohub.app import create_app; "
         "from ecohub.runtime import tune_garbage_collector; "
-        "from ecohub.store.db import make_engine; "
+        "from ecohub.db.engine import make_engine; "
         f"app = create_app(make_engine({url!r})); tune_garbage_collector(); "
         f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning')"
     )

@@ -51,16 +51,10 @@ from benchmarks._common import scratch_store
 from ecohub.protocol.hj212 import Framer, parse_cp, parse_packet
 from ecohub.protocol.hj212.values import upload_values
 from ecohub.runtime import run_event_loop
-from ecohub.simulate.hj212 import (
-    SimulatedPoint,
-    SimulationReport,
-    build_upload,
-    register_simulated_points,
-    simulate,
-    values_per_tick,
-)
-from ecohub.store.observations import count_observations
-from ecohub.store.tables import rollup_queue
+from ecohub.simulate.hj212 import SimulationReport, build_upload, simulate, values_per_tick
+from ecohub.simulate.points import SimulatedPoint, register_simulated_points
+from ecohub.timeseries.observations import count_observations
+from ecohub.timeseries.tables import rollup_queue
 
 
 def codec_packets_per_second(count: int = 50_000) -> float:

@@ -47,14 +47,14 @@ from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from benchmarks._common import scratch_store
-from ecohub.api.keys import Role, issue_key
+from ecohub.accounts.keys import Role, issue_key
+from ecohub.clock import hour_start
 from ecohub.ingest.batch_writer import BatchWriter
 from ecohub.ingest.hj212_gateway import _max_delay
 from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.mqtt import MqttStats, consume
-from ecohub.simulate.hj212 import register_simulated_points
-from ecohub.store.rollups import hour_start
-from ecohub.store.tables import observations, rollup_queue
+from ecohub.simulate.points import register_simulated_points
+from ecohub.timeseries.tables import observations, rollup_queue
 
 POINTS = 200
 GAS = {"a21026": 20.0, "a21002": 45.0, "a34013": 8.0, "a19001": 9.5, "a01012": 60.0}

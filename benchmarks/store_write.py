@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from benchmarks._common import median_seconds, scratch_store
 from ecohub.registry.models import Enterprise, MonitoringPoint, Outlet
-from ecohub.store.observations import COLUMNS, Observation, sqlite_rows, write_observations
+from ecohub.timeseries.observations import COLUMNS, Observation, sqlite_rows, write_observations
 
 PARAMETERS = [
     "a21026",

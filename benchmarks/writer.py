@@ -31,13 +31,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 import ecohub.ingest.pipeline as pipeline_module
-import ecohub.store.rollups as rollups_module
+import ecohub.timeseries.rollups as rollups_module
 from benchmarks._common import scratch_store
 from ecohub.alarms.evaluate import AlarmEvaluator
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import MonitoringPoint
-from ecohub.simulate.hj212 import PROFILES, register_simulated_points
-from ecohub.store.observations import Observation
+from ecohub.simulate.hj212 import PROFILES
+from ecohub.simulate.points import register_simulated_points
+from ecohub.timeseries.observations import Observation
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 STEPS: list[tuple[Any, str, str]] = [

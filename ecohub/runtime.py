@@ -1,29 +1,16 @@
 """Process-wide settings of the long-running processes: the gateway (``ecohub serve``),
 its writer process and the API server.
 
-Event loop. The gateway and the simulator run on uvloop where it is installed (a
-dependency on Linux and macOS): its sockets and transports are written in C. On the
-gateway benchmark it cut the CPU per packet by about a tenth in the gateway and in the
-load generator (``python -m benchmarks.hj212_gateway``, which prints CPU per packet by
-process). Elsewhere they run on asyncio's own loop, unchanged.
+- Event loop: uvloop where it is installed (a dependency on Linux and macOS), asyncio's
+  own loop elsewhere.
+- Garbage collector: these processes hold large long-lived state (each series' kept
+  tail, the writer's open hours, a thousand connections) and allocate many short-lived
+  objects per batch; the objects alive after start-up are frozen and the youngest
+  generation is collected less often. Reference cycles are still collected.
+- Memory allocator: on Linux with glibc, at most two arenas and a fixed mmap threshold,
+  so that large blocks a batch frees go back to the system.
 
-Garbage collector. These processes hold large long-lived state (each series' kept tail,
-the writer's open hours, a thousand connections) and allocate many short-lived objects
-per batch. With CPython's default thresholds the collector ran a full collection every
-few batches, scanning all of that state each time: in ``python -m benchmarks.writer``
-22 full collections took 3.6 s of a 24 s run (measured with ``gc.callbacks``). Here the
-objects alive after start-up are frozen (never scanned again) and the youngest
-generation is collected after 50,000 net allocations instead of 700; reference cycles
-are still collected. The API gains too: a request that builds a long series (thousands
-of rows) used to trigger full collections over the app and its caches (p95 of the year
-series in-process fell from 121 to 71 ms when they were frozen).
-
-Memory allocator. On Linux with glibc, large blocks freed by a batch were kept by the
-allocator (its threshold for giving them back to the system grows with each one freed),
-and each thread got an arena of its own; the writer process's peak memory then grew
-batch after batch. With at most two arenas and a fixed 128 KiB threshold, set with
-``mallopt`` at start, the gateway and its writer process together peaked at 472 MB
-instead of 513 MB on the PostgreSQL gateway benchmark, as fast as before.
+What each of these measured is in docs/performance.md ("Process settings").
 """
 
 from __future__ import annotations

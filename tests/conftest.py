@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from ecohub.store.db import Base, make_engine
-from ecohub.store.migrate import upgrade
+import ecohub.schema  # noqa: F401 - every area's tables on Base.metadata
+from ecohub.db.base import Base
+from ecohub.db.engine import make_engine
+from ecohub.db.migrate import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ECOHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -8,8 +8,6 @@ import math
 
 import pytest
 
-from ecohub.alarms.evaluate import city_code
-from ecohub.alarms.notify import region_prefix
 from ecohub.alarms.rules import (
     Anomaly,
     WarningLevel,
@@ -22,6 +20,7 @@ from ecohub.alarms.rules import (
     parse_anomaly_hours,
     source_exceedance,
 )
+from ecohub.registry.regions import city_code, region_prefix
 
 NAN = math.nan
 

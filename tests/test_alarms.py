@@ -26,7 +26,7 @@ from ecohub.config import Settings
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry import service
 from ecohub.registry.schemas import PermitIn, PermitLimitIn
-from ecohub.store.observations import Observation
+from ecohub.timeseries.observations import Observation
 from tests.webhook_receiver import WebhookReceiver
 
 UTC = dt.UTC

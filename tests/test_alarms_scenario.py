@@ -21,7 +21,8 @@ from ecohub.ingest.hj212_gateway import HJ212Gateway
 from ecohub.registry import service
 from ecohub.registry.models import MonitoringPoint
 from ecohub.registry.schemas import PermitIn, PermitLimitIn
-from ecohub.simulate.hj212 import SIM_USCC, register_simulated_points, simulate
+from ecohub.simulate.hj212 import simulate
+from ecohub.simulate.points import SIM_USCC, register_simulated_points
 from tests.webhook_receiver import WebhookReceiver
 
 CST = dt.timezone(dt.timedelta(hours=8))

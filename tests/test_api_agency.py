@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ecohub.api.app import create_app
-from ecohub.api.catalogue import DATASETS
-from ecohub.api.keys import Role, issue_key
-from ecohub.api.users import User, UserError, create_user
+from ecohub.accounts.catalogue import DATASETS
+from ecohub.accounts.keys import Role, issue_key
+from ecohub.accounts.users import User, UserError, create_user
+from ecohub.app import create_app
 from ecohub.config import get_settings
+from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected, quarantine_rows
+from ecohub.timeseries.observations import Observation
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 CST = dt.timezone(dt.timedelta(hours=8))

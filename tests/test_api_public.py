@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ecohub.api.app import create_app
+from ecohub.app import create_app
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.store.observations import Observation
+from ecohub.timeseries.observations import Observation
 
 T0 = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
 

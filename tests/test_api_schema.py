@@ -20,14 +20,14 @@ from schemathesis.checks import not_a_server_error
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.api.app import create_app
-from ecohub.api.keys import Role, issue_key
+from ecohub.accounts.keys import Role, issue_key
+from ecohub.app import create_app
+from ecohub.db.engine import make_engine
+from ecohub.db.migrate import upgrade
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
-from ecohub.store.db import make_engine
-from ecohub.store.migrate import upgrade
-from ecohub.store.observations import Observation
+from ecohub.timeseries.observations import Observation
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

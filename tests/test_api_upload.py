@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ecohub.api.app import create_app
-from ecohub.api.keys import Role, issue_key, revoke_key
+from ecohub.accounts.keys import Role, issue_key, revoke_key
+from ecohub.app import create_app
+from ecohub.db.quarantine import quarantine
 from ecohub.registry.models import AuditEntry, MonitoringPoint, Outlet
-from ecohub.store.tables import observations, quarantine
+from ecohub.timeseries.tables import observations
 
 TS = "2024-01-15T08:00:00+08:00"
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from ecohub.cli.main import app
 from ecohub.config import get_settings
-from ecohub.store.db import make_engine
-from ecohub.store.observations import Observation, write_observations
+from ecohub.db.engine import make_engine
+from ecohub.timeseries.observations import Observation, write_observations
 
 runner = CliRunner()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ecohub.db.quarantine import quarantine
 from ecohub.ingest.cnemc import (
     ImportResult,
     import_file_into_store,
@@ -23,8 +24,8 @@ from ecohub.ingest.cnemc import (
     validate_aqi_frame,
 )
 from ecohub.registry.importer import import_file
-from ecohub.store.observations import read_range
-from ecohub.store.tables import observations, quarantine
+from ecohub.timeseries.observations import read_range
+from ecohub.timeseries.tables import observations
 from tests.conftest import SHARED_DATA
 
 CNEMC_DIR = SHARED_DATA / "cnemc"

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
-from ecohub.store.observations import count_observations, write_observations
+from ecohub.timeseries.observations import count_observations, write_observations
 
 WRITER = textwrap.dedent(
     """
     import datetime as dt, sys
-    from ecohub.store.db import make_engine
-    from ecohub.store.observations import Observation, write_observations
+    from ecohub.db.engine import make_engine
+    from ecohub.timeseries.observations import Observation, write_observations
     url, point_id, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     t0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     rows = [Observation(point_id, "a21026", "rt", t0 + dt.timedelta(seconds=i), float(i))
@@ -63,7 +63,7 @@ def test_killed_writer_leaves_no_partial_batch(
     # The store is usable afterwards (no stale lock, no half-applied state).
     import datetime as dt
 
-    from ecohub.store.observations import Observation
+    from ecohub.timeseries.observations import Observation
 
     row = Observation(point_id, "a21026", "hour", dt.datetime(2024, 1, 1, tzinfo=dt.UTC), 1.0)
     assert write_observations(engine, [row]).written == 1

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ecohub.db.quarantine import quarantine
 from ecohub.ingest.hj212_gateway import HJ212Gateway, upload_key
 from ecohub.protocol.hj212 import Frame, Framer, parse_packet
 from ecohub.protocol.hj212.encode import data_segment
@@ -22,13 +23,9 @@ from ecohub.protocol.hj212.framing import frame_packet
 from ecohub.protocol.hj212.values import DATA_COMMANDS
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
-from ecohub.simulate.hj212 import (
-    SimulationReport,
-    register_simulated_points,
-    simulate,
-    values_per_tick,
-)
-from ecohub.store.tables import observations, quarantine
+from ecohub.simulate.hj212 import SimulationReport, simulate, values_per_tick
+from ecohub.simulate.points import register_simulated_points
+from ecohub.timeseries.tables import observations
 
 
 def stored_by_series(engine: Engine) -> dict[tuple[str, str, str], tuple[int, float]]:

@@ -23,9 +23,10 @@ from ecohub.ingest.batch_writer import BatchWriter
 from ecohub.ingest.hj212_gateway import HJ212Gateway
 from ecohub.protocol.hj212 import Frame, Framer, parse_packet
 from ecohub.registry.models import MonitoringPoint
-from ecohub.simulate.hj212 import build_upload, register_simulated_points
-from ecohub.store.observations import Observation
-from ecohub.store.tables import observations
+from ecohub.simulate.hj212 import build_upload
+from ecohub.simulate.points import register_simulated_points
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.tables import observations
 
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 
+from ecohub.db.engine import make_engine
 from ecohub.ingest.hj212_gateway import HJ212Gateway
 from ecohub.registry.models import MonitoringPoint
-from ecohub.simulate.hj212 import register_simulated_points
-from ecohub.store.db import make_engine
+from ecohub.simulate.points import register_simulated_points
 
 HEARD = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -45,14 +45,14 @@ def _last_seen(engine: Engine, ids: list[int]) -> dict[int, dt.datetime | None]:
 def test_flush_writes_each_points_last_seen_time(engine: Engine) -> None:
     ids = _point_ids(engine, 3)
     gateway = HJ212Gateway(engine, separate_writer=False)
-    gateway._seen_dirty = {
+    gateway.last_seen.dirty = {
         point_id: HEARD + dt.timedelta(minutes=i) for i, point_id in enumerate(ids)
     }
-    gateway._flush_last_seen_sync()
+    gateway.last_seen.flush()
     assert _last_seen(engine, ids) == {
         point_id: HEARD + dt.timedelta(minutes=i) for i, point_id in enumerate(ids)
     }
-    assert gateway._seen_dirty == {}
+    assert gateway.last_seen.dirty == {}
 
 
 def test_flush_skips_a_row_another_transaction_holds(engine: Engine) -> None:
@@ -61,7 +61,7 @@ def test_flush_skips_a_row_another_transaction_holds(engine: Engine) -> None:
     ids = _point_ids(engine, 3)
     held = ids[1]
     gateway = HJ212Gateway(engine, separate_writer=False)
-    gateway._seen_dirty = dict.fromkeys(ids, HEARD)
+    gateway.last_seen.dirty = dict.fromkeys(ids, HEARD)
     with engine.connect() as writer:
         # The writer's batch transaction, which has updated one of the points.
         transaction = writer.begin()
@@ -70,7 +70,7 @@ def test_flush_skips_a_row_another_transaction_holds(engine: Engine) -> None:
             .where(MonitoringPoint.id == held)
             .values(last_seen_at=HEARD - dt.timedelta(hours=1))
         )
-        flush = threading.Thread(target=gateway._flush_last_seen_sync)
+        flush = threading.Thread(target=gateway.last_seen.flush)
         flush.start()
         flush.join(10)
         waited = flush.is_alive()  # waiting for the writer's row lock
@@ -78,22 +78,22 @@ def test_flush_skips_a_row_another_transaction_holds(engine: Engine) -> None:
         flush.join()
         assert not waited
         assert _last_seen(engine, [ids[0], ids[2]]) == {ids[0]: HEARD, ids[2]: HEARD}
-        assert gateway._seen_dirty == {held: HEARD}  # kept for the next flush
-    gateway._flush_last_seen_sync()
+        assert gateway.last_seen.dirty == {held: HEARD}  # kept for the next flush
+    gateway.last_seen.flush()
     assert _last_seen(engine, ids) == dict.fromkeys(ids, HEARD)
-    assert gateway._seen_dirty == {}
+    assert gateway.last_seen.dirty == {}
 
 
 def test_a_point_deleted_meanwhile_is_not_kept_dirty(engine: Engine) -> None:
     gateway = HJ212Gateway(engine, separate_writer=False)
-    gateway._seen_dirty = {987_654: HEARD}  # no such point
-    gateway._flush_last_seen_sync()
-    assert gateway._seen_dirty == {}
+    gateway.last_seen.dirty = {987_654: HEARD}  # no such point
+    gateway.last_seen.flush()
+    assert gateway.last_seen.dirty == {}
 
 
 def test_a_failed_flush_keeps_the_times_for_the_next(tmp_path: Path) -> None:
     gateway = HJ212Gateway(make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}"))
-    gateway._seen_dirty = {1: HEARD, 2: HEARD}
+    gateway.last_seen.dirty = {1: HEARD, 2: HEARD}
     with pytest.raises(OperationalError):
-        gateway._flush_last_seen_sync()
-    assert gateway._seen_dirty == {1: HEARD, 2: HEARD}
+        gateway.last_seen.flush()
+    assert gateway.last_seen.dirty == {1: HEARD, 2: HEARD}

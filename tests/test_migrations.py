@@ -12,14 +12,15 @@ from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import ecohub.api.keys  # noqa: F401  (its table is part of the schema)
+import ecohub.schema  # noqa: F401 - every area's tables on Base.metadata
+from ecohub.db.base import Base
+from ecohub.db.engine import make_engine
+from ecohub.db.migrate import upgrade
 from ecohub.registry import service
 from ecohub.registry.models import MonitoringPoint, SiteKind
 from ecohub.registry.schemas import PointIn, SiteIn
-from ecohub.store.db import Base, make_engine
-from ecohub.store.migrate import upgrade
-from ecohub.store.observations import Observation, write_observations
-from ecohub.store.tables import observation_revisions, observations
+from ecohub.timeseries.observations import Observation, write_observations
+from ecohub.timeseries.tables import observation_revisions, observations
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:

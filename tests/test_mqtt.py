@@ -14,10 +14,11 @@ import aiomqtt
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ecohub.db.quarantine import quarantine
 from ecohub.ingest.batch_writer import BatchWriter
 from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.mqtt import MqttStats, consume
-from ecohub.store.tables import observations, quarantine, rollups, station_aqi
+from ecohub.timeseries.tables import observations, rollups, station_aqi
 
 BROKER = os.environ.get("ECOHUB_TEST_MQTT_HOST", "127.0.0.1")
 CST = dt.timezone(dt.timedelta(hours=8))

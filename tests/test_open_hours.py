@@ -1,4 +1,4 @@
-"""Deferred rollups from the writer's memory of open hours (ecohub.store.open_hours):
+"""Deferred rollups from the writer's memory of open hours (ecohub.timeseries.open_hours):
 the hours come out as the store's values say, whoever else writes them; the store is
 only summarised where the memory cannot be trusted. Expected values are computed by
 hand."""
@@ -12,11 +12,11 @@ import time
 import pytest
 from sqlalchemy import Engine, func, select
 
-import ecohub.store.rollups as store_rollups
+import ecohub.timeseries.rollups as store_rollups
 from ecohub.ingest.batch_writer import BatchWriter
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.store.observations import Observation
-from ecohub.store.tables import rollup_queue, rollups
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.tables import rollup_queue, rollups
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 15, tzinfo=UTC)

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, func, select
 
+from ecohub.db.types import epoch_seconds
 from ecohub.ingest.pipeline import Pipeline, PipelineResult
 from ecohub.quality.flags import QualityFlag, describe, is_valid
 from ecohub.registry.models import MonitoringPoint
-from ecohub.store.db import epoch_seconds
-from ecohub.store.observations import Observation
-from ecohub.store.rollups import queue_hours, take_queued_hours
-from ecohub.store.tables import (
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.queue import queue_hours, take_queued_hours
+from ecohub.timeseries.tables import (
     observation_revisions,
     observations,
     rollup_queue,
@@ -492,8 +492,8 @@ def test_chunks_are_sized_to_take_about_fifty_milliseconds(engine: Engine) -> No
     pipeline = Pipeline(engine, rollup_delay=3600)
     sizes = []
     for seconds_per_hour in (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 0.01):
-        pipeline._seconds_per_hour = seconds_per_hour
-        sizes.append(pipeline._chunk_hours())
+        pipeline.schedule.seconds_per_hour = seconds_per_hour
+        sizes.append(pipeline.schedule.chunk_hours())
     # Unmeasured: 100; then 0.05 s ÷ time per hour, between 50 and 1,000.
     assert sizes == [100, 1000, 500, 100, 50, 50]
 

@@ -24,16 +24,16 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecohub.api.app import create_app
-from ecohub.api.keys import Role
-from ecohub.api.users import create_user
+from ecohub.accounts.keys import Role
+from ecohub.accounts.users import create_user
+from ecohub.app import create_app
+from ecohub.db.engine import make_engine
+from ecohub.db.migrate import upgrade
+from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
-from ecohub.store.db import make_engine
-from ecohub.store.migrate import upgrade
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected, quarantine_rows
+from ecohub.timeseries.observations import Observation
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

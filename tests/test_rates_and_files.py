@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from ecohub.analytics.rates import daily_rates
+from ecohub.db.quarantine import quarantine
 from ecohub.ingest.files import FileFormatError, count_rows, import_measurement_file
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.store.observations import Observation
-from ecohub.store.tables import observations, quarantine, rollups
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.rates import daily_rates
+from ecohub.timeseries.tables import observations, rollups
 
 CST = dt.timezone(dt.timedelta(hours=8))
 DAY = dt.date(2024, 1, 15)

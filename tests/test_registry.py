@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ecohub.db.quarantine import list_quarantine
 from ecohub.registry import service
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import (
@@ -23,8 +24,7 @@ from ecohub.registry.models import (
 )
 from ecohub.registry.parameters import canonical_parameter_code
 from ecohub.registry.schemas import EnterpriseIn, PointIn, SiteIn
-from ecohub.store.observations import Observation, count_observations, write_observations
-from ecohub.store.quarantine import list_quarantine
+from ecohub.timeseries.observations import Observation, count_observations, write_observations
 
 GOOD_USCC = "914403001922038216"
 

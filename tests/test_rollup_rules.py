@@ -1,12 +1,12 @@
-"""The hourly and daily rules of :mod:`ecohub.analytics.rollups` on summaries, checked
+"""The hourly and daily rules of :mod:`ecohub.timeseries.rules` on summaries, checked
 against values computed by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from ecohub.analytics.rollups import BasisSummary, daily_rollup, hourly_rollup
 from ecohub.quality.flags import QualityFlag
+from ecohub.timeseries.rules import BasisSummary, daily_rollup, hourly_rollup
 
 
 def test_summary_keeps_only_valid_values_but_counts_every_one() -> None:
@@ -70,7 +70,7 @@ def test_a_two_hourly_sampler_needs_ten_valid_hours() -> None:
 
 
 def test_source_codes_invert_the_series_mapping() -> None:
-    from ecohub.analytics.rollups import rollup_code, source_codes
+    from ecohub.timeseries.rules import rollup_code, source_codes
 
     assert source_codes("a21026-ZsAvg") == ("a21026-ZsAvg", "a21026-ZsRtd")
     assert source_codes("a21026") == ("a21026",)

@@ -14,13 +14,8 @@ import random
 
 from ecohub.protocol.hj212.encode import data_segment
 from ecohub.protocol.hj212.framing import frame_packet
-from ecohub.simulate.hj212 import (
-    CST,
-    SimulatedPoint,
-    _LoggerLink,
-    build_upload,
-    expected_answer,
-)
+from ecohub.simulate.hj212 import CST, _LoggerLink, build_upload, expected_answer
+from ecohub.simulate.points import SimulatedPoint
 
 POINT = SimulatedPoint(mn="88888880000001", password="123456", kind="gas")
 QN = "20240101000000001"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ecohub.standards.water import assess, parameter_class
+from ecohub.standards.water import (
+    AUTOMATIC_STATION_PARAMETERS,
+    assess,
+    automatic_station_class,
+    parameter_class,
+)
 
 # GB 3838-2002 Table 1, typed from the standard: key → limits of classes I-V.
-NOT_ABOVE = {
+NOT_ABOVE: dict[str, list[float]] = {
     "CODMn": [2, 4, 6, 10, 15],
     "COD": [15, 15, 20, 30, 40],
     "BOD5": [3, 3, 4, 6, 10],
@@ -117,3 +122,55 @@ def test_unknown_parameter_and_empty_sample_are_errors() -> None:
         assess({"XYZ": 1.0})
     with pytest.raises(ValueError, match="no assessable"):
         assess({"TN": 1.0})
+
+
+# The automatic stations' real-time release grades on pH, DO, CODMn, NH3-N and TP only.
+def test_automatic_station_parameters() -> None:
+    assert AUTOMATIC_STATION_PARAMETERS == ("pH", "DO", "CODMn", "NH3-N", "TP")
+
+
+@pytest.mark.parametrize(
+    ("values", "lake", "expected"),
+    [
+        # Table 1, typed: each parameter at its class II limit → II.
+        ({"pH": 7.0, "DO": 6, "CODMn": 4, "NH3-N": 0.5, "TP": 0.1}, False, 2),
+        # TP 0.1 is II in rivers, IV in lakes and reservoirs (0.01/0.025/0.05/0.1/0.2).
+        ({"pH": 7.0, "DO": 6, "CODMn": 4, "NH3-N": 0.5, "TP": 0.1}, True, 4),
+        ({"TP": 0.025}, True, 2),
+        ({"TP": 0.026}, True, 3),
+        ({"TP": 0.2}, True, 5),
+        ({"TP": 0.201}, True, 6),
+        ({"TP": 0.4}, False, 5),
+        ({"TP": 0.401}, False, 6),
+        # DO is a minimum: 7.5 I, 6 II, 5 III, 3 IV, 2 V, below 2 劣V.
+        ({"DO": 7.5}, False, 1),
+        ({"DO": 7.49}, False, 2),
+        ({"DO": 2.0}, False, 5),
+        ({"DO": 1.99}, False, 6),
+        # pH outside 6-9 is 劣V whatever else.
+        ({"pH": 9.01, "DO": 8, "CODMn": 1, "NH3-N": 0.1, "TP": 0.01}, False, 6),
+        ({"pH": 5.99}, False, 6),
+        ({"pH": 9.0, "DO": 8}, False, 1),
+        # CODMn 2/4/6/10/15, NH3-N 0.15/0.5/1.0/1.5/2.0.
+        ({"CODMn": 6.02}, False, 4),
+        ({"CODMn": 15.01}, False, 6),
+        ({"NH3-N": 0.15}, False, 1),
+        ({"NH3-N": 2.01}, False, 6),
+    ],
+)
+def test_automatic_station_class(values: dict[str, float], lake: bool, expected: int) -> None:
+    found = automatic_station_class(values, lake=lake)
+    assert found is not None and found.water_class == expected
+
+
+def test_automatic_station_class_leaves_out_tn_and_missing_values() -> None:
+    # TN 3.0 is worse than V (Table 1: 0.2/0.5/1.0/1.5/2.0) but is not graded, for rivers
+    # or lakes; temperature and a missing or NaN value are left out.
+    sample = {"DO": 8.0, "TP": 0.02, "TN": 3.0, "WT": 30.0, "CODMn": None, "NH3-N": float("nan")}
+    river = automatic_station_class(sample)
+    lake = automatic_station_class(sample, lake=True)
+    assert river is not None and lake is not None
+    assert (river.water_class, lake.water_class) == (1, 2)
+    assert set(river.classes) == {"DO", "TP"}
+    assert automatic_station_class({"TN": 3.0, "WT": 25.0}) is None
+    assert automatic_station_class({}) is None

@@ -9,9 +9,10 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine, select
 
-from ecohub.store.db import write_transaction
-from ecohub.store.export import export_range
-from ecohub.store.observations import (
+from ecohub.db.engine import write_transaction
+from ecohub.db.quarantine import list_quarantine
+from ecohub.timeseries.export import export_range
+from ecohub.timeseries.observations import (
     Observation,
     count_observations,
     insert_new_rows,
@@ -20,8 +21,7 @@ from ecohub.store.observations import (
     read_range,
     write_observations,
 )
-from ecohub.store.quarantine import list_quarantine
-from ecohub.store.tables import observation_revisions
+from ecohub.timeseries.tables import observation_revisions
 
 CST = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2024, 1, 15, 8, 0, tzinfo=CST)

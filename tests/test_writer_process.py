@@ -26,8 +26,8 @@ from ecohub.ingest.writer_process import (
     unpack_batch,
 )
 from ecohub.runtime import tune_memory_allocator
-from ecohub.store.observations import Observation
-from ecohub.store.tables import observations, rollups
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.tables import observations, rollups
 
 T0 = dt.datetime(2024, 1, 15, tzinfo=dt.UTC)
 

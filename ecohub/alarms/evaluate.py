@@ -18,30 +18,26 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
 from ecohub.alarms import rules
-from ecohub.alarms.lifecycle import Event, Sample, Subject, apply_samples
+from ecohub.alarms.context import AlarmRegistry, LimitInfo, PointContext, load_registry
+from ecohub.alarms.events import Event, Sample, Subject
+from ecohub.alarms.lifecycle import apply_samples
 from ecohub.alarms.notify import enqueue
-from ecohub.alarms.rules import Anomaly, Judgement
+from ecohub.alarms.rules import Judgement
 from ecohub.alarms.tables import AlarmKind, AlarmStatus, alarms
-from ecohub.analytics.city_aqi import DAILY_CODES, group_aqi
+from ecohub.clock import local_zone, previous_local_day
 from ecohub.config import Settings, get_settings
 from ecohub.registry.models import (
-    Enterprise,
     MonitoringPoint,
-    Outlet,
-    Permit,
-    PermitLimit,
-    Site,
-    SiteKind,
 )
-from ecohub.store.db import utcnow, write_transaction
-from ecohub.store.rollups import local_zone
-from ecohub.store.tables import rollups
+from ecohub.timeseries.aqi import DAILY_CODES, group_aqi
+from ecohub.timeseries.tables import rollups
 
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -55,56 +51,6 @@ LAST_SEEN_RESOLUTION = dt.timedelta(seconds=10)
 
 # city code, day (local midnight in UTC) → forecast daily AQIs of the following days.
 ForecastProvider = Callable[[str, dt.datetime], Sequence[float]]
-
-
-@dataclass(frozen=True)
-class PointContext:
-    """What the rules need to know of a monitoring point."""
-
-    id: int
-    code: str
-    outlet_id: int | None
-    enterprise_id: int | None
-    site_id: int | None
-    region_code: str | None
-    ambient_air: bool
-    interval_seconds: int
-
-    @property
-    def subject(self) -> Subject:
-        return Subject(self.id, self.site_id, self.enterprise_id, self.region_code)
-
-
-@dataclass(frozen=True)
-class LimitInfo:
-    """One permitted limit of an outlet's pollutant, with its permit's validity."""
-
-    permit_no: str
-    valid_from: dt.date
-    valid_to: dt.date
-    concentration_limit: float
-    unit: str
-    reference_o2: float | None
-    daily_mass_kg: float | None
-    annual_mass_kg: float | None
-
-
-def city_code(region_code: str | None) -> str | None:
-    """The city (地级) a GB/T 2260 region code belongs to: 130102 → 130100; province-level
-    municipalities (北京 11, 天津 12, 上海 31, 重庆 50) count as one city."""
-    if not region_code or len(region_code) != 6:
-        return None
-    if region_code[:2] in ("11", "12", "31", "50") or region_code[2:] == "0000":
-        return region_code[:2] + "0000"
-    return region_code[:4] + "00"
-
-
-@dataclass
-class _Registry:
-    points: dict[int, PointContext] = field(default_factory=dict)
-    limits: dict[tuple[int, str], list[LimitInfo]] = field(default_factory=dict)
-    city_stations: dict[str, list[int]] = field(default_factory=dict)
-    loaded_at: dt.datetime | None = None
 
 
 class AlarmEvaluator:
@@ -122,7 +68,7 @@ class AlarmEvaluator:
         self.anomaly_hours = rules.parse_anomaly_hours(self.settings.anomaly_hours)
         # The documented hook for forecast-based heavy-pollution warnings.
         self.forecast = forecast
-        self.registry = _Registry()
+        self.registry = AlarmRegistry()
         # point → hour → series → quality flags of its hourly rollup
         self._hour_flags: dict[int, dict[dt.datetime, dict[str, int]]] = {}
         self._latest_hour: dict[int, dt.datetime] = {}
@@ -142,64 +88,7 @@ class AlarmEvaluator:
     # --- registry ----------------------------------------------------------------------
 
     def _refresh(self, connection: Connection, now: dt.datetime) -> None:
-        registry = _Registry(loaded_at=now)
-        query = (
-            select(
-                MonitoringPoint.id,
-                MonitoringPoint.code,
-                MonitoringPoint.outlet_id,
-                Outlet.enterprise_id,
-                MonitoringPoint.site_id,
-                Site.region_code,
-                Enterprise.region_code,
-                Site.kind,
-                MonitoringPoint.interval_seconds,
-            )
-            .outerjoin(Outlet, Outlet.id == MonitoringPoint.outlet_id)
-            .outerjoin(Enterprise, Enterprise.id == Outlet.enterprise_id)
-            .outerjoin(Site, Site.id == MonitoringPoint.site_id)
-        )
-        for (
-            point_id,
-            code,
-            outlet_id,
-            enterprise_id,
-            site_id,
-            site_region,
-            enterprise_region,
-            kind,
-            interval,
-        ) in connection.execute(query):
-            ambient = kind == SiteKind.AIR.value
-            region = site_region or enterprise_region
-            registry.points[point_id] = PointContext(
-                point_id,
-                code,
-                outlet_id,
-                enterprise_id,
-                site_id,
-                region,
-                ambient,
-                interval or 60,
-            )
-            city = city_code(region)
-            if ambient and city:
-                registry.city_stations.setdefault(city, []).append(point_id)
-        limits = select(
-            PermitLimit.outlet_id,
-            PermitLimit.parameter_code,
-            Permit.permit_no,
-            Permit.valid_from,
-            Permit.valid_to,
-            PermitLimit.concentration_limit,
-            PermitLimit.unit,
-            PermitLimit.reference_o2,
-            PermitLimit.daily_mass_limit_kg,
-            PermitLimit.annual_mass_limit_kg,
-        ).join(Permit, Permit.id == PermitLimit.permit_id)
-        for outlet_id, code, *info in connection.execute(limits):
-            registry.limits.setdefault((outlet_id, code), []).append(LimitInfo(*info))
-        self.registry = registry
+        self.registry = load_registry(connection, now)
 
     def _ensure_registry(
         self, connection: Connection, point_ids: Iterable[int], now: dt.datetime
@@ -540,7 +429,7 @@ class AlarmEvaluator:
         for anomaly, needed in self.anomaly_hours.items():
             bit = rules.ANOMALY_BITS[anomaly]
             window = [hour - (needed - 1 - i) * HOUR for i in range(needed)]
-            per_hour = [_or(flags.get(h, {}).values()) for h in window]
+            per_hour = [reduce(or_, flags.get(h, {}).values(), 0) for h in window]
             current = per_hour[-1]
             if rules.anomaly_persists(per_hour, bit, needed):
                 series = sorted(code for code, f in flags.get(hour, {}).items() if f & bit)
@@ -548,7 +437,7 @@ class AlarmEvaluator:
                     active=True,
                     severity="warning",
                     evidence={"anomaly": anomaly.value, "hours": needed, "series": series},
-                    summary=_anomaly_summary(anomaly, needed, series),
+                    summary=rules.anomaly_summary(anomaly, needed, series),
                 )
             elif not current & bit and hour in flags:
                 judgement = Judgement(active=False)
@@ -575,8 +464,7 @@ class AlarmEvaluator:
         for row in aqi:
             if row["period"] != "day":
                 continue
-            point = self.registry.points.get(row["point_id"])
-            city = city_code(point.region_code) if point else None
+            city = self.registry.city_of_point.get(row["point_id"])
             if city:
                 dirty[city].add(row["ts"])
         samples = []
@@ -610,7 +498,7 @@ class AlarmEvaluator:
         moment = day
         while moment in series and len(history) < HEAVY_POLLUTION_LOOKBACK_DAYS:
             history.append(series[moment])
-            moment = _previous_day(moment)
+            moment = previous_local_day(moment)
         history.reverse()
         forecast = list(self.forecast(city, day)) if self.forecast else []
         level = rules.heavy_pollution_level(history)
@@ -697,109 +585,3 @@ class AlarmEvaluator:
             )
             for point_id in set(offline) & point_ids
         ]
-
-
-def _or(values: Iterable[int]) -> int:
-    result = 0
-    for value in values:
-        result |= value
-    return result
-
-
-def _previous_day(day: dt.datetime) -> dt.datetime:
-    """The local midnight before ``day`` (a local midnight in UTC), DST-safe."""
-    zone = local_zone()
-    local = day.astimezone(zone).date() - dt.timedelta(days=1)
-    return dt.datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(dt.UTC)
-
-
-def _anomaly_summary(anomaly: Anomaly, hours: int, series: list[str]) -> str:
-    what = {
-        Anomaly.DEVICE_FLAG: "device not measuring (HJ 212 flag F/M/S/D/C/B)",
-        Anomaly.FLAT_LINE: "flat line",
-        Anomaly.ZERO_FLOW: "concentrations with zero flow",
-        Anomaly.SPIKE: "spikes",
-    }[anomaly]
-    return f"{what} for {hours} h: {', '.join(series) or '-'}"
-
-
-def sweep_offline(engine: Engine, now: dt.datetime | None = None) -> list[Event]:
-    """Open an offline alarm for every point silent longer than ``offline_multiple`` of its
-    interval, close those heard from again; returns the events (queued for notification).
-
-    Points never heard from are not judged. A point inside a maintenance window now is
-    not alarmed.
-    """
-    from ecohub.alarms.lifecycle import in_maintenance
-
-    now = now or utcnow()
-    multiple = get_settings().offline_multiple
-    with write_transaction(engine) as connection:
-        query = (
-            select(
-                MonitoringPoint.id,
-                MonitoringPoint.code,
-                MonitoringPoint.interval_seconds,
-                MonitoringPoint.last_seen_at,
-                MonitoringPoint.site_id,
-                Outlet.enterprise_id,
-                Site.region_code,
-                Enterprise.region_code,
-            )
-            .outerjoin(Outlet, Outlet.id == MonitoringPoint.outlet_id)
-            .outerjoin(Enterprise, Enterprise.id == Outlet.enterprise_id)
-            .outerjoin(Site, Site.id == MonitoringPoint.site_id)
-            .where(MonitoringPoint.last_seen_at.is_not(None))
-        )
-        rows = connection.execute(query).all()
-        maintenance = in_maintenance(connection, ((row[0], now) for row in rows))
-        unclosed = set(
-            connection.execute(
-                select(alarms.c.point_id).where(
-                    alarms.c.kind == AlarmKind.OFFLINE.value,
-                    alarms.c.status != AlarmStatus.CLOSED.value,
-                )
-            ).scalars()
-        )
-        samples = []
-        for (
-            point_id,
-            code,
-            interval,
-            last_seen,
-            site_id,
-            enterprise_id,
-            site_region,
-            enterprise_region,
-        ) in rows:
-            silent = (now - last_seen).total_seconds()
-            offline = rules.is_offline(silent, interval, multiple)
-            if offline and (point_id, now) in maintenance:
-                continue
-            if not offline and point_id not in unclosed:
-                continue
-            judgement = Judgement(
-                active=offline,
-                severity="warning",
-                evidence={
-                    "last_seen_at": last_seen.astimezone(dt.UTC).isoformat(),
-                    "silent_seconds": round(silent),
-                    "interval_seconds": interval,
-                    "multiple": multiple,
-                },
-                summary=f"point {code} silent for {silent / 60:.0f} min "
-                f"(interval {interval} s, limit {multiple:g}×)",
-            )
-            samples.append(
-                Sample(
-                    AlarmKind.OFFLINE,
-                    f"offline:{point_id}",
-                    last_seen if offline else now,
-                    dt.timedelta(seconds=interval),
-                    judgement,
-                    Subject(point_id, site_id, enterprise_id, site_region or enterprise_region),
-                )
-            )
-        events = apply_samples(connection, samples, now)
-        enqueue(connection, events, now)
-    return events

@@ -9,8 +9,8 @@ import logging
 
 from sqlalchemy import Engine
 
-from ecohub.alarms.evaluate import sweep_offline
 from ecohub.alarms.notify import Notifier
+from ecohub.alarms.offline import sweep_offline
 
 log = logging.getLogger(__name__)
 

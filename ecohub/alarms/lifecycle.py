@@ -21,14 +21,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from ecohub.alarms.rules import Judgement
-from ecohub.alarms.tables import AlarmKind, AlarmStatus, alarm_events, alarms, maintenance_windows
-from ecohub.store.db import utcnow, write_transaction
+from ecohub.alarms.events import Event, Sample
+from ecohub.alarms.notify import enqueue
+from ecohub.alarms.tables import AlarmStatus, alarm_events, alarms, maintenance_windows
+from ecohub.clock import utcnow
+from ecohub.db.engine import write_transaction
 
 SEVERITY_RANK = {"warning": 1, "serious": 2, "yellow": 1, "orange": 2, "red": 3}
 MAX_EVIDENCE_PERIODS = 96
@@ -38,37 +39,6 @@ RULES_ACTOR = "rules"
 
 class AlarmError(ValueError):
     """A lifecycle operation that cannot be done (unknown alarm, already closed)."""
-
-
-@dataclass(frozen=True)
-class Subject:
-    """What an alarm is about."""
-
-    point_id: int | None = None
-    site_id: int | None = None
-    enterprise_id: int | None = None
-    region_code: str | None = None
-    parameter_code: str | None = None
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One judgement of one condition for the period starting at ``at``."""
-
-    kind: AlarmKind
-    key: str
-    at: dt.datetime
-    period: dt.timedelta
-    judgement: Judgement
-    subject: Subject
-
-
-@dataclass(frozen=True)
-class Event:
-    """A lifecycle change worth telling subscribers about."""
-
-    alarm_id: int
-    action: str  # opened, escalated, closed
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -175,16 +145,43 @@ def apply_samples(
             if s.judgement.active and s.subject.point_id is not None
         ),
     )
+    applier = _Applier(connection, now, closed_spans, maintenance)
+    for key in keys:
+        current = unclosed.get(key)
+        for sample in sorted(by_key[key], key=lambda s: s.at):
+            if sample.judgement.active:
+                current = applier.active(key, current, sample)
+            elif current is not None:
+                current = applier.inactive(current, sample)
+    return applier.finish()
 
-    changed: dict[int, dict[str, Any]] = {}
-    history: list[dict[str, Any]] = []
-    events: list[Event] = []
 
-    def record(alarm: dict[str, Any], action: str, details: dict[str, Any] | None = None) -> None:
-        history.append(
+class _Applier:
+    """The changes one call of :func:`apply_samples` makes: alarms changed, their history
+    rows and the events to notify."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        now: dt.datetime,
+        closed_spans: dict[str, list[dict[str, Any]]],
+        maintenance: set[tuple[int, dt.datetime]],
+    ) -> None:
+        self.connection = connection
+        self.now = now
+        self.closed_spans = closed_spans
+        self.maintenance = maintenance
+        self.changed: dict[int, dict[str, Any]] = {}
+        self.history: list[dict[str, Any]] = []
+        self.events: list[Event] = []
+
+    def record(
+        self, alarm: dict[str, Any], action: str, details: dict[str, Any] | None = None
+    ) -> None:
+        self.history.append(
             {
                 "alarm_id": alarm["id"],
-                "at": now,
+                "at": self.now,
                 "actor": RULES_ACTOR,
                 "action": action,
                 "note": None,
@@ -192,63 +189,67 @@ def apply_samples(
             }
         )
         if action in ("opened", "escalated", "closed"):
-            events.append(Event(alarm["id"], action))
+            self.events.append(Event(alarm["id"], action))
 
-    for key in keys:
-        current = unclosed.get(key)
-        for sample in sorted(by_key[key], key=lambda s: s.at):
-            judgement = sample.judgement
-            if judgement.active:
-                if current is None:
-                    late = next(
-                        (
-                            row
-                            for row in closed_spans.get(key, ())
-                            if row["started_at"] <= sample.at < row["ended_at"]
-                        ),
-                        None,
-                    )
-                    if late is not None:
-                        late["evidence"] = _with_period(late["evidence"], sample)
-                        changed[late["id"]] = late
-                        record(late, "updated", {"late_period": _iso(sample.at)})
-                        continue
-                    if (sample.subject.point_id, sample.at) in maintenance:
-                        continue
-                    current = _open(connection, sample, now)
-                    record(current, "opened", {"at": _iso(sample.at)})
-                    continue
-                current["evidence"] = _with_period(current["evidence"], sample)
-                current["started_at"] = min(current["started_at"], sample.at)
-                current["last_active_at"] = max(current["last_active_at"], sample.at)
-                current["summary"] = judgement.summary or current["summary"]
-                if _stronger(judgement.severity, current["severity"]):
-                    before = current["severity"]
-                    current["severity"] = judgement.severity
-                    record(current, "escalated", {"from": before, "to": judgement.severity})
-                changed[current["id"]] = current
-                continue
-            if current is None:
-                continue
-            revised = sample.at == current["last_active_at"] == current["started_at"]
-            if sample.at > current["last_active_at"] or revised:
-                reason = (
-                    "cleared"
-                    if not revised
-                    else "retracted: the only active period was revised below the threshold"
-                )
-                _close(current, now, RULES_ACTOR, reason, ended_at=sample.at)
-                # Written now: a later sample of this batch may open the next alarm.
-                _write(connection, current)
-                changed.pop(current["id"], None)
-                record(current, "closed", {"ended_at": _iso(sample.at), "reason": reason})
-                current = None
+    def active(
+        self, key: str, current: dict[str, Any] | None, sample: Sample
+    ) -> dict[str, Any] | None:
+        """An active judgement: open an alarm, extend the unclosed one, or add a late
+        period to the closed alarm whose span holds it; returns the unclosed alarm."""
+        judgement = sample.judgement
+        if current is None:
+            late = next(
+                (
+                    row
+                    for row in self.closed_spans.get(key, ())
+                    if row["started_at"] <= sample.at < row["ended_at"]
+                ),
+                None,
+            )
+            if late is not None:
+                late["evidence"] = _with_period(late["evidence"], sample)
+                self.changed[late["id"]] = late
+                self.record(late, "updated", {"late_period": _iso(sample.at)})
+                return None
+            if (sample.subject.point_id, sample.at) in self.maintenance:
+                return None
+            opened = _open(self.connection, sample, self.now)
+            self.record(opened, "opened", {"at": _iso(sample.at)})
+            return opened
+        current["evidence"] = _with_period(current["evidence"], sample)
+        current["started_at"] = min(current["started_at"], sample.at)
+        current["last_active_at"] = max(current["last_active_at"], sample.at)
+        current["summary"] = judgement.summary or current["summary"]
+        if _stronger(judgement.severity, current["severity"]):
+            before = current["severity"]
+            current["severity"] = judgement.severity
+            self.record(current, "escalated", {"from": before, "to": judgement.severity})
+        self.changed[current["id"]] = current
+        return current
 
-    for alarm in changed.values():
-        _write(connection, alarm)
-    if history:
-        connection.execute(insert(alarm_events), history)
-    return events
+    def inactive(self, current: dict[str, Any], sample: Sample) -> dict[str, Any] | None:
+        """An inactive judgement after the last active period closes the alarm."""
+        revised = sample.at == current["last_active_at"] == current["started_at"]
+        if not (sample.at > current["last_active_at"] or revised):
+            return current
+        reason = (
+            "cleared"
+            if not revised
+            else "retracted: the only active period was revised below the threshold"
+        )
+        _close(current, self.now, RULES_ACTOR, reason, ended_at=sample.at)
+        # Written now: a later sample of this batch may open the next alarm.
+        _write(self.connection, current)
+        self.changed.pop(current["id"], None)
+        self.record(current, "closed", {"ended_at": _iso(sample.at), "reason": reason})
+        return None
+
+    def finish(self) -> list[Event]:
+        for alarm in self.changed.values():
+            _write(self.connection, alarm)
+        if self.history:
+            self.connection.execute(insert(alarm_events), self.history)
+        return self.events
 
 
 def _write(connection: Connection, alarm: dict[str, Any]) -> None:
@@ -364,8 +365,6 @@ def annotate(engine: Engine, alarm_id: int, actor: str, note: str) -> None:
 def close(engine: Engine, alarm_id: int, actor: str, reason: str, *, notify: bool = True) -> None:
     """Close an alarm by hand, with a reason. If its condition still holds, the next
     judgement opens a new alarm."""
-    from ecohub.alarms.notify import enqueue
-
     if not reason.strip():
         raise AlarmError("closing an alarm by hand needs a reason")
     with write_transaction(engine) as connection:

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from ecohub.alarms.lifecycle import Event
+from ecohub.alarms.events import Event
 from ecohub.alarms.tables import (
     AlarmKind,
     Channel,
@@ -45,8 +45,10 @@ from ecohub.alarms.tables import (
     alarms,
     notifications,
 )
+from ecohub.clock import utcnow
 from ecohub.config import Settings, get_settings
-from ecohub.store.db import utcnow, write_transaction
+from ecohub.db.engine import write_transaction
+from ecohub.registry.regions import region_prefix
 
 log = logging.getLogger(__name__)
 EVENTS = ("opened", "escalated", "closed")
@@ -164,14 +166,6 @@ def _matches(subscription: dict[str, Any], alarm: dict[str, Any], event: str) ->
     return not wanted_region or (alarm["region_code"] or "").startswith(
         region_prefix(wanted_region)
     )
-
-
-def region_prefix(code: str) -> str:
-    """The GB/T 2260 prefix a region code covers: 110000 → 11 (the province and all of
-    its cities and districts), 130100 → 1301, 130102 → 130102."""
-    while len(code) > 2 and code.endswith("00"):
-        code = code[:-2]
-    return code
 
 
 def enqueue(connection: Connection, events: Sequence[Event], now: dt.datetime) -> int:

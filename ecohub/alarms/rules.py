@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecohub.analytics.rollups import AQI_PARAMETERS, O3_MAX_8H
 from ecohub.quality.flags import QualityFlag
 from ecohub.standards.air_assessment import limit as gb3095_limit
 from ecohub.standards.emission import reference_oxygen_concentration
+from ecohub.timeseries.rules import AQI_PARAMETERS, O3_MAX_8H
 
 O2_CODE = "a19001"  # 氧气含量 (%), HJ 212-2017
 
@@ -267,3 +267,14 @@ def heavy_pollution_level(daily_aqi: Sequence[float]) -> WarningLevel | None:
     if len(run) >= 2:
         return WarningLevel.YELLOW
     return None
+
+
+def anomaly_summary(anomaly: Anomaly, hours: int, series: list[str]) -> str:
+    """The one-line summary of an anomaly alarm."""
+    what = {
+        Anomaly.DEVICE_FLAG: "device not measuring (HJ 212 flag F/M/S/D/C/B)",
+        Anomaly.FLAT_LINE: "flat line",
+        Anomaly.ZERO_FLOW: "concentrations with zero flow",
+        Anomaly.SPIKE: "spikes",
+    }[anomaly]
+    return f"{what} for {hours} h: {', '.join(series) or '-'}"

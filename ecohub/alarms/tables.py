@@ -25,7 +25,8 @@ from sqlalchemy import (
     text,
 )
 
-from ecohub.store.db import Base, UTCDateTime
+from ecohub.db.base import Base
+from ecohub.db.types import UTCDateTime
 
 
 class AlarmKind(enum.StrEnum):

@@ -19,12 +19,12 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine, func, select
 
+from ecohub.clock import hour_start
 from ecohub.ingest.cnemc import observations_frame, read_hourly_file
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import MonitoringPoint, Site, SiteKind
-from ecohub.store.observations import Observation
-from ecohub.store.rollups import hour_start
-from ecohub.store.tables import observations
+from ecohub.timeseries.observations import Observation
+from ecohub.timeseries.tables import observations
 
 SIMULATED_SOURCE = "demo-sim"
 # City level of PM2.5 (μg/m³) by the first two digits of the region code: the simulation

@@ -7,7 +7,7 @@ a worker thread or a child process, so the event loop never blocks on the databa
 Hourly and daily rollups are deferred by ``rollup_delay`` seconds (setting
 ``ECOHUB_ROLLUP_DELAY``; see :mod:`ecohub.ingest.pipeline`) and recomputed by the
 writer between batches, from its memory of the hours it writes
-(:mod:`ecohub.store.open_hours`).
+(:mod:`ecohub.timeseries.open_hours`).
 A submission's future (shared by its batch) is resolved once its rows are durable, and
 a door answers its sender only then, so nothing acknowledged is ever lost:
 
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ecohub.config import get_settings
+from ecohub.db.quarantine import Rejected
 from ecohub.ingest.events import log_event
 from ecohub.ingest.journal import Journal, Record
 from ecohub.ingest.pipeline import Pipeline
@@ -48,8 +49,7 @@ from ecohub.ingest.writer_process import (
     payload_counts,
     unpack_batch,
 )
-from ecohub.store.observations import Observation, WriteResult
-from ecohub.store.quarantine import Rejected
+from ecohub.timeseries.observations import Observation, WriteResult
 
 logger = logging.getLogger("ecohub.ingest")
 # Batches sent to a writer process before the first is answered: two keep the child

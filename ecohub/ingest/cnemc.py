@@ -21,13 +21,13 @@ import polars as pl
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import MonitoringPoint, SiteKind
 from ecohub.registry.schemas import PointIn, SiteIn
 from ecohub.registry.service import upsert_point, upsert_site
 from ecohub.standards.aqi import hourly_aqi
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected, quarantine_rows
+from ecohub.timeseries.observations import Observation
 
 CST = dt.timezone(dt.timedelta(hours=8))
 # Published type → (HJ 212-2017 parameter code, factor to the parameter table's unit).

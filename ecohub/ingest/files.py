@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecohub.db.quarantine import Rejected
 from ecohub.ingest.measurements import (
     CSV_FIELDS,
     MeasurementError,
@@ -22,8 +23,7 @@ from ecohub.ingest.measurements import (
     parse_item,
 )
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected
+from ecohub.timeseries.observations import Observation
 
 BATCH_ROWS = 20_000
 

@@ -17,16 +17,17 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import signal
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, select, update
+from sqlalchemy import Engine
 
+from ecohub.db.quarantine import Rejected, raw_text
 from ecohub.ingest.batch_writer import MAX_BACKLOG_ROWS, BatchWriter
-from ecohub.ingest.events import configure_logging, log_event
+from ecohub.ingest.events import log_event
+from ecohub.ingest.last_seen import LastSeen
 from ecohub.protocol.hj212 import (
     Frame,
     FrameError,
@@ -39,61 +40,17 @@ from ecohub.protocol.hj212 import (
 from ecohub.protocol.hj212.encode import data_answer
 from ecohub.protocol.hj212.reassembly import Reassembler
 from ecohub.protocol.hj212.values import DATA_COMMANDS, upload_values
-from ecohub.registry.models import MonitoringPoint
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected, raw_text
+from ecohub.registry.directory import PointDirectory, PointInfo
+from ecohub.timeseries.observations import Observation
 
 logger = logging.getLogger("ecohub.hj212")
 SOURCE = "hj212"
 # Bytes a connection holds while its previous uploads commit before it stops reading.
 HELD_BYTES = 1 << 16
-_LAST_SEEN_CHUNK = 500  # point ids per statement when last-seen times are flushed
 # Uploads remembered to answer retransmissions without writing them again: 1,000 loggers
 # sending every minute for three hours, about 27 MB. Older ones reach the store again,
 # whose keys make writing them a second time change nothing.
 DEDUP_CAPACITY = 200_000
-
-
-@dataclass(frozen=True, slots=True)
-class PointAuth:
-    """What the gateway needs to know of a registered monitoring point."""
-
-    id: int
-    code: str
-    mn: str
-    password: str | None
-    crc_tolerant: bool
-    interval_seconds: int
-
-
-class PointDirectory:
-    """MN → monitoring point, loaded from the registry and refreshed periodically."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._by_mn: dict[str, PointAuth] = {}
-        self.loaded_at = 0.0
-
-    def load(self) -> None:
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    MonitoringPoint.id,
-                    MonitoringPoint.code,
-                    MonitoringPoint.mn,
-                    MonitoringPoint.password,
-                    MonitoringPoint.crc_tolerant,
-                    MonitoringPoint.interval_seconds,
-                )
-            ).all()
-        self._by_mn = {row.mn: PointAuth(*row) for row in rows if row.mn}
-        self.loaded_at = time.monotonic()
-
-    def get(self, mn: str) -> PointAuth | None:
-        return self._by_mn.get(mn)
-
-    def __len__(self) -> int:
-        return len(self._by_mn)
 
 
 @dataclass
@@ -167,7 +124,7 @@ class HJ212Gateway:
         self._connections: set[LoggerConnection] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._idle_closer: asyncio.Task[None] | None = None
-        self._seen_dirty: dict[int, dt.datetime] = {}
+        self.last_seen = LastSeen(engine)
         self._reload: asyncio.Future[object] | None = None
         self._closing = False
 
@@ -207,7 +164,7 @@ class HJ212Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
         await self.writer.close()
-        self._flush_last_seen_sync()
+        self.last_seen.flush()
         log_event(
             logger, "gateway_stopped", **self.stats.__dict__, writer=self.writer.stats.__dict__
         )
@@ -218,63 +175,10 @@ class HJ212Gateway:
             try:
                 if time.monotonic() - self.points.loaded_at >= self.directory_refresh:
                     await self.writer.run_in_writer(self.points.load)
-                if self._seen_dirty:
-                    await self.writer.run_in_writer(self._flush_last_seen_sync)
+                if self.last_seen.dirty:
+                    await self.writer.run_in_writer(self.last_seen.flush)
             except Exception as error:  # the database is away: try again next round
                 log_event(logger, "housekeeping_failed", logging.ERROR, error=repr(error))
-
-    def _flush_last_seen_sync(self) -> None:
-        """Write the last-seen times of the points heard since the previous flush.
-
-        The writer also records last-seen times, in the transaction of the batch it is
-        writing, so both lock the same rows. This transaction takes only the rows no
-        other transaction holds (PostgreSQL's ``SKIP LOCKED``; SQLite locks the whole
-        database and needs nothing): it never waits for a lock, so it can never be half
-        of a deadlock. It was, once in some twenty-five benchmark runs: PostgreSQL then
-        aborted the writer's batch, which was retried after a pause, and a thousand
-        loggers went unanswered for ten seconds. Skipped points are flushed next time.
-        """
-        dirty, self._seen_dirty = self._seen_dirty, {}
-        if not dirty:
-            return
-        skipped: list[int] = []
-        try:
-            skipped = self._write_last_seen(dirty)
-        except BaseException:
-            skipped = list(dirty)  # nothing was written
-            raise
-        finally:
-            for point_id in skipped:
-                # Unless heard from again meanwhile (a later time is already waiting).
-                self._seen_dirty.setdefault(point_id, dirty[point_id])
-
-    def _write_last_seen(self, dirty: dict[int, dt.datetime]) -> list[int]:
-        """Write what rows no other transaction holds; returns the skipped points."""
-        table = MonitoringPoint.__table__
-        assert isinstance(table, Table)
-        ids = sorted(dirty)
-        free: list[int] = []
-        with self.engine.begin() as connection:
-            for start in range(0, len(ids), _LAST_SEEN_CHUNK):
-                chunk = ids[start : start + _LAST_SEEN_CHUNK]
-                free += connection.scalars(
-                    select(table.c.id)
-                    .where(table.c.id.in_(chunk))
-                    .order_by(table.c.id)
-                    .with_for_update(skip_locked=True)
-                ).all()
-            if free:
-                connection.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("point_id"))
-                    .values(last_seen_at=bindparam("seen")),
-                    [{"point_id": point_id, "seen": dirty[point_id]} for point_id in free],
-                )
-            skipped = sorted(dirty.keys() - set(free))
-            if not skipped:
-                return []
-            # Locked by another transaction, or deleted from the registry meanwhile.
-            return list(connection.scalars(select(table.c.id).where(table.c.id.in_(skipped))))
 
     # --- connections -------------------------------------------------------------
 
@@ -344,7 +248,7 @@ class HJ212Gateway:
             return _Outcome()
         now = dt.datetime.now(dt.UTC)
         self._seen(point, connection, now)
-        mns.add(point.mn)
+        mns.add(packet.mn)
         whole = reassembler.add(packet)
         if whole is None:
             return _Outcome()  # answered when the set is complete and stored
@@ -356,7 +260,7 @@ class HJ212Gateway:
         return self._data_upload(whole, point, raw, peer, answers)
 
     def _data_upload(
-        self, packet: Packet, point: PointAuth, raw: bytes, peer: str, answers: list[bytes]
+        self, packet: Packet, point: PointInfo, raw: bytes, peer: str, answers: list[bytes]
     ) -> _Outcome:
         try:
             upload = upload_values(packet.cn, parse_cp(packet.cp))
@@ -418,15 +322,16 @@ class HJ212Gateway:
             return True
         return False
 
-    def _seen(self, point: PointAuth, connection: LoggerConnection, now: dt.datetime) -> None:
-        state = self.online.get(point.mn)
+    def _seen(self, point: PointInfo, connection: LoggerConnection, now: dt.datetime) -> None:
+        mn = point.mn or ""  # a point found by its MN
+        state = self.online.get(mn)
         if state is None:
-            self.online[point.mn] = PointState(last_seen=now, connection=connection)
-            log_event(logger, "online", mn=point.mn, point=point.code)
+            self.online[mn] = PointState(last_seen=now, connection=connection)
+            log_event(logger, "online", mn=mn, point=point.code)
         else:
             state.last_seen = now
             state.connection = connection
-        self._seen_dirty[point.id] = now
+        self.last_seen.dirty[point.id] = now
 
     def is_online(self, mn: str, now: dt.datetime | None = None) -> bool:
         """Connected, or heard from within three reporting intervals."""
@@ -673,149 +578,3 @@ class LoggerConnection(asyncio.Protocol):
         if replies:
             self.write(b"".join(replies))
             self.gateway.stats.answers_sent += len(replies)
-
-
-async def serve_forever(
-    engine: Engine,
-    host: str,
-    port: int,
-    idle_timeout: float,
-    *,
-    demo_loggers: bool = False,
-    demo_interval: float = 60.0,
-    mqtt: tuple[str, str] | None = None,
-    api: tuple[str, int] | None = None,
-) -> None:
-    """Run the gateway until SIGINT or SIGTERM, then stop gracefully.
-
-    With ``mqtt`` (broker URL, topic filter) the MQTT door runs too, and with ``api``
-    (host, port) the HTTP API; all doors share the gateway's batch writer, so every value
-    goes through one pipeline.
-
-    With ``demo_loggers`` the registry's outlet loggers are simulated in the same
-    process, sending real-time data every ``demo_interval`` seconds, so that a new
-    installation has live data at once.
-    """
-    from ecohub.config import get_settings
-
-    settings = get_settings()
-    gateway = HJ212Gateway(
-        engine,
-        idle_timeout=idle_timeout,
-        journal_dir=settings.journal_dir or None,
-        journal_backlog_rows=settings.journal_backlog_rows,
-    )
-    bound = await gateway.start(host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    demo: asyncio.Task[object] | None = None
-    if demo_loggers:
-        from ecohub.simulate.hj212 import registered_loggers, simulate
-
-        loggers = await asyncio.to_thread(registered_loggers, engine)
-        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-        demo = loop.create_task(
-            simulate(loggers, port=bound, ticks=10**9, interval=demo_interval, start=now)
-        )
-        log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
-    extras = await _start_other_doors(engine, gateway, stop, mqtt, api)
-    from ecohub.alarms.housekeeping import run_housekeeping
-
-    if settings.alarms_enabled:
-        extras.append(
-            loop.create_task(
-                run_housekeeping(engine, stop, settings.alarm_sweep_seconds),
-                name="alarm-housekeeping",
-            )
-        )
-    await stop.wait()
-    log_event(logger, "shutdown_requested")
-    await asyncio.gather(*extras, return_exceptions=True)
-    if demo is not None:
-        demo.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await demo
-    await gateway.close()
-
-
-async def _start_other_doors(
-    engine: Engine,
-    gateway: HJ212Gateway,
-    stop: asyncio.Event,
-    mqtt: tuple[str, str] | None,
-    api: tuple[str, int] | None,
-) -> list[asyncio.Task[None]]:
-    from ecohub.api.app import shared_writer_submit
-
-    submit = shared_writer_submit(gateway.writer)
-    tasks: list[asyncio.Task[None]] = []
-    if mqtt is not None:
-        from ecohub.ingest.measurements import Resolver
-        from ecohub.ingest.mqtt import consume
-
-        resolver = await asyncio.to_thread(Resolver, engine)
-        url, topic = mqtt
-        tasks.append(
-            asyncio.create_task(
-                consume(submit, resolver, url=url, topic=topic, stop=stop), name="mqtt"
-            )
-        )
-    if api is not None:
-        import uvicorn
-
-        from ecohub.api.app import create_app
-        from ecohub.runtime import tune_garbage_collector
-
-        app = await asyncio.to_thread(create_app, engine, submit)
-        tune_garbage_collector()  # again: the app lives as long as the process
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=api[0], port=api[1], log_level="warning", lifespan="off")
-        )
-
-        async def run_api() -> None:
-            await server.serve()
-            stop.set()  # uvicorn took the signal: stop everything
-
-        async def stop_api() -> None:
-            await stop.wait()
-            server.should_exit = True
-
-        tasks.append(asyncio.create_task(run_api(), name="api"))
-        tasks.append(asyncio.create_task(stop_api(), name="api-stop"))
-        log_event(logger, "api_started", host=api[0], port=api[1])
-    return tasks
-
-
-def run_gateway(
-    engine: Engine,
-    *,
-    host: str,
-    port: int,
-    idle_timeout: float,
-    demo_loggers: bool = False,
-    demo_interval: float = 60.0,
-    mqtt: tuple[str, str] | None = None,
-    api: tuple[str, int] | None = None,
-) -> None:
-    """Blocking entry point used by ``ecohub serve``."""
-    from ecohub.config import get_settings
-    from ecohub.runtime import run_event_loop, tune_garbage_collector, tune_memory_allocator
-
-    tune_memory_allocator()
-    configure_logging(logging.getLevelNamesMapping().get(get_settings().log_level.upper(), 20))
-    tune_garbage_collector()
-    run_event_loop(
-        serve_forever(
-            engine,
-            host,
-            port,
-            idle_timeout,
-            demo_loggers=demo_loggers,
-            demo_interval=demo_interval,
-            mqtt=mqtt,
-            api=api,
-        )
-    )

@@ -27,15 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from ecohub.registry.models import MonitoringPoint, Outlet
+from ecohub.registry.directory import PointDirectory, PointInfo
 from ecohub.registry.parameters import canonical_parameter_code
-from ecohub.store.observations import DATA_FLAGS, INTERVALS, Observation
+from ecohub.timeseries.observations import DATA_FLAGS, INTERVALS, Observation
 
 CSV_FIELDS = ("point", "mn", "parameter", "ts", "value", "interval", "flag")
 
@@ -162,38 +161,24 @@ def parse_items(payload: Any) -> Iterator[Any]:
         yield payload
 
 
-@dataclass(frozen=True)
-class PointRef:
-    id: int
-    code: str
-    enterprise_id: int | None
-
-
 class Resolver:
-    """Turns measurements into observations: finds the point by code or MN and maps the
-    parameter code (legacy codes included) onto the registry's table."""
+    """Turns measurements into observations: finds the point by code or MN in the point
+    directory and maps the parameter code (legacy codes included) onto the registry's
+    table."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.by_code: dict[str, PointRef] = {}
-        self.by_mn: dict[str, PointRef] = {}
-        self.refresh()
+        self.directory = PointDirectory(engine, load=True)
 
     def refresh(self) -> None:
-        query = select(
-            MonitoringPoint.id, MonitoringPoint.code, MonitoringPoint.mn, Outlet.enterprise_id
-        ).outerjoin(Outlet, MonitoringPoint.outlet_id == Outlet.id)
-        with self.engine.connect() as connection:
-            rows = list(connection.execute(query))
-        self.by_code = {code: PointRef(pid, code, ent) for pid, code, _mn, ent in rows}
-        self.by_mn = {mn: PointRef(pid, code, ent) for pid, code, mn, ent in rows if mn}
+        self.directory.refresh()
 
-    def point(self, measurement: MeasurementIn) -> PointRef:
+    def point(self, measurement: MeasurementIn) -> PointInfo:
         for attempt in range(2):
             if measurement.point:
-                found = self.by_code.get(measurement.point)
+                found = self.directory.by_code.get(measurement.point)
             elif measurement.mn:
-                found = self.by_mn.get(measurement.mn)
+                found = self.directory.by_mn.get(measurement.mn)
             else:
                 raise MeasurementError("bad_field", "give the monitoring point's code or MN")
             if found is not None:
@@ -213,7 +198,7 @@ class Resolver:
             )
         return canonical + dash + suffix
 
-    def observation(self, measurement: MeasurementIn, source: str) -> tuple[Observation, PointRef]:
+    def observation(self, measurement: MeasurementIn, source: str) -> tuple[Observation, PointInfo]:
         point = self.point(measurement)
         return (
             Observation(

@@ -16,7 +16,11 @@ the batch writer gather many messages into one commit. (Under MQTT 3.1.1 Mosquit
 would allow only its ``max_inflight_messages``, 20 by default.)
 
 paho, under aiomqtt, decodes each message's MQTT 5 properties with lookup tables it
-built anew for every message; :mod:`ecohub.ingest.paho_properties` has it share one set.
+builds anew for every message (a third of this door's time with one small measurement
+per message). An earlier version replaced a class in paho's private ``_packet`` module to
+share one set; the platform does not patch its dependencies' private modules, so that
+cost is now paid, measured in docs/performance.md, and forwarders are advised to send
+several measurements per message (the array payload), which divides it.
 """
 
 from __future__ import annotations
@@ -33,11 +37,10 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ecohub.db.quarantine import Rejected
 from ecohub.ingest.events import log_event
 from ecohub.ingest.measurements import MeasurementError, Resolver, parse_item, parse_items
-from ecohub.ingest.paho_properties import share_property_tables
-from ecohub.store.observations import Observation
-from ecohub.store.quarantine import Rejected
+from ecohub.timeseries.observations import Observation
 
 logger = logging.getLogger("ecohub.ingest.mqtt")
 MAX_PAYLOAD = 1 << 20
@@ -45,7 +48,6 @@ RECEIVE_MAXIMUM = 2000
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 
 Submit = Callable[[list[Observation], list[Rejected]], Awaitable[None]]
-share_property_tables()  # paho built them for every message (see that module)
 
 
 @dataclass

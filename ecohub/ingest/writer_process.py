@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecohub.ingest.events import log_event
 from ecohub.runtime import tune_garbage_collector, tune_memory_allocator
-from ecohub.store.observations import Observation, WriteResult
+from ecohub.timeseries.observations import Observation, WriteResult
 
 if TYPE_CHECKING:
     from ecohub.ingest.pipeline import Pipeline
@@ -63,8 +63,8 @@ def stop_child(process: Any, connection: Connection | None, timeout: float) -> N
 def _serve(connection: Connection, url: str, rollup_delay: float) -> None:
     tune_memory_allocator()  # before this process starts threads
     from ecohub.config import get_settings
+    from ecohub.db.engine import make_engine
     from ecohub.ingest.pipeline import Pipeline
-    from ecohub.store.db import make_engine
 
     niceness = get_settings().writer_niceness
     if niceness > 0:  # the operator favours the doors' answers over the store's pace

@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.registry import service
 from ecohub.registry.schemas import EnterpriseIn, OutletIn, PermitIn, PointIn, RegionIn, SiteIn
-from ecohub.store.quarantine import Rejected, quarantine_rows
 
 # Dependency order: a record may only name records of kinds before it.
 KINDS: dict[str, tuple[type[BaseModel], Callable[[Session, Any, str], object]]] = {

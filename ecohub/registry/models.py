@@ -18,8 +18,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
-from ecohub.store.db import Base, UTCDateTime, utcnow
+from ecohub.clock import utcnow
+from ecohub.db.base import Base
+from ecohub.db.types import UTCDateTime
 
 
 class SiteKind(enum.StrEnum):
@@ -39,6 +42,23 @@ class SiteStatus(enum.StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
+class RegionLevel(enum.StrEnum):
+    """Levels of GB/T 2260 divisions, as the platform groups by them (a CNEMC city may be a
+    county-level city)."""
+
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+
+
+class WaterBody(enum.StrEnum):
+    """Kinds of surface water (GB 3838-2002 grades lakes and reservoirs apart)."""
+
+    RIVER = "river"
+    LAKE = "lake"
+    RESERVOIR = "reservoir"
+
+
 class OutletKind(enum.StrEnum):
     """废气 (gas) or 废水 (water) outlet."""
 
@@ -55,10 +75,12 @@ class Region(Base):
     """An administrative division with its GB/T 2260 six-digit code."""
 
     __tablename__ = "regions"
+    __table_args__ = (CheckConstraint(_enum_check("level", RegionLevel), name="level"),)
 
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
+    level: Mapped[str | None] = mapped_column(String(16))
 
     parent: Mapped[Region | None] = relationship(remote_side=[code])
 
@@ -85,6 +107,7 @@ class Site(Base):
     __table_args__ = (
         CheckConstraint(_enum_check("kind", SiteKind), name="kind"),
         CheckConstraint(_enum_check("status", SiteStatus), name="status"),
+        CheckConstraint(_enum_check("water_body", WaterBody), name="water_body"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -95,6 +118,10 @@ class Site(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     latitude: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default=SiteStatus.ACTIVE.value)
+    # A control site (对照点) of the national air network, left out of its city's AQI.
+    control_point: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    basin: Mapped[str | None] = mapped_column(String(100))  # surface water: 流域
+    water_body: Mapped[str | None] = mapped_column(String(16))  # river, lake, reservoir
 
 
 class Enterprise(Base):

@@ -11,7 +11,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ecohub.registry.models import OutletKind, SiteKind, SiteStatus
+from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus, WaterBody
 from ecohub.registry.uscc import validate_uscc
 
 _REGION_CODE = re.compile(r"^\d{6}$")
@@ -38,6 +38,7 @@ class RegionIn(_Record):
     code: str
     name: str = Field(min_length=1)
     parent_code: str | None = None
+    level: RegionLevel | None = None
 
     _codes = field_validator("code", "parent_code")(_check_region_code)
 
@@ -54,6 +55,9 @@ class SiteIn(_Located):
     kind: SiteKind
     region_code: str | None = None
     status: SiteStatus = SiteStatus.ACTIVE
+    control_point: bool = False
+    basin: str | None = Field(default=None, max_length=100)
+    water_body: WaterBody | None = None
 
     _region = field_validator("region_code")(_check_region_code)
 

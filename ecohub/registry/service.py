@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
+from ecohub.db.base import Base
 from ecohub.registry.models import (
     AuditEntry,
     Enterprise,
@@ -34,8 +35,6 @@ from ecohub.registry.schemas import (
     RegionIn,
     SiteIn,
 )
-from ecohub.store.db import Base
-from ecohub.store.tables import observations, rollups
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -98,16 +97,22 @@ def _upsert(
     return existing
 
 
+# The time-series tables that hold point ids (of the timeseries area, above this floor:
+# named here, not imported).
+POINT_DATA_TABLES = ("observations", "rollups")
+
+
 def _refuse_if_it_has_data(session: Session, point: MonitoringPoint) -> None:
     """The time-series tables carry no foreign key to points (it is checked row by row
     on every insert), so the registry keeps a point's data from losing its point."""
-    for table in (observations, rollups):
-        if session.execute(
-            select(table.c.point_id).where(table.c.point_id == point.id).limit(1)
-        ).first():
+    for table in POINT_DATA_TABLES:
+        found = session.execute(
+            text(f"SELECT point_id FROM {table} WHERE point_id = :point LIMIT 1"),
+            {"point": point.id},
+        ).first()
+        if found:
             raise RegistryError(
-                f"point {point.code} has stored {table.name}; "
-                "it cannot be deleted (retire it instead)"
+                f"point {point.code} has stored {table}; it cannot be deleted (retire it instead)"
             )
 
 
@@ -130,14 +135,21 @@ def upsert_region(session: Session, record: RegionIn, actor: str) -> Region:
         session,
         Region,
         {"code": record.code},
-        {"name": record.name, "parent_code": record.parent_code},
+        {"name": record.name, "parent_code": record.parent_code}
+        | ({"level": record.level.value} if record.level is not None else {}),
         actor,
         record.code,
     )
 
 
+# Site attributes a record sets only when it names them: a registry file that does not
+# know a section's basin or a station's control flag leaves what another import set.
+_OPTIONAL_SITE_FIELDS = frozenset({"control_point", "basin", "water_body"})
+
+
 def upsert_site(session: Session, record: SiteIn, actor: str) -> Site:
-    values = record.model_dump(exclude={"code"}, mode="json")
+    unset = _OPTIONAL_SITE_FIELDS - record.model_fields_set
+    values = record.model_dump(exclude={"code", *unset}, mode="json")
     _region_or_none(session, record.region_code)
     return _upsert(session, Site, {"code": record.code}, values, actor, record.code)
 

@@ -155,3 +155,30 @@ def assess(
         exceeding=exceeding,
         worst=[key for key, found in classes.items() if found == worst_class],
     )
+
+
+# The parameters the national surface-water automatic stations' real-time release
+# (国家地表水水质自动监测实时数据发布系统, CNEMC) grades on: the five of GB 3838-2002
+# Table 1 that the stations measure and that the 2011 method assesses. Total nitrogen is
+# published but counts for neither rivers nor lakes and reservoirs; water temperature,
+# conductivity, turbidity, chlorophyll-a and algal density have no class. Established on
+# the release of 2026-08-21 (docs/standards.md, "validation on the national automatic
+# stations' release").
+AUTOMATIC_STATION_PARAMETERS = ("pH", "DO", "CODMn", "NH3-N", "TP")
+
+
+def automatic_station_class(
+    values: Mapping[str, float | None], *, lake: bool = False
+) -> WaterAssessment | None:
+    """The class of one automatic-station reading as the real-time release grades it:
+    single-factor (worst of) pH, DO, CODMn, NH3-N and TP on GB 3838-2002 Table 1, TP on
+    the lake and reservoir limits where ``lake``; a missing parameter (not measured, or
+    failed quality control) is left out, and other keys (TN, temperature, …) are
+    ignored. ``None`` when none of the five has a value (the release's class -1).
+    """
+    graded = {
+        key: value
+        for key in AUTOMATIC_STATION_PARAMETERS
+        if (value := values.get(key)) is not None and not math.isnan(value)
+    }
+    return assess(graded, lake=lake) if graded else None

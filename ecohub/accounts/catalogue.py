@@ -1,0 +1,211 @@
+"""The resource catalogue (政务数据资源目录): every dataset the API serves, with its owner,
+update frequency and sharing class, and the access rule that enforces that class.
+
+The sharing classes are those of the State Council's 《政务信息资源共享管理暂行办法》
+(国发〔2016〕51号), article 9: 无条件共享 (unconditional: anyone), 有条件共享
+(conditional: the callers the dataset names, under its condition), 不予共享 (not shared:
+only the owning agency's own staff). Open data published to the public is unconditional.
+
+Every API route that serves data depends on :func:`dataset_access` with its dataset's
+id, so the catalogue is the one place that says who may read what; a test checks that no
+data route is missing from it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+
+from ecohub.accounts.auth import optional_principal
+from ecohub.accounts.keys import Principal, Role
+
+AGENCY_ROLES = frozenset({Role.ADMIN, Role.AGENCY})
+
+
+class Sharing(enum.StrEnum):
+    UNCONDITIONAL = "unconditional"  # 无条件共享
+    CONDITIONAL = "conditional"  # 有条件共享
+    NOT_SHARED = "not_shared"  # 不予共享
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One catalogue entry."""
+
+    id: str
+    title: str
+    title_en: str
+    owner: str
+    update_frequency: str  # real-time, hourly, daily, on change
+    sharing: Sharing
+    roles: frozenset[Role] = frozenset()  # who may read a conditional dataset
+    condition: str = ""  # the condition, in words
+    paths: tuple[str, ...] = ()
+
+    def allows(self, caller: Principal | None) -> bool:
+        if self.sharing == Sharing.UNCONDITIONAL:
+            return True
+        if caller is None:
+            return False
+        if self.sharing == Sharing.NOT_SHARED:
+            return caller.role in AGENCY_ROLES
+        return caller.role in self.roles
+
+
+OWNER = "生态环境主管部门 (ecology and environment bureau)"
+OWN_ENTERPRISE = "an enterprise sees its own records only"
+
+DATASETS: dict[str, Dataset] = {
+    dataset.id: dataset
+    for dataset in (
+        Dataset(
+            "sites",
+            "监测站点",
+            "Monitoring sites",
+            OWNER,
+            "on change",
+            Sharing.UNCONDITIONAL,
+            paths=("/api/v1/sites",),
+        ),
+        Dataset(
+            "air_quality",
+            "环境空气质量（小时、日均值与AQI）",
+            "Ambient air quality: hourly and daily means, AQI",
+            OWNER,
+            "hourly",
+            Sharing.UNCONDITIONAL,
+            paths=(
+                "/api/v1/aqi/latest",
+                "/api/v1/sites/{code}/aqi",
+                "/api/v1/ranking/cities",
+            ),
+        ),
+        Dataset(
+            "water_quality",
+            "地表水水质类别",
+            "Surface water quality class (GB 3838-2002)",
+            OWNER,
+            "daily",
+            Sharing.UNCONDITIONAL,
+            paths=("/api/v1/water/classes",),
+        ),
+        Dataset(
+            "site_series",
+            "监测站点小时与日均值序列",
+            "Hourly and daily means of a monitoring site",
+            OWNER,
+            "hourly",
+            Sharing.UNCONDITIONAL,
+            paths=("/api/v1/sites/{code}/series",),
+        ),
+        Dataset(
+            "enterprise_disclosure",
+            "企业环境信息依法披露（排污许可、排放口、自动监测数据）",
+            "Enterprise disclosure: permits, outlets, continuous-monitoring data",
+            OWNER,
+            "hourly",
+            Sharing.UNCONDITIONAL,
+            condition="disclosure required by 《企业环境信息依法披露管理办法》",
+            paths=(
+                "/api/v1/enterprises",
+                "/api/v1/enterprises/{uscc}",
+                "/api/v1/enterprises/{uscc}/emissions",
+                "/api/v1/points/{code}/series",
+                "/api/v1/sources",
+            ),
+        ),
+        Dataset(
+            "alarms",
+            "超标与异常报警",
+            "Exceedance and anomaly alarms",
+            OWNER,
+            "real-time",
+            Sharing.CONDITIONAL,
+            roles=frozenset({Role.ADMIN, Role.AGENCY, Role.ENTERPRISE}),
+            condition=OWN_ENTERPRISE,
+            paths=("/api/v1/alarms",),
+        ),
+        Dataset(
+            "transmission_rates",
+            "数据传输率与有效率",
+            "Transmission and effective-data rates",
+            OWNER,
+            "daily",
+            Sharing.CONDITIONAL,
+            roles=frozenset({Role.ADMIN, Role.AGENCY, Role.ENTERPRISE}),
+            condition=OWN_ENTERPRISE,
+            paths=("/api/v1/reports/transmission",),
+        ),
+        Dataset(
+            "quarantine",
+            "隔离的异常报文与数据",
+            "Quarantined packets and rows",
+            OWNER,
+            "real-time",
+            Sharing.NOT_SHARED,
+            paths=("/api/v1/quarantine",),
+        ),
+        Dataset(
+            "registry",
+            "污染源与监测点位名录（含设备与口令配置）",
+            "Registry with device settings, and its audit log",
+            OWNER,
+            "on change",
+            Sharing.NOT_SHARED,
+            paths=("/api/v1/registry", "/api/v1/audit"),
+        ),
+    )
+}
+
+
+def dataset_access(dataset_id: str) -> Callable[..., Awaitable[Principal | None]]:
+    """A route dependency: the caller, if the dataset's sharing class admits it."""
+    dataset = DATASETS[dataset_id]
+
+    async def check(request: Request) -> Principal | None:
+        caller = await optional_principal(request)
+        if dataset.allows(caller):
+            return caller
+        if caller is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"dataset {dataset.id!r} is {dataset.sharing.value}: sign in or send an API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"dataset {dataset.id!r} is {dataset.sharing.value}"
+            + (f" ({dataset.condition})" if dataset.condition else "")
+            + f"; role {caller.role.value} may not read it",
+        )
+
+    check.dataset_id = dataset_id  # type: ignore[attr-defined]
+    return check
+
+
+router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+
+
+@router.get("/catalogue", summary="Every dataset with owner, update frequency and sharing class")
+async def catalogue(
+    caller: Annotated[Principal | None, Depends(optional_principal)],
+) -> list[dict[str, object]]:
+    return [
+        {
+            "id": d.id,
+            "title": d.title,
+            "title_en": d.title_en,
+            "owner": d.owner,
+            "update_frequency": d.update_frequency,
+            "sharing": d.sharing.value,
+            "condition": d.condition or None,
+            "roles": sorted(role.value for role in d.roles) or None,
+            "paths": list(d.paths),
+            "you_may_read": d.allows(caller),
+        }
+        for d in DATASETS.values()
+    ]

@@ -1,1 +1,0 @@
-"""The HTTP API (FastAPI): machine upload of measurements, and later the open-data API."""
