@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -30,6 +30,7 @@ from ecohub.opendata.api import router as opendata_router
 from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
 from ecohub.web.login import router as login_pages
+from ecohub.web.params import known_query_only
 from ecohub.web.render import CONTENT_SECURITY_POLICY, STATIC_DIR
 
 # Every area's routers, in the order they appear in the API docs.
@@ -55,6 +56,7 @@ def create_app(
         description="Eco-environment monitoring data: upload and open data.",
         docs_url=None,  # served below from vendored Swagger UI (no CDN)
         redoc_url=None,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.engine = engine
     app.state.settings = settings or get_settings()

@@ -270,8 +270,13 @@ def test_water_class_of_a_site(api: tuple[TestClient, dict[str, str]]) -> None:
         client.get("/api/v1/water/classes", params={"day": "2024-03-01T00:00:00+08:00"}).json()
         == []
     )
+    # Without an offset a time is Beijing time, and a date alone its day.
     naive = client.get("/api/v1/water/classes", params={"day": "2024-01-15T12:00:00"})
-    assert naive.status_code == 400 and "time zone" in naive.json()["detail"]
+    assert naive.json() == same.json()
+    assert client.get("/api/v1/water/classes", params={"day": "2024-01-15"}).json() == same.json()
+    typo = client.get("/api/v1/water/classes", params={"date": "2024-01-15"})
+    assert typo.status_code == 400 and "unknown query parameter date" in typo.json()["detail"]
+    assert "takes: day" in typo.json()["detail"]
 
 
 def test_sources_carry_their_alarm_state(api: tuple[TestClient, dict[str, str]]) -> None:

@@ -124,7 +124,9 @@ def test_series_pages_and_exports(client: TestClient) -> None:
     ]
     table = client.get("/api/v1/sites/1001A/series", params={**params, "format": "csv"})
     assert table.headers["x-next-cursor"] == "2024-01-15T19:00:00Z"
-    assert table.content.decode("utf-8-sig").splitlines()[0] == "ts,value,valid,samples,statistic"
+    lines = table.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "ts,value,unit,valid,samples,statistic"
+    assert lines[1].split(",")[2] == "μg/m³"
     parquet = client.get("/api/v1/sites/1001A/series", params={**params, "format": "parquet"})
     frame = pl.read_parquet(io.BytesIO(parquet.content))
     assert frame.height == 20 and frame.schema["ts"] == pl.Datetime("us", "UTC")
@@ -135,9 +137,9 @@ def test_series_pages_and_exports(client: TestClient) -> None:
     [
         (
             "1001A",
-            {"start": "2024-01-15T00:00:00", "end": "2024-01-16T00:00:00+08:00"},
+            {"start": "2024-01-16T00:00:00", "end": "2024-01-16T00:00:00+08:00"},
             400,
-            "time zone",
+            "after start",  # without an offset: Beijing time, the same instant as the end
         ),
         (
             "1001A",
@@ -152,7 +154,7 @@ def test_series_pages_and_exports(client: TestClient) -> None:
             "at most 400 days",
         ),
         ("NOPE", {"start": "2024-01-15T00:00:00Z", "end": "2024-01-16T00:00:00Z"}, 404, "no site"),
-        ("1001A", {"start": "not a time", "end": "2024-01-16T00:00:00Z"}, 422, None),
+        ("1001A", {"start": "not a time", "end": "2024-01-16T00:00:00Z"}, 400, "start:"),
     ],
 )
 def test_series_bad_parameters(
@@ -193,8 +195,9 @@ def test_city_ranking_uses_the_mean_of_the_stations(client: TestClient) -> None:
     assert empty["cities"] == []
     bad = client.get("/api/v1/ranking/cities", params={"period": "week"})
     assert bad.status_code == 422
+    # A time without an offset is Beijing time: the same hour as 2024-01-15T08:30+08:00.
     naive = client.get("/api/v1/ranking/cities", params={"at": "2024-01-15T08:00"})
-    assert naive.status_code == 400
+    assert naive.status_code == 200 and naive.json()["ts"] == "2024-01-15T00:00:00Z"
 
 
 def test_enterprise_disclosure_and_outlet_series(
@@ -287,3 +290,67 @@ def test_station_aqi_series(client: TestClient) -> None:
         client.get("/api/v1/sites/1001A/aqi", params={**params, "period": "week"}).status_code
         == 422
     )
+
+
+def test_city_aqi_is_the_aqi_of_the_mean_of_its_stations(
+    client: TestClient, engine: Engine
+) -> None:
+    from ecohub.registry import service
+    from ecohub.registry.models import Site
+    from ecohub.registry.schemas import SiteIn
+
+    params = {"start": "2024-01-15T08:00:00+08:00", "end": "2024-01-15T09:00:00+08:00"}
+    beijing = client.get("/api/v1/cities/110000/aqi", params=params).json()
+    # 北京 at 2024-01-15 00:00 UTC: mean PM2.5 of 59.4 (1001A) and 30 (1002A) = 44.7 μg/m³
+    # → IAQI 50 + 50 × 9.7/40 = 62.1 → 63 (HJ 633-2012 Table 1, 24-hour breakpoints).
+    assert [(row["ts"], row["aqi"], row["stations"]) for row in beijing["rows"]] == [
+        ("2024-01-15T00:00:00Z", 63, 2)
+    ]
+    # A control site (对照点) is left out of its city's AQI: 59.4 alone → 50 + 50 × 24.4/40
+    # = 80.5 → 81.
+    with Session(engine) as session:
+        site = session.query(Site).filter_by(code="1002A").one()
+        record = SiteIn(
+            code=site.code,
+            name=site.name,
+            kind=site.kind,
+            region_code=site.region_code,
+            longitude=site.longitude,
+            latitude=site.latitude,
+            control_point=True,
+        )
+        service.upsert_site(session, record, "test")
+        session.commit()
+    alone = client.get("/api/v1/cities/110000/aqi", params=params).json()
+    assert [(row["aqi"], row["stations"]) for row in alone["rows"]] == [(81, 1)]
+    ranked = client.get("/api/v1/ranking/cities", params={"at": "2024-01-15T08:00+08:00"}).json()
+    assert ranked["cities"][0]["aqi"] == 81 and ranked["cities"][0]["stations"] == 1
+    assert client.get("/api/v1/cities/990000/aqi", params=params).status_code == 404
+    assert client.get("/api/v1/cities/11/aqi", params=params).status_code == 422
+    listed = {city["city"]: city for city in client.get("/api/v1/cities").json()}
+    assert listed["110000"]["control_sites"] == 1
+
+
+def test_series_take_common_names_beijing_times_and_default_ranges(client: TestClient) -> None:
+    by_name = client.get(
+        "/api/v1/sites/1001A/series",
+        params={"parameter": "PM2.5", "start": "2024-01-15", "end": "2024-01-16"},
+    ).json()
+    # 2024-01-15 and 2024-01-16 are Beijing midnights: 2024-01-14T16:00Z to 2024-01-15T16:00Z.
+    assert by_name["parameter"] == "a34004" and by_name["unit"] == "μg/m³"
+    assert (by_name["start"], by_name["end"]) == ("2024-01-14T16:00:00Z", "2024-01-15T16:00:00Z")
+    assert by_name["rows"][0]["ts"] == "2024-01-15T00:00:00Z"
+    # "+08:00" sent unencoded arrives as " 08:00": read as the offset it was.
+    unencoded = client.get(
+        "/api/v1/sites/1001A/series?parameter=PM2.5&start=2024-01-15T08:00+08:00"
+        "&end=2024-01-16T08:00+08:00"
+    )
+    assert unencoded.status_code == 200 and unencoded.json()["start"] == "2024-01-15T00:00:00Z"
+    # Without a range: the 48 hours up to the newest value (2024-01-16T06:00Z).
+    latest = client.get("/api/v1/sites/1001A/series", params={"parameter": "pm2.5"}).json()
+    assert latest["end"] == "2024-01-16T07:00:00Z" and latest["rows"][-1]["value"] == 120.0
+    missing = client.get("/api/v1/sites/1001A/series", params={"parameter": "PM1"})
+    assert missing.status_code == 404 and "a34004" in missing.json()["detail"]
+    listed = {row["code"]: row for row in client.get("/api/v1/parameters").json()}
+    assert listed["a21026"]["unit"] == "mg/m³" and listed["a21026"]["unit_ambient"] == "μg/m³"
+    assert "pm2.5" in listed["a34004"]["also_known_as"]

@@ -69,7 +69,7 @@ DATASETS: dict[str, Dataset] = {
             OWNER,
             "on change",
             Sharing.UNCONDITIONAL,
-            paths=("/api/v1/sites",),
+            paths=("/api/v1/sites", "/api/v1/parameters"),
         ),
         Dataset(
             "air_quality",
@@ -82,6 +82,8 @@ DATASETS: dict[str, Dataset] = {
                 "/api/v1/aqi/latest",
                 "/api/v1/sites/{code}/aqi",
                 "/api/v1/ranking/cities",
+                "/api/v1/cities",
+                "/api/v1/cities/{code}/aqi",
             ),
         ),
         Dataset(

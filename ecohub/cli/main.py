@@ -18,6 +18,7 @@ from ecohub.cli import serve as serve_cli
 from ecohub.cli import store as store_cli
 from ecohub.demo import cli as demo_cli
 from ecohub.ingest import cli as ingest_cli
+from ecohub.ingest import cli_hj212
 from ecohub.simulate import cli as simulate_cli
 
 app = typer.Typer(
@@ -28,7 +29,16 @@ app = typer.Typer(
 )
 
 # In the order `ecohub --help` lists them.
-for group in (store_cli, demo_cli, simulate_cli, ingest_cli, serve_cli, accounts_cli, alarms_cli):
+for group in (
+    store_cli,
+    demo_cli,
+    simulate_cli,
+    ingest_cli,
+    cli_hj212,
+    serve_cli,
+    accounts_cli,
+    alarms_cli,
+):
     group.register(app)
 
 

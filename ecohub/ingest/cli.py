@@ -12,7 +12,6 @@ from rich.progress import TaskID
 from ecohub.commands import actor, console, engine, err_console, fail, print_report, progress
 
 import_app = typer.Typer(help="Import data files (CNEMC hourly station files, station lists).")
-validate_app = typer.Typer(help="Check the standards library against published figures.")
 
 
 @import_app.command("cnemc")
@@ -191,64 +190,15 @@ def import_measurements(
         raise typer.Exit(1)
 
 
-@validate_app.command("aqi")
-def validate_aqi(
-    paths: Annotated[
-        list[Path], typer.Argument(help="china_sites_YYYYMMDD.csv files.", exists=True)
-    ],
-) -> None:
-    """Recompute every station-hour's AQI (HJ 633-2012) from the published
-    concentrations and compare it with the published AQI."""
-    from ecohub.ingest.cnemc import (
-        AQIValidation,
-        read_hourly_file,
-        station_hours,
-        validate_aqi_frame,
-    )
-
-    report = AQIValidation()
-    with progress() as bar:
-        task = bar.add_task("validate AQI", total=len(paths))
-        for path in sorted(paths):
-            validate_aqi_frame(station_hours(read_hourly_file(path)), report)
-            bar.advance(task)
-    console.print(
-        f"station-hours compared: {report.compared:,} "
-        f"(skipped without a published AQI: {report.skipped_no_published:,})"
-    )
-    console.print(f"exact AQI match: {report.exact:,} = {report.exact_rate:.4%}", soft_wrap=True)
-    for cause, count in report.causes.most_common():
-        console.print(f"  {count:>8,}  {cause}", markup=False)
-        for example in report.examples.get(cause, []):
-            console.print(f"            e.g. {example}", markup=False, soft_wrap=True)
-    console.print(
-        "primary pollutant: not published in these files"
-        if not report.primary_compared
-        else f"primary pollutant match: {report.primary_matched / report.primary_compared:.4%}"
-    )
 
 
-@validate_app.command("water")
-def validate_water(
-    paths: Annotated[list[Path], typer.Argument(help="Published water results CSV.", exists=True)],
-) -> None:
-    """Recompute each published sample's GB 3838-2002 class and compare (CSV columns:
-    site, time, class, water_body, and one column per parameter)."""
-    from ecohub.ingest.water_files import WaterValidation, validate_water_file
-
-    report = WaterValidation()
-    for path in paths:
-        validate_water_file(path, report)
-    console.print(f"samples compared: {report.compared:,}; class match: {report.match_rate:.2%}")
-    for key, count in report.mismatches.most_common():
-        console.print(f"  {count:>6,}  {key}", markup=False)
-    for example in report.examples:
-        console.print(f"  e.g. {example}", markup=False)
-    for rejected in report.rejected_rows:
-        err_console.print(f"rejected {rejected}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add these groups to ``app``."""
+    from ecohub.ingest.cli_sources import add_commands
+    from ecohub.ingest.cli_validate import validate_app
+
+    add_commands(import_app)
     app.add_typer(import_app, name="import")
     app.add_typer(validate_app, name="validate")

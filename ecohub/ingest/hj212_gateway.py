@@ -44,6 +44,10 @@ from ecohub.registry.directory import PointDirectory, PointInfo
 from ecohub.timeseries.observations import Observation
 
 logger = logging.getLogger("ecohub.hj212")
+# Commands that are themselves answers: HJ 212-2017 Table 5's interactive commands (交互命令)
+# 9011 request answer, 9012 execution result, 9013 notice answer, 9014 data answer, and
+# the 90xx answers vendors add (9021 in a logger simulator's log): never answered.
+ANSWER_COMMAND_PREFIX = "90"
 SOURCE = "hj212"
 # Bytes a connection holds while its previous uploads commit before it stops reading.
 HELD_BYTES = 1 << 16
@@ -208,24 +212,21 @@ class HJ212Gateway:
         mns: set[str],
     ) -> _Outcome:
         if isinstance(result, FrameError):
-            if (
-                result.kind != "bad_crc"
-                or result.data is None
-                or not self._crc_tolerated(result.data)
-            ):
+            if result.data is None or not self._tolerated(result):
                 self._quarantine([self._frame_rejection(result, peer)])
                 return _Outcome()
             data, raw = result.data, result.raw
         else:
             data, raw = result.data, result.raw
         try:
-            packet = parse_packet(data)
+            packet = parse_packet(data, framed=True)
         except PacketError as error:
             self._quarantine([self._rejection(error.code, error.reason, raw, peer)])
             return _Outcome()
         point = self.points.get(packet.mn)
         if point is None:
-            self._refresh_soon()
+            if packet.mn:  # an empty MN= is no point to look up again
+                self._refresh_soon()
             self._quarantine(
                 [
                     self._rejection(
@@ -252,7 +253,9 @@ class HJ212Gateway:
         whole = reassembler.add(packet)
         if whole is None:
             return _Outcome()  # answered when the set is complete and stored
-        answers = [data_answer(packet)] * (packet.pnum or 1) if whole.answer_wanted else []
+        # Answers (9011, 9012, 9014…) are not answered, whatever their Flag asks.
+        wanted = whole.answer_wanted and not whole.cn.startswith(ANSWER_COMMAND_PREFIX)
+        answers = [data_answer(packet)] * (packet.pnum or 1) if wanted else []
         if whole.cn not in DATA_COMMANDS:
             log_event(logger, "command", peer=peer, mn=whole.mn, cn=whole.cn, cp=whole.cp)
             self.stats.packets_accepted += 1
@@ -290,7 +293,17 @@ class HJ212Gateway:
         if upload.problems:
             rejected.append(
                 self._rejection(
-                    "partly_unusable", "; ".join(upload.problems), raw, peer, point.code
+                    "partly_unusable" if rows else "nothing_stored",
+                    "; ".join(upload.problems),
+                    raw,
+                    peer,
+                    point.code,
+                )
+            )
+        elif not rows:
+            rejected.append(
+                self._rejection(
+                    "nothing_stored", "the upload carries no value", raw, peer, point.code
                 )
             )
         future = self.writer.submit(rows, rejected)
@@ -311,14 +324,18 @@ class HJ212Gateway:
     def _reload_done(self, _future: asyncio.Future[object]) -> None:
         self._reload = None
 
-    def _crc_tolerated(self, data: bytes) -> bool:
+    def _tolerated(self, error: FrameError) -> bool:
+        """A whole packet that breaks only a rule a tolerant point may waive (a wrong CRC
+        with the length right, a length field without its leading zeros: docs/hj212.md),
+        from a point marked tolerant."""
+        assert error.data is not None
         try:
-            packet = parse_packet(data)
+            packet = parse_packet(error.data, framed=True)
         except PacketError:
             return False
         point = self.points.get(packet.mn)
         if point is not None and point.crc_tolerant:
-            log_event(logger, "crc_tolerated", mn=packet.mn)
+            log_event(logger, "tolerated", mn=packet.mn, kind=error.kind)
             return True
         return False
 

@@ -28,7 +28,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from ecohub.clock import day_start, hour_start, iso_z
@@ -37,8 +37,9 @@ from ecohub.opendata.queries import SERIES_FIELDS, SITE_FIELDS
 from ecohub.registry.models import SiteKind
 from ecohub.web.params import (
     MAX_ROW_ID,
-    aware,
+    Instant,
     csv_response,
+    instant,
     json_response,
     parse_bbox,
     shared_as,
@@ -107,9 +108,17 @@ async def latest_aqi(request: Request) -> Response:
     return Response(answer.body, media_type="application/json", headers=headers)
 
 
-SeriesParameter = Annotated[str, Query(min_length=1, max_length=16, examples=["a34004"])]
+SeriesParameter = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=40,
+        description="HJ 212 code or common name (PM2.5, SO2, NH3-N…): GET /api/v1/parameters",
+        examples=["PM2.5", "a34004"],
+    ),
+]
 
-Cursor = Annotated[dt.datetime | None, Query(description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 
 SeriesLimit = Annotated[int, Query(ge=1, le=10_000)]
 
@@ -123,8 +132,8 @@ def _series_route(owner: str) -> Callable[..., Awaitable[Any]]:
         request: Request,
         code: str,
         parameter: SeriesParameter,
-        start: dt.datetime,
-        end: dt.datetime,
+        start: Instant = None,
+        end: Instant = None,
         period: Literal["hour", "day"] = "hour",
         cursor: Cursor = None,
         format: SeriesFormat = "json",
@@ -142,23 +151,17 @@ async def _series_response(
     owner: str,
     code: str,
     parameter: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    start_text: str | None,
+    end_text: str | None,
     period: str,
-    cursor: dt.datetime | None,
+    cursor: str | None,
     format: str,
     limit: int,
 ) -> Any:
-    start, end = aware(start, "start"), aware(end, "end")
-    after = aware(cursor, "cursor") if cursor is not None else None
-    if end <= start:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "end must be after start")
-    if end - start > MAX_SERIES_SPAN:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"a request spans at most {MAX_SERIES_SPAN.days} days; page through longer ranges",
-        )
-    rows, following = await run_in_threadpool(
+    start, end = instant(start_text, "start"), instant(end_text, "end")
+    after = instant(cursor, "cursor")
+    _check_span(start, end)
+    page = await run_in_threadpool(
         queries.fetch_series,
         request.app.state.engine,
         owner,
@@ -170,8 +173,12 @@ async def _series_response(
         after,
         limit,
     )
+    _check_span(page.start, page.end)
+    rows, following, parameter = page.rows, page.following, page.parameter
     headers = {"X-Next-Cursor": iso_z(following)} if following else {}
     if format == "csv":
+        for row in rows:
+            row["unit"] = page.unit
         response = csv_response(rows, SERIES_FIELDS, f"{code}_{parameter}_{period}")
         response.headers.update(headers)
         return response
@@ -202,10 +209,52 @@ async def _series_response(
         {
             owner: code,
             "parameter": parameter,
+            "unit": page.unit,
             "period": period,
+            "start": iso_z(page.start),
+            "end": iso_z(page.end),
             "rows": rows,
             "next_cursor": iso_z(following) if following else None,
         }
+    )
+
+
+def _check_span(start: dt.datetime | None, end: dt.datetime | None) -> None:
+    if start is not None and end is not None:
+        if end <= start:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "end must be after start")
+        if end - start > MAX_SERIES_SPAN:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"a request spans at most {MAX_SERIES_SPAN.days} days; page through longer ranges",
+            )
+
+
+@router.get(
+    "/parameters",
+    summary="The parameters (HJ 212-2017 codes) with their names and units",
+    dependencies=shared_as("sites"),
+)
+async def parameters() -> Response:
+    from ecohub.registry.parameters import COMMON_NAMES, display_unit, load_parameter_rows
+
+    names: dict[str, list[str]] = {}
+    for name, code in COMMON_NAMES.items():
+        names.setdefault(code, []).append(name)
+    return json_response(
+        [
+            {
+                "code": row["code"],
+                "legacy_code": row["legacy_code"],
+                "medium": row["medium"],
+                "name_zh": row["name_zh"],
+                "name_en": row["name_en"],
+                "unit": row["unit"],
+                "unit_ambient": display_unit(row["code"], True)[0],
+                "also_known_as": names.get(row["code"], []),
+            }
+            for row in load_parameter_rows()
+        ]
     )
 
 
@@ -258,21 +307,68 @@ router.add_api_route(
 async def station_aqi_series(
     request: Request,
     code: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    start: Instant = None,
+    end: Instant = None,
     period: Literal["hour", "day"] = "hour",
 ) -> Response:
-    start, end = aware(start, "start"), aware(end, "end")
-    if end <= start:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "end must be after start")
-    if end - start > MAX_SERIES_SPAN:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"a request spans at most {MAX_SERIES_SPAN.days} days"
-        )
+    begin, finish = await _range(request, start, end, period, queries.station_points, code)
     rows = await run_in_threadpool(
-        queries.fetch_station_aqi, request.app.state.engine, code, period, start, end
+        queries.fetch_station_aqi, request.app.state.engine, code, period, begin, finish
     )
-    return json_response({"site": code, "period": period, "rows": rows})
+    return json_response(
+        {"site": code, "period": period, "start": iso_z(begin), "end": iso_z(finish), "rows": rows}
+    )
+
+
+async def _range(
+    request: Request,
+    start_text: str | None,
+    end_text: str | None,
+    period: str,
+    points: Callable[[Any, str], list[int]],
+    code: str,
+) -> tuple[dt.datetime, dt.datetime]:
+    """The range asked; without an end, the one after the newest value of the station or
+    city; without a start, the 48 hours (days: 31 days) before the end."""
+    start, end = instant(start_text, "start"), instant(end_text, "end")
+    if end is None:
+        end = await run_in_threadpool(
+            queries.newest_end, request.app.state.engine, points, code, period
+        )
+    if start is None:
+        start = end - queries.SERIES_SPAN[period]
+    _check_span(start, end)
+    return start, end
+
+
+@router.get(
+    "/cities",
+    summary="Cities with air stations (GB/T 2260 codes), with their station counts",
+    dependencies=shared_as("air_quality"),
+)
+async def cities(request: Request) -> Response:
+    return json_response(await run_in_threadpool(queries.fetch_cities, request.app.state.engine))
+
+
+@router.get(
+    "/cities/{code}/aqi",
+    summary="A city's hourly or daily AQI from the mean of its stations (HJ 633-2012)",
+    dependencies=shared_as("air_quality"),
+)
+async def city_aqi_series(
+    request: Request,
+    code: Annotated[str, Path(pattern=r"^\d{6}$")],
+    start: Instant = None,
+    end: Instant = None,
+    period: Literal["hour", "day"] = "hour",
+) -> Response:
+    begin, finish = await _range(request, start, end, period, queries.city_points, code)
+    rows = await run_in_threadpool(
+        queries.fetch_city_aqi, request.app.state.engine, code, period, begin, finish
+    )
+    return json_response(
+        {"city": code, "period": period, "start": iso_z(begin), "end": iso_z(finish), "rows": rows}
+    )
 
 
 @router.get(
@@ -283,11 +379,15 @@ async def station_aqi_series(
 async def water_classes(
     request: Request,
     day: Annotated[
-        dt.datetime | None,
-        Query(description="any time in the local day; default: each site's newest day"),
+        str | None,
+        Query(
+            description="the local day (2024-01-15) or any time in it; default: each site's "
+            "newest day"
+        ),
     ] = None,
 ) -> Response:
-    moment = day_start(aware(day, "day")) if day is not None else None
+    found = instant(day, "day")
+    moment = day_start(found) if found is not None else None
     return json_response(
         await run_in_threadpool(queries.fetch_water_classes, request.app.state.engine, moment)
     )
@@ -302,12 +402,14 @@ async def city_ranking(
     request: Request,
     period: Literal["hour", "day"] = "hour",
     at: Annotated[
-        dt.datetime | None,
-        Query(description="the hour, or any time in the local day; default: the newest"),
+        str | None,
+        Query(
+            description="the hour, or any time in the local day (Beijing time without an "
+            "offset); default: the newest"
+        ),
     ] = None,
 ) -> dict[str, Any]:
-    moment = None
-    if at is not None:
-        moment = aware(at, "at")
+    moment = instant(at, "at")
+    if moment is not None:
         moment = hour_start(moment) if period == "hour" else day_start(moment)
     return await run_in_threadpool(queries.fetch_ranking, request.app.state.engine, period, moment)

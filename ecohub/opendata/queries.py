@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +28,11 @@ from fastapi import HTTPException, status
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ecohub.clock import day_start, hour_start, iso_z
+from ecohub.clock import day_start, hour_start, iso_z, utcnow
 from ecohub.db.counters import change_counters
 from ecohub.db.types import iso_utc
 from ecohub.registry.models import AuditEntry, MonitoringPoint, Parameter, Region, Site, SiteKind
+from ecohub.registry.parameters import display_unit, resolve_parameter
 from ecohub.registry.regions import city_level_codes, city_of, region_prefix
 from ecohub.standards.aqi import aqi_levels
 from ecohub.standards.water import CLASS_NAMES, STATUS_COLOUR, assess, water_parameters
@@ -38,7 +40,10 @@ from ecohub.timeseries.aqi import DAILY_CODES, HOURLY_CODES, group_aqi
 from ecohub.timeseries.tables import rollups, station_aqi, station_aqi_latest
 
 SITE_FIELDS = ("code", "name", "kind", "region_code", "longitude", "latitude", "status")
-SERIES_FIELDS = ("ts", "value", "valid", "samples", "statistic")
+SERIES_FIELDS = ("ts", "value", "unit", "valid", "samples", "statistic")
+SERIES_NAMES = ("PM2.5", "PM10", "SO2", "NO2", "O3", "CO", "COD", "NH3-N", "TP", "pH")
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
 
 
 def fetch_sites(
@@ -136,35 +141,75 @@ def latest_answer(engine: Engine, cache: dict[str, CachedAnswer]) -> CachedAnswe
     return cached
 
 
+@dataclass
+class SeriesPage:
+    """One page of a series: the parameter it resolved to, the unit its values are in,
+    the range asked (defaults filled in), the rows and the next page's cursor."""
+
+    parameter: str
+    unit: str
+    start: dt.datetime
+    end: dt.datetime
+    rows: list[dict[str, Any]]
+    following: dt.datetime | None
+
+
+SERIES_SPAN = {"hour": dt.timedelta(hours=48), "day": dt.timedelta(days=31)}
+
+
 def fetch_series(
     engine: Engine,
     owner: str,
     site: str,
     parameter: str,
     period: str,
-    start: dt.datetime,
-    end: dt.datetime,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
     after: dt.datetime | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], dt.datetime | None]:
+) -> SeriesPage:
+    """A site's (or an outlet point's) hourly or daily rollups of one parameter, named by
+    HJ 212 code or common name (PM2.5, SO2…), in the unit its medium's standard uses
+    (ambient gases μg/m³, CO mg/m³). Without ``end`` the range ends after the newest
+    value; without ``start`` it spans the 48 hours (days: 31 days) before ``end``."""
+    code = resolve_parameter(parameter)
     with engine.connect() as connection:
         if owner == "site":
             points = (
-                select(MonitoringPoint.id)
+                select(MonitoringPoint.id, Site.kind)
                 .join(Site, Site.id == MonitoringPoint.site_id)
                 .where(Site.code == site)
             )
         else:  # an outlet's monitoring point: emission data enterprises must disclose
-            points = select(MonitoringPoint.id).where(
-                MonitoringPoint.code == site, MonitoringPoint.outlet_id.is_not(None)
+            points = (
+                select(MonitoringPoint.id, Site.kind)
+                .outerjoin(Site, Site.id == MonitoringPoint.site_id)
+                .where(MonitoringPoint.code == site, MonitoringPoint.outlet_id.is_not(None))
             )
-        point_ids = list(connection.execute(points).scalars())
-        if not point_ids:
+        found = connection.execute(points).all()
+        if not found:
             what = "site" if owner == "site" else "outlet monitoring point"
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {site!r}")
-        code = parameter.split("-")[0]
-        if connection.execute(select(Parameter.code).where(Parameter.code == code)).first() is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no parameter {parameter!r}")
+        point_ids = [point_id for point_id, _kind in found]
+        ambient = owner == "site" and found[0][1] == SiteKind.AIR.value
+        base = code.split("-")[0] if code else None
+        known = base and connection.execute(select(Parameter.code).where(Parameter.code == base))
+        if code is None or not known or known.first() is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"no parameter {parameter!r}: give an HJ 212 code (a34004) or a common name "
+                f"({', '.join(SERIES_NAMES)}); GET /api/v1/parameters lists them all",
+            )
+        if end is None:
+            newest = connection.execute(
+                select(func.max(rollups.c.ts)).where(
+                    rollups.c.point_id.in_(point_ids),
+                    rollups.c.parameter_code == code,
+                    rollups.c.period == period,
+                )
+            ).scalar_one_or_none()
+            end = (newest + (HOUR if period == "hour" else DAY)) if newest else utcnow()
+        start = start if start is not None else end - SERIES_SPAN[period]
         query = (
             select(
                 iso_utc(rollups.c.ts),
@@ -175,7 +220,7 @@ def fetch_series(
             )
             .where(
                 rollups.c.point_id.in_(point_ids),
-                rollups.c.parameter_code == parameter,
+                rollups.c.parameter_code == code,
                 rollups.c.period == period,
                 rollups.c.ts >= (after if after is not None else start),
                 rollups.c.ts < end,
@@ -186,12 +231,19 @@ def fetch_series(
         if after is not None:
             query = query.where(rollups.c.ts > after)
         rows = connection.execute(query).all()
+    unit, factor = display_unit(code, ambient)
     page = [
-        {"ts": ts, "value": value, "valid": bool(valid), "samples": n, "statistic": stat}
+        {
+            "ts": ts,
+            "value": value * factor if value is not None and factor != 1.0 else value,
+            "valid": bool(valid),
+            "samples": n,
+            "statistic": stat,
+        }
         for ts, value, valid, n, stat in rows[:limit]
     ]
     following = dt.datetime.fromisoformat(rows[limit - 1][0]) if len(rows) > limit else None
-    return page, following
+    return SeriesPage(code, unit, start, end, page, following)
 
 
 def fetch_station_aqi(
@@ -417,3 +469,136 @@ def map_context(engine: Any) -> dict[str, Any]:
         ],
         "newest": newest,
     }
+
+
+def _city_stations(connection: Any, city: str) -> dict[int, str]:
+    """The non-control air stations of a city: point id → site code."""
+    cities_known = city_level_codes(connection)
+    found = {}
+    for point_id, code, region in connection.execute(
+        select(MonitoringPoint.id, Site.code, Site.region_code)
+        .join(Site, Site.id == MonitoringPoint.site_id)
+        .where(Site.kind == SiteKind.AIR.value, Site.control_point.is_(False))
+    ):
+        if city_of(region, cities_known) == city:
+            found[point_id] = code
+    return found
+
+
+def station_points(connection: Any, code: str) -> list[int]:
+    """The monitoring points of the air station ``code``."""
+    return list(
+        connection.execute(
+            select(MonitoringPoint.id)
+            .join(Site, Site.id == MonitoringPoint.site_id)
+            .where(Site.code == code, Site.kind == SiteKind.AIR.value)
+        ).scalars()
+    )
+
+
+def city_points(connection: Any, city: str) -> list[int]:
+    """The monitoring points of the city's non-control air stations."""
+    return list(_city_stations(connection, city))
+
+
+def newest_end(
+    engine: Engine, points: Callable[[Any, str], list[int]], code: str, period: str
+) -> dt.datetime:
+    """The end of a range holding the newest rollup of the station's or city's points
+    (the present when there is none)."""
+    with engine.connect() as connection:
+        ids = points(connection, code)
+        newest = None
+        if ids:
+            newest = connection.execute(
+                select(func.max(rollups.c.ts)).where(
+                    rollups.c.point_id.in_(ids[:2000]), rollups.c.period == period
+                )
+            ).scalar_one_or_none()
+    return newest + (HOUR if period == "hour" else DAY) if newest else utcnow()
+
+
+def fetch_cities(engine: Engine) -> list[dict[str, Any]]:
+    """Every city with air stations: code, name, province, stations (control sites
+    apart)."""
+    with engine.connect() as connection:
+        cities_known = city_level_codes(connection)
+        names: dict[str, str] = {
+            code: name for code, name in connection.execute(select(Region.code, Region.name))
+        }
+        counted: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for region, control in connection.execute(
+            select(Site.region_code, Site.control_point).where(Site.kind == SiteKind.AIR.value)
+        ):
+            city = city_of(region, cities_known)
+            if city is not None:
+                counted[city][1 if control else 0] += 1
+    return [
+        {
+            "city": city,
+            "name": names.get(city, city),
+            "province": city[:2] + "0000",
+            "stations": stations,
+            "control_sites": control,
+        }
+        for city, (stations, control) in sorted(counted.items())
+    ]
+
+
+def fetch_city_aqi(
+    engine: Engine, city: str, period: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """A city's hourly or daily AQI (HJ 633-2012 §5.2-5.3: from the mean of its
+    stations' valid concentrations of each pollutant, control sites left out), with
+    IAQI per pollutant and the stations that contributed."""
+    codes = HOURLY_CODES if period == "hour" else DAILY_CODES
+    with engine.connect() as connection:
+        stations = _city_stations(connection, city)
+        if not stations:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no air stations in city {city!r}")
+        groups: dict[dt.datetime, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        contributing: dict[dt.datetime, set[int]] = defaultdict(set)
+        ids = sorted(stations)
+        for chunk in range(0, len(ids), 500):
+            for point_id, ts, code, value in connection.execute(
+                select(
+                    rollups.c.point_id, rollups.c.ts, rollups.c.parameter_code, rollups.c.value
+                ).where(
+                    rollups.c.point_id.in_(ids[chunk : chunk + 500]),
+                    rollups.c.period == period,
+                    rollups.c.parameter_code.in_(codes),
+                    rollups.c.valid,
+                    rollups.c.ts >= start,
+                    rollups.c.ts < end,
+                )
+            ):
+                if value is not None:
+                    groups[ts][code].append(value)
+                    contributing[ts].add(point_id)
+    moments = sorted(groups)
+    if not moments:
+        return []
+    result = group_aqi([groups[ts] for ts in moments], period)
+    primaries = result.primary_pollutants()
+    levels = {level.level: level for level in aqi_levels()}
+    rows = []
+    for index, ts in enumerate(moments):
+        aqi = result.aqi[index]
+        level = int(result.level[index])
+        rows.append(
+            {
+                "ts": iso_z(ts),
+                "aqi": None if math.isnan(aqi) else int(aqi),
+                "level": level,
+                "category": levels[level].category_zh if level in levels else None,
+                "colour": levels[level].hex if level in levels else None,
+                "primary_pollutants": primaries[index],
+                "iaqi": {
+                    name: int(series[index])
+                    for name, series in result.iaqi.items()
+                    if not math.isnan(series[index])
+                },
+                "stations": len(contributing[ts]),
+            }
+        )
+    return rows

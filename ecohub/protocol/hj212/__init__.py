@@ -6,7 +6,8 @@
 - :mod:`.values` — turning a data upload into storable values;
 - :mod:`.encode` — the platform's answers (9011-9014) and commands (1011/1012,
   1061/1062, 2011, history requests 2051/2061/2031);
-- :mod:`.reassembly` — joining split packets (PNUM/PNO).
+- :mod:`.reassembly` — joining split packets (PNUM/PNO);
+- :mod:`.inspect` — finding packets in captures and logs, and the codec's verdict on each.
 """
 
 from ecohub.protocol.hj212.crc import crc_hex, hj212_crc16

@@ -66,3 +66,27 @@ else:
 def crc_hex(data: bytes) -> str:
     """The CRC as the four upper-case hex digits a packet carries."""
     return f"{hj212_crc16(data):04X}"
+
+
+def modbus_crc16(data: bytes) -> int:
+    """CRC-16/MODBUS of ``data`` (same polynomial and start, but the whole register carries
+    over from byte to byte). Not HJ 212's CRC, but some loggers send it instead: in a
+    field capture (tonyxia2016/HJ212Receiver's rx.log) as four hex digits with the low
+    byte first, the order Modbus RTU puts it on the wire. A CRC mismatch is checked
+    against it to say so in the rejection; only rejected packets pay for this loop."""
+    table = TABLE
+    register = 0xFFFF
+    for byte in data:
+        register = (register >> 8) ^ table[(register ^ byte) & 0xFF]
+    return register
+
+
+def modbus_crc_order(data: bytes, crc: int) -> str | None:
+    """Whether ``crc`` (the value of a packet's four hex digits) is the CRC-16/MODBUS of
+    ``data``: ``"low byte first"``, ``"high byte first"``, or None."""
+    register = modbus_crc16(data)
+    if crc == (register >> 8) | (register & 0xFF) << 8:
+        return "low byte first"
+    if crc == register:
+        return "high byte first"
+    return None

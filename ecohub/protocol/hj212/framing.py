@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecohub.protocol.hj212.crc import hj212_crc16
+from ecohub.protocol.hj212.crc import hj212_crc16, modbus_crc_order
 
 HEADER = b"##"
 FOOTER = b"\r\n"
@@ -38,14 +38,21 @@ class FrameError:
     """Bytes that are not a valid packet, with why.
 
     ``kind`` is one of ``garbage``, ``truncated``, ``bad_length``, ``too_long``,
-    ``bad_crc``. For ``bad_crc`` the ``data`` is the (otherwise well-formed) data segment,
-    so that a gateway may still accept it from a device known to compute CRCs wrongly.
+    ``bad_crc``. ``data`` is set when the packet is whole and breaks only a rule that a
+    point marked tolerant may waive (see :attr:`tolerable`): then it is the data segment.
     """
 
     kind: str
     reason: str
     raw: bytes
     data: bytes | None = None
+
+    @property
+    def tolerable(self) -> bool:
+        """A gateway may accept this packet from a point marked tolerant: a wrong CRC
+        (``bad_crc``, the length checked), or a length field written without its leading
+        zeros whose value is right (``bad_length``, the CRC checked)."""
+        return self.data is not None
 
 
 class Framer:
@@ -105,7 +112,7 @@ class Framer:
                 else:
                     position = start
                 break
-            results.append(self._check(bytes(buffer[start : end + 2])))
+            results.append(check_frame(bytes(buffer[start : end + 2]), self.max_data_length))
             position = end + 2
         del buffer[:position]
         return results
@@ -120,44 +127,72 @@ class Framer:
             return [FrameError("truncated", "connection ended inside a packet", left)]
         return [FrameError("garbage", "bytes outside any packet", left)]
 
-    def _check(self, raw: bytes) -> Frame | FrameError:
-        length_text = raw[2:6]
-        if len(raw) < 12 or not length_text.isdigit():
+
+def check_frame(raw: bytes, max_data_length: int = MAX_DATA_LENGTH) -> Frame | FrameError:
+    """Check one whole packet, from ``##`` to its CR LF: length digits, declared length,
+    CRC (either case). The framer runs every packet through this; so does
+    :mod:`.inspect` for packets found in logs."""
+    length_text = raw[2:6]
+    if len(raw) < 12 or not length_text.isdigit():
+        return _bad_length_field(raw)
+    declared = int(length_text)
+    data = raw[6:-6]
+    crc_text = raw[-6:-2]
+    if declared > max_data_length:
+        return FrameError(
+            "too_long",
+            f"declared data length {declared} exceeds the limit {max_data_length}",
+            raw,
+        )
+    quirk = False
+    if declared != len(data):
+        if declared == len(data) + 6:
+            quirk = True  # some loggers count the CRC and CR LF in the length
+        else:
             return FrameError(
-                "bad_length", f"length field {length_text!r} is not four decimal digits", raw
-            )
-        declared = int(length_text)
-        data = raw[6:-6]
-        crc_text = raw[-6:-2]
-        if declared > self.max_data_length:
-            return FrameError(
-                "too_long",
-                f"declared data length {declared} exceeds the limit {self.max_data_length}",
+                "bad_length",
+                f"declared data length {declared} but the data segment has {len(data)} bytes",
                 raw,
             )
-        quirk = False
-        if declared != len(data):
-            if declared == len(data) + 6:
-                quirk = True  # some loggers count the CRC and CR LF in the length
-            else:
-                return FrameError(
-                    "bad_length",
-                    f"declared data length {declared} but the data segment has {len(data)} bytes",
-                    raw,
-                )
-        if not all(byte in _HEX for byte in crc_text):
+    if not all(byte in _HEX for byte in crc_text):
+        return FrameError("bad_crc", f"CRC field {crc_text!r} is not four hex digits", raw, data)
+    expected = hj212_crc16(data)
+    if int(crc_text, 16) != expected:
+        return FrameError("bad_crc", _crc_mismatch(crc_text, data, expected), raw, data)
+    return Frame(data=data, raw=raw, length_counts_trailer=quirk)
+
+
+def _crc_mismatch(crc_text: bytes, data: bytes, expected: int) -> str:
+    reason = f"CRC {crc_text.decode()} does not match the data (computed {expected:04X})"
+    order = modbus_crc_order(data, int(crc_text, 16))
+    if order is not None:
+        reason += f"; it is the data's CRC-16/MODBUS ({order}), not HJ 212's CRC"
+    return reason
+
+
+def _bad_length_field(raw: bytes) -> FrameError:
+    """A length field that is not four digits. One sender writes it without leading zeros
+    (``##81QN=…``, sCair/Hj212-Distribute's log): when those digits are the data
+    segment's length and the CRC checks out, the error carries the data segment, which a
+    point marked tolerant may accept."""
+    field = raw[2:6]
+    digits = len(field) - len(field.lstrip(b"0123456789"))
+    if 0 < digits < 4 and len(raw) >= 2 + digits + 6:
+        data = raw[2 + digits : -6]
+        crc_text = raw[-6:-2]
+        if (
+            int(raw[2 : 2 + digits]) == len(data)
+            and all(byte in _HEX for byte in crc_text)
+            and int(crc_text, 16) == hj212_crc16(data)
+        ):
             return FrameError(
-                "bad_crc", f"CRC field {crc_text!r} is not four hex digits", raw, data
-            )
-        expected = hj212_crc16(data)
-        if int(crc_text, 16) != expected:
-            return FrameError(
-                "bad_crc",
-                f"CRC {crc_text.decode()} does not match the data (computed {expected:04X})",
+                "bad_length",
+                f"length field {raw[2 : 2 + digits]!r} is not four digits "
+                "(its value is the data length and the CRC checks out)",
                 raw,
                 data,
             )
-        return Frame(data=data, raw=raw, length_counts_trailer=quirk)
+    return FrameError("bad_length", f"length field {field!r} is not four decimal digits", raw)
 
 
 def _last_header(buffer: bytearray, start: int) -> int:

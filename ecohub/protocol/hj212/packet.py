@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 from ecohub.protocol.hj212.codes import FLAG_ANSWER, FLAG_SPLIT
 
-_QN = re.compile(r"^\d{17}$")
+# QN is YYYYMMDDhhmmsszzz (17 digits); loggers also send Unix time in milliseconds (13),
+# longer numbers, or nothing after "QN=". It is only echoed and used as a key.
+_QN = re.compile(r"^(?:\d{13,20})?$")
 _CN = re.compile(r"^\d{4}$")
-_ST = re.compile(r"^\d{2}$")
+_ST = re.compile(r"^\d{2,3}$")  # two digits in the standard; a field logger sends ST=101
 MAX_MN_LENGTH = 24  # HJ 212-2017: MN is at most 24 characters
 _HEADER_KEYS = frozenset({"QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"})
 
@@ -70,8 +72,14 @@ class CpData:
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def parse_packet(data: bytes) -> Packet:
-    """Parse a data segment (the bytes between the length and the CRC)."""
+def parse_packet(data: bytes, *, framed: bool = False) -> Packet:
+    """Parse a data segment (the bytes between the length and the CRC).
+
+    ``framed``: the segment comes whole from a packet whose length was checked, so its
+    end is known, and a CP data area without its closing ``&&`` (a sender's deviation)
+    runs to the end of the segment. A bare segment without it is ``bad_cp``: it may have
+    been cut off.
+    """
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as error:
@@ -81,9 +89,12 @@ def parse_packet(data: bytes) -> Packet:
     marker = text.find("CP=&&")
     if marker < 0:
         raise PacketError("no_cp", "data segment has no 'CP=&&' data area")
-    if not text.endswith("&&") or len(text) < marker + 7:
+    if text.endswith("&&") and len(text) >= marker + 7:
+        cp = text[marker + 5 : -2]
+    elif framed:
+        cp = text[marker + 5 :]
+    else:
         raise PacketError("bad_cp", "the CP data area does not end with '&&'")
-    cp = text[marker + 5 : -2]
     header: dict[str, str] = {}
     for item in text[:marker].split(";"):
         item = item.strip()
@@ -97,15 +108,18 @@ def parse_packet(data: bytes) -> Packet:
     cn = header.get("CN", "")
     if not _CN.match(cn):
         raise PacketError("bad_cn", f"CN {cn!r} is not a four-digit command code")
-    mn = header.get("MN", "")
-    if not mn or len(mn) > MAX_MN_LENGTH:
-        raise PacketError("bad_mn", f"MN {mn!r} is empty or longer than {MAX_MN_LENGTH}")
+    # An empty MN ("MN=", a logger not yet set up) is read as such: it matches no point.
+    mn = header.get("MN")
+    if mn is None or len(mn) > MAX_MN_LENGTH:
+        raise PacketError("bad_mn", f"MN {mn!r} is missing or longer than {MAX_MN_LENGTH}")
     qn = header.get("QN")
     if qn is not None and not _QN.match(qn):
-        raise PacketError("bad_qn", f"QN {qn!r} is not YYYYMMDDhhmmsszzz")
+        raise PacketError(
+            "bad_qn", f"QN {qn!r} is not YYYYMMDDhhmmsszzz (nor 13-20 digits, nor empty)"
+        )
     st = header.get("ST")
     if st is not None and not _ST.match(st):
-        raise PacketError("bad_st", f"ST {st!r} is not a two-digit system code")
+        raise PacketError("bad_st", f"ST {st!r} is not a system code of two or three digits")
     flag = _int_field(header, "Flag", 0, 255)
     pnum = _int_field(header, "PNUM", 1, 9999)
     pno = _int_field(header, "PNO", 1, 9999)

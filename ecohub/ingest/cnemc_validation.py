@@ -1,0 +1,568 @@
+"""Validation of CNEMC's published hourly station files (``china_sites_YYYYMMDD.csv``)
+against the standards: the hourly AQI per HJ 633-2012 and the moving averages per
+GB 3095-2012 / HJ 663-2013 (``ecohub.standards``).
+
+Files are read one at a time and only each station's last hours are kept between
+consecutive days, so any number of files runs in bounded memory. The file layout: a
+header ``date,hour,type,<station codes…>``, 15 rows (types) per hour, empty cells for
+missing values, CRLF or LF. Real files carry quirks that are kept, not cleaned: a
+station column given twice (the first is used), unnamed trailing columns (dropped), a
+last row cut short (its missing cells are missing values), an hour without rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ecohub.standards.aqi import SO2_ABOVE_800_24H, hourly_aqi
+from ecohub.standards.moving_averages import (
+    CNEMC_REALTIME,
+    CNEMC_REALTIME_2025,
+    EIGHT_HOURS,
+    HOURS_PER_DAY,
+    MIN_HOURS_8H,
+    MIN_HOURS_24H,
+    MovingAverageRules,
+    hour_in_day,
+    is_half,
+    mean_24h,
+    o3_1h_max_24h,
+    round_half_even,
+    valid_hours,
+    window_reach,
+)
+
+FloatArray = NDArray[np.float64]
+
+TYPES = (
+    "AQI",
+    "PM2.5",
+    "PM2.5_24h",
+    "PM10",
+    "PM10_24h",
+    "SO2",
+    "SO2_24h",
+    "NO2",
+    "NO2_24h",
+    "O3",
+    "O3_24h",
+    "O3_8h",
+    "O3_8h_24h",
+    "CO",
+    "CO_24h",
+)
+HOURLY_TYPES = ("SO2", "NO2", "PM10", "PM2.5", "CO", "O3")
+# Published moving average → (hourly type it is computed from, decimals published).
+MEAN_24H_TYPES = {
+    "PM2.5_24h": ("PM2.5", 0),
+    "PM10_24h": ("PM10", 0),
+    "SO2_24h": ("SO2", 0),
+    "NO2_24h": ("NO2", 0),
+    "CO_24h": ("CO", 1),
+}
+MOVING_AVERAGE_TYPES = (*MEAN_24H_TYPES, "O3_8h", "O3_24h", "O3_8h_24h")
+# GB 3095-2012 Table 4: the valid hours each type needs (the maxima: one).
+STANDARD_HOURS = {**{name: MIN_HOURS_24H for name in MEAN_24H_TYPES}, "O3_8h": MIN_HOURS_8H}
+# Hours of history kept per station between consecutive days: the longest window
+# (the 24-hour maximum of 8-hour means reaches back 24 + 7 hours) with room to spare.
+TAIL_HOURS = 2 * HOURS_PER_DAY
+MAX_EXAMPLES = 5
+
+# Mismatch causes.
+SO2_ABOVE_800 = "SO2 1-h above 800 μg/m³ (HJ 633-2012 Table 1 note 2)"
+POLLUTANT_MISSING = "AQI recomputed without a pollutant not published that hour"
+PUBLISHED_HIGHER = "published AQI higher than recomputed"
+PUBLISHED_LOWER = "published AQI lower than recomputed"
+HOUR_NOT_PUBLISHED = "window has hours whose 1-h value is not published"
+HALF_AT_PRECISION = "mean lies on a half at the published precision"
+OTHER = "full window, not a half: other"
+
+
+class CnemcFileError(ValueError):
+    """A file that is not a CNEMC hourly station file."""
+
+
+@dataclass(frozen=True)
+class StationDay:
+    """One file: every published type as an array (stations, 24 hours), NaN missing."""
+
+    path: Path
+    date: dt.date
+    stations: tuple[str, ...]
+    values: dict[str, FloatArray]
+    hours: NDArray[np.bool_]  # which hours have rows in the file
+    notes: tuple[str, ...]  # quirks met while reading
+
+
+def read_station_day(path: Path | str) -> StationDay:
+    """Read one ``china_sites_YYYYMMDD.csv`` file, columns by name. Raises
+    :class:`CnemcFileError` for a file of another shape."""
+    path = Path(path)
+    lines = path.read_bytes().decode("utf-8-sig").replace("\r", "").split("\n")
+    header = [name.strip() for name in lines[0].split(",")]
+    if header[:3] != ["date", "hour", "type"]:
+        raise CnemcFileError(f"{path}: expected the columns date,hour,type,…; got {header[:3]}")
+    rows = [line for line in lines[1:] if line]
+    matrix, keys, short_rows = _parse_rows(path, rows, len(header) - 3)
+    notes: list[str] = []
+    if short_rows:
+        notes.append(f"{short_rows} row(s) cut short: the missing cells are missing values")
+    columns: dict[str, int] = {}
+    for index, code in enumerate(header[3:]):
+        if not code:
+            notes.append(f"unnamed column {index + 3} dropped")
+        elif code in columns:
+            first = matrix[:, columns[code]]
+            same = np.array_equal(first, matrix[:, index], equal_nan=True)
+            notes.append(
+                f"station {code} given twice (columns {columns[code] + 3} and {index + 3}, "
+                f"{'identical' if same else 'different'} values); the first is used"
+            )
+        else:
+            columns[code] = index
+    dates = {date for date, _, _ in keys}
+    if len(dates) != 1:
+        raise CnemcFileError(f"{path}: expected one date, found {sorted(dates)[:5]}")
+    try:
+        date = dt.datetime.strptime(dates.pop(), "%Y%m%d").date()
+        hours = np.array([int(hour) for _, hour, _ in keys], dtype=np.int64)
+    except ValueError as error:
+        raise CnemcFileError(f"{path}: bad date or hour: {error}") from error
+    if hours.min() < 0 or hours.max() >= HOURS_PER_DAY:
+        raise CnemcFileError(f"{path}: hour outside 0-23")
+    kept = matrix[:, list(columns.values())]
+    values = {name: np.full((len(columns), HOURS_PER_DAY), np.nan) for name in TYPES}
+    unknown = sorted({kind for _, _, kind in keys if kind not in values})
+    if unknown:
+        notes.append(f"unknown types ignored: {', '.join(unknown)}")
+    for row, (hour, (_, _, kind)) in enumerate(zip(hours, keys, strict=True)):
+        if kind in values:
+            values[kind][:, hour] = kept[row]
+    present = np.zeros(HOURS_PER_DAY, dtype=bool)
+    present[hours] = True
+    if not present.all():
+        notes.append(f"hours without rows: {', '.join(map(str, np.flatnonzero(~present)))}")
+    return StationDay(path, date, tuple(columns), values, present, tuple(notes))
+
+
+def _parse_rows(
+    path: Path, rows: list[str], width: int
+) -> tuple[FloatArray, list[tuple[str, str, str]], int]:
+    """The numbers of each row as a matrix (rows, width), NaN for empty or missing cells,
+    and each row's (date, hour, type). A number that does not parse is missing."""
+    matrix = np.full((len(rows), width), np.nan)
+    keys: list[tuple[str, str, str]] = []
+    short_rows = 0
+    for index, row in enumerate(rows):
+        parts = row.split(",", 3)
+        if len(parts) < 3:
+            raise CnemcFileError(f"{path}: row {index + 2} has fewer than 3 fields")
+        keys.append((parts[0].strip(), parts[1].strip(), parts[2].strip()))
+        cells = parts[3] if len(parts) == 4 else ""
+        count = cells.count(",") + 1 if len(parts) == 4 else 0
+        short_rows += count < width
+        if count > width:
+            raise CnemcFileError(f"{path}: row {index + 2} has more fields than the header")
+        # Fast path: empty cells as "nan", then one C-level parse of the whole row.
+        text = f",{cells},".replace(",,", ",nan,").replace(",,", ",nan,")[1:-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            numbers = np.fromstring(text, sep=",") if count else np.empty(0)
+        if numbers.size != count:
+            numbers = np.array([_number(cell) for cell in cells.split(",")])
+        matrix[index, :count] = numbers
+    return matrix, keys, short_rows
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return float("nan")
+
+
+def _label(day: StationDay, station: int | np.integer, hour: int | np.integer) -> str:
+    return f"{day.stations[station]} {day.date.isoformat()} {hour:02d}h"
+
+
+# --- hourly AQI -----------------------------------------------------------------------
+
+
+@dataclass
+class AQIReport:
+    """Published hourly AQI against HJ 633-2012 recomputed from the published 1-hour
+    concentrations. Station-hours without a published AQI are not compared;
+    ``withheld`` counts those that nonetheless publish at least one concentration."""
+
+    so2_above_800: str
+    files: int = 0
+    compared: int = 0
+    exact: int = 0
+    causes: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    withheld: int = 0
+    withheld_examples: list[str] = field(default_factory=list)
+    so2_above_800_hours: int = 0
+    # Of ``compared``: hours publishing fewer than all six concentrations.
+    incomplete_compared: int = 0
+    incomplete_exact: int = 0
+    # china_sites files publish no primary pollutant: nothing to compare.
+    primary_compared: int = 0
+    primary_matched: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exact_rate(self) -> float:
+        return self.exact / self.compared if self.compared else float("nan")
+
+    def add(self, cause: str, text: str) -> None:
+        self.causes[cause] += 1
+        examples = self.examples.setdefault(cause, [])
+        if len(examples) < MAX_EXAMPLES:
+            examples.append(text)
+
+
+def validate_aqi_files(
+    paths: Iterable[Path | str], *, so2_above_800: str = SO2_ABOVE_800_24H
+) -> AQIReport:
+    """Recompute every station-hour's AQI (:func:`ecohub.standards.aqi.hourly_aqi`, with
+    the file's SO2_24h for the standard's SO2 > 800 rule) and compare it with the
+    published ``AQI`` row. ``so2_above_800="cap"`` applies CNEMC's practice instead."""
+    report = AQIReport(so2_above_800=so2_above_800)
+    for path in paths:
+        day = read_station_day(path)
+        report.files += 1
+        report.notes.extend(f"{day.path.name}: {note}" for note in day.notes)
+        _compare_aqi(day, report)
+    return report
+
+
+def _compare_aqi(day: StationDay, report: AQIReport) -> None:
+    v = day.values
+    result = hourly_aqi(
+        so2=v["SO2"],
+        no2=v["NO2"],
+        pm10=v["PM10"],
+        pm25=v["PM2.5"],
+        co=v["CO"],
+        o3=v["O3"],
+        so2_24h=v["SO2_24h"],
+        so2_above_800=report.so2_above_800,
+    )
+    published = v["AQI"]
+    computed = result.aqi
+    has_published = ~np.isnan(published)
+    missing = np.stack([np.isnan(v[name]) for name in HOURLY_TYPES])
+    with np.errstate(invalid="ignore"):
+        above_800 = v["SO2"] > 800
+    report.so2_above_800_hours += int(np.count_nonzero(above_800))
+    report.compared += int(np.count_nonzero(has_published))
+    match = has_published & (computed == published)
+    report.exact += int(np.count_nonzero(match))
+    incomplete = has_published & missing.any(axis=0)
+    report.incomplete_compared += int(np.count_nonzero(incomplete))
+    report.incomplete_exact += int(np.count_nonzero(incomplete & match))
+    withheld = ~has_published & ~missing.all(axis=0)
+    report.withheld += int(np.count_nonzero(withheld))
+    for station, hour in zip(*np.nonzero(withheld), strict=True):
+        if len(report.withheld_examples) >= MAX_EXAMPLES:
+            break
+        report.withheld_examples.append(
+            f"{_label(day, station, hour)}: recomputed {computed[station, hour]:g} "
+            f"({_concentrations(v, station, hour)})"
+        )
+    for station, hour in zip(*np.nonzero(has_published & ~match), strict=True):
+        if above_800[station, hour]:
+            cause = SO2_ABOVE_800
+        elif missing[:, station, hour].any():
+            cause = POLLUTANT_MISSING
+        elif published[station, hour] > computed[station, hour]:
+            cause = PUBLISHED_HIGHER
+        else:
+            cause = PUBLISHED_LOWER
+        report.add(
+            cause,
+            f"{_label(day, station, hour)}: published {published[station, hour]:g}, "
+            f"recomputed {computed[station, hour]:g} ({_concentrations(v, station, hour)}, "
+            f"SO2_24h={v['SO2_24h'][station, hour]:g})",
+        )
+
+
+def _concentrations(values: dict[str, FloatArray], station: int, hour: int) -> str:
+    return ", ".join(f"{name}={values[name][station, hour]:g}" for name in HOURLY_TYPES)
+
+
+# --- moving averages ------------------------------------------------------------------
+
+
+@dataclass
+class Agreement:
+    """Published values of one moving-average type against the recomputed ones.
+
+    ``compared``/``exact`` cover station-hours whose whole window lies in the files read;
+    ``first_day_*`` those whose window reaches before the first day of a run of
+    consecutive days (recomputed from the hours there are), ``absent_hour_*`` those whose
+    window covers an hour the files have no rows for."""
+
+    compared: int = 0
+    exact: int = 0
+    first_day_compared: int = 0
+    first_day_exact: int = 0
+    absent_hour_compared: int = 0
+    absent_hour_exact: int = 0
+    published_not_recomputed: int = 0  # published, but no valid hour to recompute from
+    recomputed_not_published: int = 0
+    below_standard_hours: int = 0  # published from fewer valid hours than GB 3095 Table 4
+    # Of ``compared``: windows with every hour's 1-h value published.
+    full_compared: int = 0
+    full_exact: int = 0
+    per_day: dict[dt.date, list[int]] = field(default_factory=dict)  # [compared, exact]
+    causes: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def exact_rate(self) -> float:
+        return self.exact / self.compared if self.compared else float("nan")
+
+    @property
+    def full_rate(self) -> float:
+        return self.full_exact / self.full_compared if self.full_compared else float("nan")
+
+    @property
+    def first_day_rate(self) -> float:
+        if not self.first_day_compared:
+            return float("nan")
+        return self.first_day_exact / self.first_day_compared
+
+
+@dataclass
+class MovingAverageReport:
+    files: int = 0
+    runs: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+    types: dict[str, Agreement] = field(
+        default_factory=lambda: {name: Agreement() for name in MOVING_AVERAGE_TYPES}
+    )
+    rules: Counter[str] = field(default_factory=Counter)  # rules' name → files
+    # Files whose O3_8h and O3_8h_24h rows hold each other's values (read swapped).
+    o3_8h_swapped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _History:
+    """Each station's last TAIL_HOURS hours, carried from one day to the next."""
+
+    date: dt.date
+    stations: dict[str, int]
+    values: dict[str, FloatArray]  # hourly type → (stations, TAIL_HOURS)
+    known: NDArray[np.bool_]  # (TAIL_HOURS,): the hour's rows were read
+
+
+def validate_moving_averages(
+    paths: Iterable[Path | str],
+    *,
+    rules: MovingAverageRules | str = "auto",
+    o3_8h_rows: str = "auto",
+) -> MovingAverageReport:
+    """Recompute the published moving averages from the published 1-hour values, across
+    file boundaries (the previous day supplies the earlier hours when the dates are
+    consecutive; give the paths in date order), and compare them, rounded half-even
+    (GB/T 8170) to the published precision.
+
+    ``rules``: a :class:`~ecohub.standards.moving_averages.MovingAverageRules` such as
+    ``STANDARD`` or ``CNEMC_REALTIME``; ``"auto"`` (default) takes the publisher's rules
+    per file: ``CNEMC_REALTIME``, or ``CNEMC_REALTIME_2025`` for a file that publishes
+    (almost) no O3 8-hour mean at the day's first 7 hours. ``report.rules`` counts them.
+
+    ``o3_8h_rows``: the 2025 files publish the 8-hour mean in the ``O3_8h_24h`` row and
+    its maximum in the ``O3_8h`` row. ``"auto"`` reads a file swapped when its
+    ``O3_8h_24h`` values are below its ``O3_8h`` values more often than above (a maximum
+    cannot be below the mean it is taken over) and lists it in ``o3_8h_swapped``;
+    ``"as_labelled"`` and ``"swapped"`` force either reading.
+    """
+    if o3_8h_rows not in {"auto", "as_labelled", "swapped"}:
+        raise ValueError(f"o3_8h_rows must be auto, as_labelled or swapped; got {o3_8h_rows!r}")
+    if isinstance(rules, str) and rules != "auto":
+        raise ValueError(f"rules must be MovingAverageRules or 'auto'; got {rules!r}")
+    report = MovingAverageReport()
+    history: _History | None = None
+    for path in paths:
+        day = read_station_day(path)
+        report.files += 1
+        report.notes.extend(f"{day.path.name}: {note}" for note in day.notes)
+        if history is not None and day.date == history.date + dt.timedelta(days=1):
+            report.runs[-1] = (report.runs[-1][0], day.date)
+        else:
+            history = None
+            report.runs.append((day.date, day.date))
+        published = dict(day.values)
+        if _o3_8h_swapped(day, o3_8h_rows):
+            report.o3_8h_swapped.append(day.path.name)
+            published["O3_8h"], published["O3_8h_24h"] = published["O3_8h_24h"], published["O3_8h"]
+        file_rules = _publisher_rules(published) if isinstance(rules, str) else rules
+        report.rules[file_rules.name] += 1
+        history = _compare_day(day, published, history, file_rules, report)
+    return report
+
+
+def _o3_8h_swapped(day: StationDay, option: str) -> bool:
+    if option != "auto":
+        return option == "swapped"
+    mean, peak = day.values["O3_8h"], day.values["O3_8h_24h"]
+    with np.errstate(invalid="ignore"):
+        return _count(peak < mean) > _count(peak > mean)
+
+
+def _publisher_rules(published: dict[str, FloatArray]) -> MovingAverageRules:
+    """CNEMC_REALTIME_2025 when the day's hours 1-7 carry under a tenth as many O3 8-hour
+    means as its hours 8-23, else CNEMC_REALTIME."""
+    present = ~np.isnan(published["O3_8h"])
+    first_hours = _count(present[:, 1:EIGHT_HOURS]) / (EIGHT_HOURS - 1)
+    later_hours = _count(present[:, EIGHT_HOURS:]) / (HOURS_PER_DAY - EIGHT_HOURS)
+    return CNEMC_REALTIME_2025 if first_hours < 0.1 * later_hours else CNEMC_REALTIME
+
+
+def _compare_day(
+    day: StationDay,
+    published: dict[str, FloatArray],
+    history: _History | None,
+    rules: MovingAverageRules,
+    report: MovingAverageReport,
+) -> _History:
+    """Compare one file's moving averages; return the history for the next day."""
+    n_stations = len(day.stations)
+    rows = [history.stations.get(code, -1) for code in day.stations] if history else []
+    take = np.array(rows, dtype=np.int64)
+    hourly: dict[str, FloatArray] = {}
+    for name in HOURLY_TYPES:
+        tail = np.full((n_stations, TAIL_HOURS), np.nan)
+        if history is not None:
+            tail[take >= 0] = history.values[name][take[take >= 0]]
+        hourly[name] = np.concatenate([tail, day.values[name]], axis=1)
+    known = np.concatenate(
+        [history.known if history is not None else np.zeros(TAIL_HOURS, bool), day.hours]
+    )
+    n = TAIL_HOURS + HOURS_PER_DAY
+    before = np.zeros(n, dtype=bool)
+    before[:TAIL_HOURS] = history is None
+    context = _Context(day, published, known, before, report)
+    first_hour = 0  # the label of element 0: the tail starts at a day's hour 0
+    # The five 24-hour means (and O3's valid hours over 24 h) in one pass.
+    sources = np.stack([hourly[source] for source, _ in MEAN_24H_TYPES.values()] + [hourly["O3"]])
+    trailing_24 = window_reach(n, HOURS_PER_DAY)
+    means = mean_24h(sources[:-1], min_hours=rules.min_hours_24h)
+    valid_24 = valid_hours(sources, trailing_24)
+    for index, (name, (_, decimals)) in enumerate(MEAN_24H_TYPES.items()):
+        context.compare(name, means[index], valid_24[index], trailing_24, decimals=decimals)
+    o3 = hourly["O3"]
+    context.compare("O3_24h", o3_1h_max_24h(o3), valid_24[-1], trailing_24)
+    eight = rules.eight_hour(o3, first_hour)
+    reach_8 = window_reach(n, EIGHT_HOURS, first_hour=first_hour if rules.o3_within_day else None)
+    context.compare("O3_8h", eight, valid_hours(o3, reach_8), reach_8)
+    if rules.o3_within_day:  # the day's hours so far
+        reach_peak = hour_in_day(n, first_hour)
+    else:  # 24 hours of 8-hour windows
+        reach_peak = np.full(n, HOURS_PER_DAY + EIGHT_HOURS - 2, dtype=np.int64)
+    peak = rules.eight_hour_max(round_half_even(eight), first_hour)
+    context.compare("O3_8h_24h", peak, valid_hours(o3, reach_peak), reach_peak)
+    return _History(
+        date=day.date,
+        stations={code: i for i, code in enumerate(day.stations)},
+        values={name: hourly[name][:, -TAIL_HOURS:] for name in HOURLY_TYPES},
+        known=known[-TAIL_HOURS:],
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One file's hours: the last 24 of the arrays (tail + day) that ``known`` (the
+    hour's rows were read) and ``before`` (before the run's first day) describe."""
+
+    day: StationDay
+    published: dict[str, FloatArray]
+    known: NDArray[np.bool_]
+    before: NDArray[np.bool_]
+    report: MovingAverageReport
+
+    def compare(
+        self,
+        name: str,
+        unrounded_all: FloatArray,
+        valid_all: FloatArray,
+        reach: NDArray[np.int64],
+        *,
+        decimals: int = 0,
+    ) -> None:
+        """Compare one type: ``unrounded_all`` is recomputed over tail + day,
+        ``valid_all`` counts the published 1-h values in each hour's source window,
+        which reaches ``reach[h]`` hours back."""
+        agreement = self.report.types[name]
+        published = self.published[name]
+        standard_hours = STANDARD_HOURS.get(name, 1)
+        n = valid_all.shape[-1]
+        today = slice(n - HOURS_PER_DAY, n)
+        unrounded = unrounded_all[:, today]
+        recomputed = round_half_even(unrounded, decimals)
+        valid = valid_all[:, today]
+        length = (reach + 1)[today]
+        # Per hour: does the window reach before the run, or over an hour without rows?
+        spans = [(max(end - int(reach[end]), 0), end + 1) for end in range(n - HOURS_PER_DAY, n)]
+        first_day = np.array([self.before[a:b].any() for a, b in spans])
+        absent = np.array([not self.known[a:b].all() for a, b in spans]) & ~first_day
+        whole = ~first_day & ~absent
+        rows = self.day.hours  # an hour without rows publishes nothing
+        has_published = ~np.isnan(published) & rows
+        has_recomputed = ~np.isnan(recomputed) & rows
+        both = has_published & has_recomputed
+        equal = both & (np.abs(published - recomputed) < 1e-9)
+        full = valid >= length
+        agreement.published_not_recomputed += _count(has_published & ~has_recomputed)
+        agreement.recomputed_not_published += _count(~has_published & has_recomputed)
+        agreement.below_standard_hours += _count(has_published & (valid < standard_hours))
+        agreement.first_day_compared += _count(both & first_day)
+        agreement.first_day_exact += _count(equal & first_day)
+        agreement.absent_hour_compared += _count(both & absent)
+        agreement.absent_hour_exact += _count(equal & absent)
+        agreement.compared += _count(both & whole)
+        agreement.exact += _count(equal & whole)
+        agreement.full_compared += _count(both & whole & full)
+        agreement.full_exact += _count(equal & whole & full)
+        tally = agreement.per_day.setdefault(self.day.date, [0, 0])
+        tally[0] += _count(both & whole)
+        tally[1] += _count(equal & whole)
+        differ = both & ~equal & whole
+        if not differ.any():
+            return
+        half = differ & full & is_half(unrounded, decimals)
+        for cause, mask in (
+            (HOUR_NOT_PUBLISHED, differ & ~full),
+            (HALF_AT_PRECISION, half),
+            (OTHER, differ & full & ~half),
+        ):
+            count = _count(mask)
+            if not count:
+                continue
+            agreement.causes[cause] += count
+            examples = agreement.examples.setdefault(cause, [])
+            hours, stations = np.nonzero(mask.T)  # in time order
+            for hour, station in list(zip(hours, stations, strict=True))[
+                : MAX_EXAMPLES - len(examples)
+            ]:
+                examples.append(
+                    f"{_label(self.day, station, hour)} {name}: published "
+                    f"{published[station, hour]:g}, recomputed {recomputed[station, hour]:g} "
+                    f"(unrounded {unrounded[station, hour]:.4g}, "
+                    f"{int(valid[station, hour])} of {int(length[hour])} hours published)"
+                )
+
+
+def _count(mask: NDArray[np.bool_]) -> int:
+    return int(np.count_nonzero(mask))
