@@ -5,17 +5,28 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench clean
 
+# pip's own notices (setuptools' editable-install advice) go to a log, shown only when
+# the install fails.
+PIP_LOG := $(VENV)/pip.log
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip > $(PIP_LOG) 2>&1 || (cat $(PIP_LOG); exit 1)
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed-run: pyproject.toml setup.py | $(BIN)/python
+	@echo "installing EcoHub into $(VENV) (a minute the first time)"
+	$(BIN)/pip install --quiet -e . > $(PIP_LOG) 2>&1 || (cat $(PIP_LOG); exit 1)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
+	@echo "installing EcoHub with its development tools into $(VENV)"
+	$(BIN)/pip install --quiet -e '.[dev]' > $(PIP_LOG) 2>&1 || (cat $(PIP_LOG); exit 1)
 	touch $@ $(VENV)/.installed-run
+
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	@echo "installing the benchmarks' comparison tools (SaQC, matplotlib)"
+	$(BIN)/pip install --quiet -e '.[dev,bench]' > $(PIP_LOG) 2>&1 || (cat $(PIP_LOG); exit 1)
+	touch $@
 
 ## run: install, initialise the embedded store, load the demo data and start the platform
 run: $(VENV)/.installed-run
@@ -33,13 +44,16 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 ## bench: run every benchmark and print its figures
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.store_write
 	$(BIN)/python -m benchmarks.hj212_gateway
 	$(BIN)/python -m benchmarks.standards
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.alarms
 	$(BIN)/python -m benchmarks.api
+	$(BIN)/python -m benchmarks.soak
+	$(BIN)/python -m benchmarks.qc_saqc
+	$(BIN)/python -m benchmarks.cnemc_import
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

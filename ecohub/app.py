@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecohub.accounts.auth import RateLimiter
 from ecohub.accounts.catalogue import router as catalogue_router
@@ -23,6 +25,8 @@ from ecohub.agency.api import router as agency_router
 from ecohub.agency.pages import router as agency_pages
 from ecohub.alarms.api import router as alarms_router
 from ecohub.alarms.pages import router as alarm_pages
+from ecohub.assessment.api import router as assessment_router
+from ecohub.assessment.pages import router as assessment_pages
 from ecohub.config import Settings, get_settings
 from ecohub.ingest.upload import Submit, install
 from ecohub.ingest.upload import router as upload_router
@@ -31,18 +35,20 @@ from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
 from ecohub.web.login import router as login_pages
 from ecohub.web.params import known_query_only
-from ecohub.web.render import CONTENT_SECURITY_POLICY, STATIC_DIR
+from ecohub.web.render import CONTENT_SECURITY_POLICY, STATIC_DIR, message
 
 # Every area's routers, in the order they appear in the API docs.
 API_ROUTERS = (
     upload_router,
     opendata_router,
     disclosure_router,
+    assessment_router,
     alarms_router,
     agency_router,
     catalogue_router,
 )
-PAGE_ROUTERS = (opendata_pages, login_pages, alarm_pages, agency_pages)
+PAGE_ROUTERS = (opendata_pages, assessment_pages, login_pages, alarm_pages, agency_pages)
+MESSAGES = {403: "forbidden", 404: "not_found"}
 
 
 def create_app(
@@ -96,3 +102,19 @@ def mount_portal(app: FastAPI) -> None:
 
     for router in PAGE_ROUTERS:
         app.include_router(router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def html_errors(request: Request, error: StarletteHTTPException) -> Response:
+        """A browser asking for a page gets a page for 404 and 403; the API keeps JSON."""
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if (
+            wants_html
+            and not request.url.path.startswith("/api/")
+            and error.status_code
+            in (
+                403,
+                404,
+            )
+        ):
+            return message(request, error.status_code, MESSAGES[error.status_code])
+        return await http_exception_handler(request, error)

@@ -70,9 +70,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def print_report(report: Any, name: str) -> None:
-    """A registry import report: what was imported, what was rejected and where."""
-    accepted = ", ".join(f"{count} {kind}" for kind, count in report.accepted.items()) or "nothing"
-    console.print(f"{name}: imported {accepted}")
+    """A registry import report: what was imported (new or changed, and unchanged), what
+    was rejected and where."""
+    changed = {
+        kind: count - report.unchanged.get(kind, 0) for kind, count in report.accepted.items()
+    }
+    written = ", ".join(f"{count} {kind}" for kind, count in changed.items() if count)
+    same = sum(report.unchanged.values())
+    if written:
+        console.print(f"{name}: imported {written}" + (f"; {same} unchanged" if same else ""))
+    elif same:
+        console.print(f"{name}: unchanged ({same} records already as given)")
+    else:
+        console.print(f"{name}: imported nothing")
     for where, reason in report.rejected:
         err_console.print(f"[red]rejected[/red] {where}: {reason}")
     if report.rejected:

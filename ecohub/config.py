@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DEFAULT_VAR_DIR / 'ecohub.sqlite3'}",
         description="SQLAlchemy URL of the store: sqlite:///path or postgresql+psycopg://...",
     )
+    var_dir: str = Field(
+        default=str(DEFAULT_VAR_DIR),
+        description="Folder of the installation's working files: the demo's credentials "
+        "(demo-credentials.txt); the default store and journal live there too.",
+    )
     actor: str = Field(
         default="cli",
         description="Name recorded in the audit log for changes made by this process.",
@@ -133,6 +138,139 @@ class Settings(BaseSettings):
     )
     login_attempts: int = Field(
         default=10, ge=1, description="Failed sign-ins per user name and address in 15 minutes."
+    )
+    login_attempts_per_name: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins for one user name from all addresses in 15 minutes, after "
+        "which that name is locked for the rest of the window.",
+    )
+    login_attempts_global: int = Field(
+        default=500,
+        ge=1,
+        description="Failed sign-ins of all names from all addresses in 15 minutes, after which "
+        "every sign-in waits for the rest of the window.",
+    )
+    api_anonymous_rate_limit: int = Field(
+        default=300,
+        ge=0,
+        description="Requests a minute per client address without a key or session (0: no limit).",
+    )
+    api_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="HTTP connections and requests the API serves at once; beyond them it "
+        "answers 503 (uvicorn's limit_concurrency).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are trusted (uvicorn's forwarded_allow_ips); empty: none, "
+        "the client address is the TCP peer's.",
+    )
+    limits_redis_url: str = Field(
+        default="",
+        description="redis://host:port/db holding the rate-limit and sign-in counters shared "
+        "by every process of the installation; empty, or Redis not answering: the store's "
+        "database holds them (change_counters).",
+    )
+    hj212_max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Logger connections the gateway holds at once; lowered at start to the "
+        "process's file limit less hj212_fd_headroom and api_max_connections.",
+    )
+    hj212_max_connections_per_address: int = Field(
+        default=1_500,
+        ge=1,
+        description="Logger connections from one sender address at once (loggers behind one "
+        "carrier NAT share an address).",
+    )
+    hj212_fd_headroom: int = Field(
+        default=1024,
+        ge=64,
+        description="File descriptors kept free for the database, the journal, logs and the "
+        "writer when the gateway's connection cap is set from the file limit.",
+    )
+    hj212_first_packet_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a new connection may go without a packet from a registered point "
+        "before it is closed.",
+    )
+    hj212_quarantine_raw_bytes: int = Field(
+        default=4096,
+        ge=64,
+        description="Raw bytes kept in the quarantine per rejected burst (consecutive "
+        "rejections of one reason on one connection); the rest is counted, with its SHA-256.",
+    )
+    hj212_junk_close_bytes: int = Field(
+        default=16 << 20,
+        ge=1024,
+        description="Rejected bytes one connection may send since its last accepted packet "
+        "before it is closed.",
+    )
+    hj212_quarantine_quota_rows: int = Field(
+        default=1_000,
+        ge=1,
+        description="Quarantine rows stored per sender address and hour; further rejections "
+        "are counted in one summary row per hour.",
+    )
+    hj212_quarantine_quota_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Raw bytes stored in the quarantine per sender address and hour.",
+    )
+    hj212_auth_delay_after: int = Field(
+        default=3,
+        ge=1,
+        description="Wrong passwords (or unknown MNs) after which a connection is paused "
+        "before each further packet, doubling from 0.5 s.",
+    )
+    hj212_auth_block_after: int = Field(
+        default=10,
+        ge=2,
+        description="Wrong passwords for one MN, from one address without a logger signed "
+        "in, or on one connection, within hj212_auth_window, after which the MN or address "
+        "is blocked and an alarm raised.",
+    )
+    hj212_auth_window: float = Field(
+        default=600.0, gt=0, description="Seconds over which wrong passwords are counted."
+    )
+    hj212_auth_block_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds a blocked MN or address stays blocked (addresses whose logger "
+        "sent the MN's right password in the last day are not blocked for it).",
+    )
+    upload_max_in_progress: int = Field(
+        default=2,
+        ge=1,
+        description="HTTP measurement uploads read and parsed at once (off the event loop); "
+        "further uploads wait up to upload_queue_seconds, then get 503 with Retry-After.",
+    )
+    upload_queue_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds an upload may wait for its turn before the API answers 503.",
+    )
+    import_chunk_records: int = Field(
+        default=10_000,
+        ge=1,
+        description="Registry records imported in one transaction; a longer file is imported "
+        "in chunks of this many, each committed, and the command says which were stored.",
+    )
+    store_busy_retries: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts an import makes when the store is busy (locked) before it stops "
+        "with an error; each waits the busy timeout.",
+    )
+    store_busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds an import's transaction waits for the store's write lock "
+        "(SQLite busy timeout, PostgreSQL lock_timeout) per attempt.",
     )
 
 

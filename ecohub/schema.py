@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 import ecohub.accounts.keys
 import ecohub.accounts.users
 import ecohub.alarms.tables
+import ecohub.assessment.tables
 import ecohub.db.counters
 import ecohub.db.quarantine
 import ecohub.registry.models
@@ -27,6 +28,7 @@ TABLE_MODULES = (
     ecohub.accounts.users,
     ecohub.timeseries.tables,
     ecohub.alarms.tables,
+    ecohub.assessment.tables,
 )
 
 

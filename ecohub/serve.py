@@ -4,7 +4,10 @@ gateway's batch writer so that every value goes through one pipeline.
 
 The areas provide the parts (:mod:`ecohub.ingest.hj212_gateway`,
 :mod:`ecohub.ingest.mqtt`, :mod:`ecohub.app`, :mod:`ecohub.alarms.housekeeping`); this
-module starts and stops them and passes the settings in.
+module starts and stops them and passes the settings in. At start it raises the open-file
+limit to the hard limit and keeps the gateway's connection cap below it, with room for
+the API's connections (``api_max_connections``) and the database, journal and logs, so
+that neither side can take the other's file descriptors (docs/security.md).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -21,6 +25,7 @@ from ecohub.alarms.housekeeping import run_housekeeping
 from ecohub.config import Settings, get_settings
 from ecohub.ingest.events import configure_logging, log_event
 from ecohub.ingest.hj212_gateway import HJ212Gateway
+from ecohub.ingest.hj212_guard import GuardSettings
 from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.upload import shared_writer_submit
 from ecohub.runtime import run_event_loop, tune_garbage_collector, tune_memory_allocator
@@ -55,6 +60,8 @@ async def serve_forever(
         idle_timeout=idle_timeout,
         journal_dir=settings.journal_dir or None,
         journal_backlog_rows=settings.journal_backlog_rows,
+        guard=guard_settings(settings, raise_file_limit()),
+        raise_alarms=settings.alarms_enabled,
     )
     bound = await gateway.start(host, port)
     stop = asyncio.Event()
@@ -116,13 +123,17 @@ async def _start_other_doors(
         import uvicorn
 
         from ecohub.app import create_app
+        from ecohub.db.limits import open_store
         from ecohub.runtime import tune_garbage_collector
 
         app = await asyncio.to_thread(create_app, engine, submit)
-        tune_garbage_collector()  # again: the app lives as long as the process
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=api[0], port=api[1], log_level="warning", lifespan="off")
+        # Opened here, not at the first request: the log says at start where the
+        # rate-limit counters live (Redis, or the database when none answers).
+        app.state.limits_store = await asyncio.to_thread(
+            open_store, engine, settings.limits_redis_url
         )
+        tune_garbage_collector()  # again: the app lives as long as the process
+        server = uvicorn.Server(api_config(app, api[0], api[1], settings))
 
         async def run_api() -> None:
             await server.serve()
@@ -136,6 +147,84 @@ async def _start_other_doors(
         tasks.append(asyncio.create_task(stop_api(), name="api-stop"))
         log_event(logger, "api_started", host=api[0], port=api[1])
     return tasks
+
+
+def api_config(app: Any, host: str, port: int, settings: Settings) -> Any:
+    """uvicorn's configuration of the API: forwarded headers (X-Forwarded-For, -Proto)
+    only from the proxies in ``forwarded_allow_ips`` (uvicorn would otherwise trust them
+    from 127.0.0.1, so that any local sender could pick its own address for the rate
+    limits and sign-in throttles), and at most ``api_max_connections`` at once."""
+    import uvicorn
+
+    proxies = settings.forwarded_allow_ips.strip()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        limit_concurrency=settings.api_max_connections,
+    )
+
+
+def raise_file_limit() -> int:
+    """Raise the process's open-file limit (RLIMIT_NOFILE) to its hard limit; returns
+    the limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 8192
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as error:
+            log_event(logger, "file_limit_kept", logging.WARNING, limit=soft, error=repr(error))
+    return int(soft)
+
+
+def guard_settings(settings: Settings, file_limit: int) -> GuardSettings:
+    """The gateway's limits from the settings, its connection cap kept below the file
+    limit with room for the API's connections and the database, journal and logs."""
+    room = file_limit - settings.hj212_fd_headroom - settings.api_max_connections
+    total = max(16, min(settings.hj212_max_connections, room))
+    if total < settings.hj212_max_connections:
+        log_event(
+            logger,
+            "connection_cap_lowered",
+            logging.WARNING,
+            configured=settings.hj212_max_connections,
+            cap=total,
+            file_limit=file_limit,
+            headroom=settings.hj212_fd_headroom,
+            api_connections=settings.api_max_connections,
+        )
+    guard = GuardSettings(
+        max_connections=total,
+        max_connections_per_address=min(total, settings.hj212_max_connections_per_address),
+        first_packet_timeout=settings.hj212_first_packet_timeout,
+        raw_bytes=settings.hj212_quarantine_raw_bytes,
+        junk_close_bytes=settings.hj212_junk_close_bytes,
+        quota_rows=settings.hj212_quarantine_quota_rows,
+        quota_bytes=settings.hj212_quarantine_quota_bytes,
+        auth_delay_after=settings.hj212_auth_delay_after,
+        auth_block_after=settings.hj212_auth_block_after,
+        auth_window=settings.hj212_auth_window,
+        auth_block_seconds=settings.hj212_auth_block_seconds,
+    )
+    log_event(
+        logger,
+        "limits",
+        file_limit=file_limit,
+        hj212_connections=guard.max_connections,
+        hj212_per_address=guard.max_connections_per_address,
+        api_connections=settings.api_max_connections,
+    )
+    return guard
 
 
 def run_gateway(

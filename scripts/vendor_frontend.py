@@ -3,7 +3,8 @@
 Run once when a pinned version changes (``python scripts/vendor_frontend.py``); its
 output under ``ecohub/web/static/`` is committed, so the portal needs no network.
 
-- Leaflet (BSD-2-Clause) draws the one map; Apache ECharts (Apache-2.0) the charts;
+- Leaflet (BSD-2-Clause) draws the one map, Leaflet.markercluster (MIT) groups nearby
+  markers; Apache ECharts (Apache-2.0) the charts;
   Swagger UI (Apache-2.0) the API's ``/docs`` page;
 - the province and city boundaries are the GeoJSON that ECharts 4.9.0 shipped
   (``map/json/china.json`` and ``map/json/china-cities.json``, Apache-2.0), decoded from
@@ -38,6 +39,16 @@ PACKAGES: dict[str, tuple[str, dict[str, str]]] = {
             "dist/images/marker-shadow.png": "images/marker-shadow.png",
             "dist/images/layers.png": "images/layers.png",
             "LICENSE": "LICENSE",
+        },
+    ),
+    # Clusters of nearby markers on the one map (MIT).
+    "leaflet.markercluster": (
+        "1.5.3",
+        {
+            "dist/leaflet.markercluster.js": "leaflet.markercluster.js",
+            "dist/MarkerCluster.css": "MarkerCluster.css",
+            "dist/MarkerCluster.Default.css": "MarkerCluster.Default.css",
+            "MIT-LICENCE.txt": "MIT-LICENCE.txt",
         },
     ),
     "echarts": (

@@ -30,6 +30,24 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _REFERENCE_TABLES = {"parameters", "alembic_version"}
 
 
+@pytest.fixture(autouse=True)
+def _no_writes_to_the_users_var(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Tests never touch the user's ``var/`` (store, journal, demo credentials): every
+    test gets its own working folder through the settings."""
+    from ecohub.config import get_settings
+
+    var = tmp_path_factory.mktemp("var")
+    monkeypatch.setenv("ECOHUB_VAR_DIR", str(var))
+    monkeypatch.setenv("ECOHUB_JOURNAL_DIR", str(var / "journal"))
+    if "ECOHUB_DATABASE_URL" not in os.environ:
+        monkeypatch.setenv("ECOHUB_DATABASE_URL", f"sqlite:///{var / 'ecohub.sqlite3'}")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"

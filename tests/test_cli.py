@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,17 @@ def test_import_reports_rejections_and_exits_1(cli_env: str, tmp_path: Path) -> 
     assert "enterprises.csv:3" in result.output and "check character" in result.output
     listing = runner.invoke(app, ["quarantine", "list", "--source", "registry"])
     assert "914403001922038217" in listing.output
+    # The same file again: nothing changes, and says so; the bad record is counted on
+    # its quarantine row, not stored again.
+    again = runner.invoke(app, ["registry", "import", str(path)])
+    assert again.exit_code == 1 and "unchanged (1 records already as given)" in again.output
+    engine = make_engine(cli_env)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT times FROM quarantine WHERE source = 'registry'"
+        ).all()
+    engine.dispose()
+    assert rows == [(2,)]
 
 
 def test_csv_of_unknown_kind_is_an_error(cli_env: str, tmp_path: Path) -> None:
@@ -80,7 +92,17 @@ def test_csv_of_unknown_kind_is_an_error(cli_env: str, tmp_path: Path) -> None:
 
 
 def test_demo_load_and_export(cli_env: str, tmp_path: Path) -> None:
-    assert runner.invoke(app, ["demo", "load"]).exit_code == 0
+    users_file = Path(__file__).resolve().parents[1] / "var" / "demo-credentials.txt"
+    before = users_file.read_bytes() if users_file.exists() else None
+    # Without the shared real data: the demo registry and labelled simulated values.
+    empty = tmp_path / "no-cnemc"
+    empty.mkdir()
+    loaded = runner.invoke(app, ["demo", "load", "--cnemc-dir", str(empty)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "SIMULATED" in loaded.output
+    # The demo user's password went to the test's own folder, never the user's var/.
+    assert (users_file.read_bytes() if users_file.exists() else None) == before
+    assert (Path(get_settings().var_dir) / "demo-credentials.txt").exists()
     summary = runner.invoke(app, ["registry", "summary"])
     assert "monitoring points" in summary.output and "33" in summary.output
     engine = make_engine(cli_env)
@@ -136,7 +158,7 @@ def test_import_and_validate_cnemc_files(cli_env: str, tmp_path: Path) -> None:
     validation = runner.invoke(app, ["validate", "aqi", str(path)])
     assert validation.exit_code == 0
     assert "station-hours compared: 6" in validation.output
-    assert "exact AQI match: 4 = 66.6667%" in validation.output
+    assert "exact AQI match: 4 = 66.66667%" in validation.output
     assert "no concentration published" in validation.output
 
 
@@ -216,3 +238,57 @@ def test_users_commands_manage_portal_accounts(cli_env: str) -> None:
     assert "alice" in listed and "disabled" in listed and "bob" not in listed
     unknown = runner.invoke(app, ["users", "disable", "nobody"])
     assert unknown.exit_code == 2 and "nobody" in unknown.output
+
+
+def test_serve_says_so_when_no_mqtt_broker_answers(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import ecohub.serve
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("ECOHUB_MQTT_URL", f"mqtt://127.0.0.1:{closed}")
+    get_settings.cache_clear()
+    started: dict[str, object] = {}
+    monkeypatch.setattr(ecohub.serve, "run_gateway", lambda store, **kw: started.update(kw))
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "no broker answers" in result.output and "subscrib" not in result.output
+    assert started["mqtt"] is None  # the door is not started, nor retried for ever
+
+
+def test_simulate_clean_removes_the_simulated_points_and_their_data(cli_env: str) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from ecohub.registry.models import AuditEntry, Enterprise, MonitoringPoint
+    from ecohub.simulate.points import SIM_USCC, register_simulated_points
+
+    engine = make_engine(cli_env)
+    simulated = register_simulated_points(engine, 3)
+    with Session(engine) as session:
+        ids = session.scalars(
+            select(MonitoringPoint.id).where(MonitoringPoint.mn.in_([p.mn for p in simulated]))
+        ).all()
+    t0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    write_observations(engine, [Observation(i, "a21026", "rt", t0, 1.0) for i in ids])
+    result = runner.invoke(app, ["simulate", "clean"])
+    assert result.exit_code == 0, result.output
+    assert "removed 3 simulated points" in result.output and "3 stored values" in result.output
+    with Session(engine) as session:
+        assert session.scalars(select(Enterprise).filter_by(uscc=SIM_USCC)).first() is None
+        left = session.scalar(
+            select(func.count()).select_from(MonitoringPoint).where(MonitoringPoint.id.in_(ids))
+        )
+        deleted = session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "delete")
+        )
+    outlets = int(re.search(r"(\d+) outlets", result.output).group(1))  # type: ignore[union-attr]
+    assert left == 0 and outlets >= 1
+    assert deleted == 3 + outlets + 1  # each point, outlet and the enterprise, audited
+    again = runner.invoke(app, ["simulate", "clean"])
+    assert "removed 0 simulated points" in again.output
+    engine.dispose()

@@ -94,7 +94,9 @@ def test_unknown_station_and_bad_file_are_quarantined(engine: Engine, tmp_path: 
     with engine.connect() as connection:
         reasons = dict(
             connection.execute(
-                select(quarantine.c.reason_code, func.count()).group_by(quarantine.c.reason_code)
+                select(quarantine.c.reason_code, func.sum(quarantine.c.times)).group_by(
+                    quarantine.c.reason_code
+                )
             ).all()
         )
         assert connection.execute(select(func.count()).select_from(observations)).scalar() == 0
@@ -119,3 +121,15 @@ def test_real_published_aqi_is_reproduced() -> None:
         + report.causes["some concentrations not published"]
     )
     assert (report.exact + explained) / report.compared >= 0.999
+
+
+def test_repeated_and_unnamed_station_columns_are_read_once(tmp_path: Path) -> None:
+    # As in the real files: 3207A twice from June 2019, empty trailing names in 2023-01-21.
+    path = tmp_path / "china_sites_20240115.csv"
+    path.write_text(
+        "date,hour,type,1001A,3207A,3207A,,\r\n20240115,0,PM2.5,36,12,12,,\r\n",
+        encoding="utf-8",
+    )
+    long = read_hourly_file(path)
+    assert sorted(long["station"].to_list()) == ["1001A", "3207A"]
+    assert long.filter(long["station"] == "3207A")["value"].to_list() == [12.0]

@@ -47,7 +47,9 @@ def stored_by_series(engine: Engine) -> dict[tuple[str, str, str], tuple[int, fl
 
 
 def quarantined_reasons(engine: Engine) -> Counter[str]:
-    query = select(quarantine.c.reason_code, func.count()).group_by(quarantine.c.reason_code)
+    query = select(quarantine.c.reason_code, func.sum(quarantine.c.times)).group_by(
+        quarantine.c.reason_code
+    )
     with engine.connect() as connection:
         return Counter(dict(connection.execute(query).all()))  # type: ignore[arg-type]
 

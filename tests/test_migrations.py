@@ -10,15 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 import ecohub.schema  # noqa: F401 - every area's tables on Base.metadata
 from ecohub.db.base import Base
 from ecohub.db.engine import make_engine
 from ecohub.db.migrate import upgrade
-from ecohub.registry import service
-from ecohub.registry.models import MonitoringPoint, SiteKind
-from ecohub.registry.schemas import PointIn, SiteIn
 from ecohub.timeseries.observations import Observation, write_observations
 from ecohub.timeseries.tables import observation_revisions, observations
 
@@ -133,10 +129,16 @@ def test_sqlite_observation_checks_are_rewritten_keeping_rows_and_trigger(
 
 
 def _register_point(engine: Engine) -> int:
-    with Session(engine) as session, session.begin():
-        service.upsert_site(session, SiteIn(code="S1", name="站", kind=SiteKind.AIR), "t")
-        service.upsert_point(session, PointIn(code="P1", name="点", site_code="S1"), "t")
-        return int(session.scalars(select(MonitoringPoint.id)).one())
+    """A site and its point, written as SQL: the schema may be older than the models."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO sites (code, name, kind, status) VALUES ('S1', '站', 'air', 'active')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO monitoring_points (code, name, site_id, interval_seconds, crc_tolerant) "
+            "SELECT 'P1', '点', id, 60, false FROM sites WHERE code = 'S1'"
+        )
+        return int(connection.exec_driver_sql("SELECT id FROM monitoring_points").scalar_one())
 
 
 def _assert_trigger_records_a_revision(engine: Engine, point: int, moment: dt.datetime) -> None:

@@ -270,6 +270,45 @@ def test_five_equal_hours_are_not_a_flat_line(engine: Engine, points: dict[str, 
     assert _flags(engine, point, "a34004", "hour") == [0] * 6
 
 
+def test_a_plateau_at_the_reporting_resolution_is_not_a_flat_line(
+    engine: Engine, points: dict[str, int]
+) -> None:
+    """Ambient SO2 published at 3 μg/m³ for fourteen hours (Beijing stations, 2019-10-28
+    18:00 onwards: clean air at the CNEMC files' resolution) is not a stuck analyser:
+    ``flat_floor`` of the ambient row is 0.01 mg/m³. In a flue the same code has no
+    floor, and twelve hours of a constant 3 mg/m³ are a flat line."""
+    station, outlet = points["1001A"], points["P0001"]
+    pipeline = Pipeline(engine)
+    pipeline.process([_hour(station, "a21026", T0, h, 0.003) for h in range(14)], now=NOW)
+    assert _flags(engine, station, "a21026", "hour") == [0] * 14
+    # Ten times higher, the same run is a flat line at the station too.
+    pipeline.process([_hour(station, "a21026", T0, h, 0.03) for h in range(14, 28)], now=NOW)
+    assert _flags(engine, station, "a21026", "hour")[14:] == [QualityFlag.FLAT_LINE] * 14
+    rows = [
+        _hour(outlet, code, T0, h, value)
+        for h in range(13)
+        for code, value in (("a21026", 3.0), ("a00000", 6.5 + h))
+    ]
+    pipeline.process(rows, now=NOW)
+    assert _flags(engine, outlet, "a21026", "hour") == [QualityFlag.FLAT_LINE] * 13
+
+
+def test_a_constant_run_does_not_bridge_a_gap(engine: Engine, points: dict[str, int]) -> None:
+    """Four equal hours, a day without data, four more equal hours: not a flat line (the
+    station came back with the value it left); within one batch and across batches."""
+    first, second = points["1001A"], points["1002A"]
+    pipeline = Pipeline(engine)
+    hours = [0, 1, 2, 3, 28, 29, 30, 31]
+    pipeline.process([_hour(first, "a34004", T0, h, 50.0) for h in hours], now=NOW)
+    assert _flags(engine, first, "a34004", "hour") == [0] * 8
+    pipeline.process([_hour(second, "a34004", T0, h, 50.0) for h in hours[:4]], now=NOW)
+    pipeline.process([_hour(second, "a34004", T0, h, 50.0) for h in hours[4:]], now=NOW)
+    assert _flags(engine, second, "a34004", "hour") == [0] * 8
+    # Three more hours after the gap make a run of seven: flagged from the gap on.
+    pipeline.process([_hour(second, "a34004", T0, h, 50.0) for h in (32, 33, 34)], now=NOW)
+    assert _flags(engine, second, "a34004", "hour") == [0] * 4 + [QualityFlag.FLAT_LINE] * 7
+
+
 def test_zero_or_missing_flow_flags_concentrations(engine: Engine, points: dict[str, int]) -> None:
     point = points["P0001"]
     rows = [

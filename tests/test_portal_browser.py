@@ -77,6 +77,14 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for site, value in PM25.items()
         for h in range(40)
     ]
+    # P0001's SO2 at 30 mg/m³ for three hours, three times its permit's 10 (registry.json):
+    # one emission alarm, exceedance multiple (30 − 10) / 10 = 2.00.
+    for h in range(3):
+        at = NOW - dt.timedelta(hours=h)
+        rows += [
+            Observation(ids["P0001"], "a21026", "hour", at, 30.0, "N", 0, "t"),
+            Observation(ids["P0001"], "a00000", "hour", at, 80.0 + h, "N", 0, "t"),
+        ]
     Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
     quarantine_rows(
         engine,
@@ -148,26 +156,55 @@ def _shot(page: object, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def test_map_colours_stations_by_their_aqi(page: object) -> None:
+def _hex(rgb: str) -> str:
+    """``rgb(0, 228, 0)`` → ``#00e400``."""
+    return "#" + "".join(f"{int(part):02x}" for part in rgb[4:-1].split(","))
+
+
+def test_map_fits_the_data_clusters_and_colours_stations_by_their_aqi(page: object) -> None:
     page.goto("/")  # type: ignore[attr-defined]
     page.wait_for_selector("#map[data-ready='yes']", timeout=20_000)  # type: ignore[attr-defined]
-    for site, colour in EXPECTED_COLOURS.items():
-        marker = page.locator(f"path.site-{site}")  # type: ignore[attr-defined]
-        assert marker.count() == 1, site
-        assert marker.get_attribute("fill").lower() == colour, site
+    # The view is fitted to the data: every site and source of the demo registry lies in
+    # it (Beijing, Shanghai, Guangzhou, Harbin, Shijiazhuang…), not cropped to a corner.
+    west, south, east, north = map(
+        float, page.locator("#map").get_attribute("data-view").split(",")
+    )  # type: ignore[attr-defined]
+    for lon, lat in ((116.37, 39.87), (121.47, 31.23), (113.26, 23.13), (126.63, 45.75)):
+        assert west <= lon <= east and south <= lat <= north, (lon, lat)
+    # Beijing's stations, kilometres apart, are one cluster at this zoom, drawn in the
+    # colour of its worst AQI (1003A, level 5 purple) with their count.
+    clusters = page.locator(".aqi-cluster div")  # type: ignore[attr-defined]
+    assert clusters.count() >= 1
+    colours = {
+        _hex(clusters.nth(i).evaluate("e => getComputedStyle(e).backgroundColor"))
+        for i in range(clusters.count())
+    }
+    assert EXPECTED_COLOURS["1003A"] in colours
     # The boundaries the project ships are drawn (34 provinces and regions).
-    assert page.locator("path.leaflet-interactive, svg path").count() >= 34 + 24  # type: ignore[attr-defined]
+    assert page.locator("svg path").count() >= 34  # type: ignore[attr-defined]
     # Pollution sources are on the map with their alarm state.
     assert page.locator(".source-marker").count() == 5  # type: ignore[attr-defined]
     _shot(page, "map")
-    # Markers overlap at the national zoom; the click goes to the marker itself.
-    page.locator("path.site-1002A").dispatch_event("click")  # type: ignore[attr-defined]
+    # Zoomed in on Beijing the stations stand apart, each in its level's colour.
+    page.evaluate("document.getElementById('map').leafletMap.setView([40.05, 116.3], 11)")  # type: ignore[attr-defined]
+    page.wait_for_selector(".site-1001A .aqi-dot")  # type: ignore[attr-defined]
+    for site, colour in EXPECTED_COLOURS.items():
+        dot = page.locator(f".site-{site} .aqi-dot")  # type: ignore[attr-defined]
+        assert dot.count() == 1, site
+        assert _hex(dot.evaluate("e => getComputedStyle(e).backgroundColor")) == colour, site
+    _shot(page, "map-beijing")
+    page.locator(".site-1002A").dispatch_event("click")  # type: ignore[attr-defined]
     popup = page.locator(".leaflet-popup-content")  # type: ignore[attr-defined]
     popup.wait_for()
     # The newest hour (h = 0) is 120 − 1 = 119 μg/m³: IAQI 150 + 50 × 4/35 = 155.7 → 156.
     assert "156" in popup.inner_text() and "定陵" in popup.inner_text()
+    assert "北京时间" in popup.inner_text()  # the popup's time is Beijing time
     _shot(page, "map-popup")
-    popup.get_by_role("link").click()
+    link = popup.get_by_role("link")
+    assert (link.get_attribute("href") or "").endswith("/stations/1002A")
+    # Clicked in the page, not at screen coordinates: the map may still be panning the
+    # popup into view, and a click at a moving point misses it.
+    link.evaluate("a => a.click()")
     page.wait_for_url("**/stations/1002A")  # type: ignore[attr-defined]
 
 
@@ -179,6 +216,9 @@ def test_station_page_draws_its_charts(page: object) -> None:
     # 40 hourly AQIs were computed; the 48-hour chart shows every one of them.
     assert chart.get_attribute("data-points") == "40"
     assert page.locator("#chart-pollutants canvas").count() >= 1  # type: ignore[attr-defined]
+    # Each pollutant is named with the unit its standard uses (GB 3095: μg/m³).
+    names = page.locator("#chart-pollutants").get_attribute("data-series")  # type: ignore[attr-defined]
+    assert "PM2.5 (μg/m³)" in names
     _shot(page, "station")
 
 
@@ -218,5 +258,14 @@ def test_agency_signs_in_and_reviews_quarantine(page: object) -> None:
     assert page.locator("#quarantine").count() == 0  # type: ignore[attr-defined]
     page.goto("/agency/quarantine?all=true")  # type: ignore[attr-defined]
     assert "inspector" in page.locator("#quarantine").inner_text()  # type: ignore[attr-defined]
+    # The alarm page speaks the page's language: kind, status and the exceedance
+    # multiple in Chinese, then in English; no raw enumeration value.
     page.goto("/agency/alarms")  # type: ignore[attr-defined]
-    assert page.locator("h1").count() == 1  # type: ignore[attr-defined]
+    alarms = page.locator("main").inner_text()  # type: ignore[attr-defined]
+    assert "排放超标" in alarms and "未处理" in alarms and "超标倍数 2.00" in alarms
+    assert "exceedance" not in alarms and "open" not in alarms
+    _shot(page, "alarms")
+    page.goto("/agency/alarms?lang=en")  # type: ignore[attr-defined]
+    english = page.locator("main").inner_text()  # type: ignore[attr-defined]
+    assert "Emission above the permit" in english and "exceedance multiple 2.00" in english
+    _shot(page, "alarms-en")

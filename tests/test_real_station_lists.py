@@ -343,6 +343,7 @@ def test_registry_records_validate_and_cover_every_code(history: st.StationHisto
         "longitude": 116.3621,
         "latitude": 39.8784,
         "status": "active",
+        "control_point": False,
     }
     assert wanshou["location"] == "站点列表-2022.02.13起.csv:2"
     assert sites["1777A"]["record"]["status"] == "decommissioned"

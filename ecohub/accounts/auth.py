@@ -5,48 +5,72 @@ or a person signed in to the portal (the ``ecohub_session`` cookie). Requests ma
 the cookie that change something must echo the session's CSRF token (``X-CSRF-Token``
 header or ``csrf_token`` form field), since a browser sends cookies on its own.
 
-Each caller has a request budget per minute (token bucket, per process): the key's own
-``rate_limit`` or the installation's ``api_rate_limit``. Over budget answers 429 with
-``Retry-After``.
+Each caller has a request budget per minute: the key's own ``rate_limit`` or the
+installation's ``api_rate_limit``; a caller without key or session, ``api_anonymous_rate_limit``
+per client address. The budgets are counted in the installation's shared limits store
+(:mod:`ecohub.db.limits`: Redis if configured and answering, else the database), so they
+hold across processes. Over budget answers 429 with ``Retry-After``. The client address is
+the TCP peer's, or what a proxy listed in ``forwarded_allow_ips`` says it is (uvicorn
+applies the forwarded headers of those proxies only).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from ecohub.accounts.keys import Principal, verify_key
 from ecohub.accounts.users import SignedIn, find_session
 from ecohub.config import Settings
+from ecohub.db.limits import CounterStore, WindowLimiter, open_store
 
 SESSION_COOKIE = "ecohub_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass
 class RateLimiter:
-    """Token buckets by caller name: ``limit`` requests a minute, bursts up to ``limit``."""
+    """Requests per caller and minute (:class:`~ecohub.db.limits.WindowLimiter`), on the
+    app's shared limits store (opened on first use unless given)."""
 
-    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, store: CounterStore | None = None) -> None:
+        self.store = store
+        self._windows: WindowLimiter | None = None
+        self._lock = threading.Lock()
 
-    def take(self, name: str, limit: int, now: float | None = None) -> float:
+    def take(self, request: Request, name: str, limit: int) -> float:
         """0 when the request may go ahead, else the seconds until it may."""
-        now = time.monotonic() if now is None else now
-        rate = limit / 60.0
-        with self.lock:
-            tokens, stamp = self.buckets.get(name, (float(limit), now))
-            tokens = min(float(limit), tokens + (now - stamp) * rate)
-            if tokens >= 1.0:
-                self.buckets[name] = (tokens - 1.0, now)
-                return 0.0
-            self.buckets[name] = (tokens, now)
-            return (1.0 - tokens) / rate
+        if self._windows is None:
+            with self._lock:
+                if self._windows is None:
+                    self._windows = WindowLimiter(self.store or limits_store(request))
+        return self._windows.hit(name, limit)
+
+
+def limits_store(request: Request) -> CounterStore:
+    """The app's shared store of limit counters (Redis or the database, see
+    :func:`ecohub.db.limits.open_store`), opened once."""
+    state = request.app.state
+    store: CounterStore | None = getattr(state, "limits_store", None)
+    if store is None:
+        with _STORE_LOCK:
+            store = getattr(state, "limits_store", None)
+            if store is None:
+                store = open_store(state.engine, settings_of(request).limits_redis_url)
+                state.limits_store = store
+    return store
+
+
+_STORE_LOCK = threading.Lock()
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (a trusted proxy's forwarded one, see the module docstring)."""
+    return request.client.host if request.client else ""
 
 
 def signed_in(request: Request) -> SignedIn | None:
@@ -86,15 +110,22 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
-def _limit(request: Request, caller: Principal) -> None:
+def _limit(request: Request, caller: Principal | None) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
-    limit = caller.rate_limit or settings_of(request).api_rate_limit
-    wait = limiter.take(caller.actor, limit)
+    settings = settings_of(request)
+    if caller is not None:
+        limit, name = caller.rate_limit or settings.api_rate_limit, f"caller:{caller.actor}"
+    else:
+        limit, name = settings.api_anonymous_rate_limit, f"address:{client_address(request)}"
+        if limit == 0:
+            return
+    wait = limiter.take(request, name, limit)
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit of {limit} requests a minute exceeded",
-            headers={"Retry-After": str(math.ceil(wait))},
+            f"rate limit of {limit} requests a minute exceeded"
+            + ("" if caller is not None else " (without an API key, per address)"),
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 
 
@@ -110,7 +141,26 @@ async def _check_csrf(request: Request, user: SignedIn) -> None:
         )
 
 
-async def optional_principal(request: Request) -> Principal | None:
+# Declared so that the OpenAPI document has its security schemes (Swagger's Authorize
+# button); the key itself is read from the request by _key_principal.
+bearer_key = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKeyBearer",
+    description="An API key (ek_…) as a bearer token: Authorization: Bearer ek_…",
+)
+header_key = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description="An API key (ek_…) in the X-API-Key header",
+)
+
+
+async def optional_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)] = None,
+    _header: Annotated[str | None, Depends(header_key)] = None,
+) -> Principal | None:
     """The caller if it presented a key or session cookie, else None (anonymous)."""
     caller = _key_principal(request)
     if caller is None:
@@ -119,14 +169,14 @@ async def optional_principal(request: Request) -> Principal | None:
             if request.method not in SAFE_METHODS:
                 await _check_csrf(request, user)
             caller = user.principal
-    if caller is not None:
-        _limit(request, caller)
+    _limit(request, caller)
     return caller
 
 
-async def principal(request: Request) -> Principal:
+async def principal(
+    caller: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
     """The caller; 401 without a valid key or session."""
-    caller = await optional_principal(request)
     if caller is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

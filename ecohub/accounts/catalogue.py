@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from ecohub.accounts.auth import optional_principal
 from ecohub.accounts.keys import Principal, Role
@@ -84,6 +84,19 @@ DATASETS: dict[str, Dataset] = {
                 "/api/v1/ranking/cities",
                 "/api/v1/cities",
                 "/api/v1/cities/{code}/aqi",
+            ),
+        ),
+        Dataset(
+            "air_assessment",
+            "环境空气质量年度评价（HJ 663-2013：站点与城市年评价、综合指数排名、优良天数比例）",
+            "Annual air quality assessment (HJ 663-2013): stations, cities, ranking, good days",
+            OWNER,
+            "yearly",
+            Sharing.UNCONDITIONAL,
+            paths=(
+                "/api/v1/assessment/annual/cities",
+                "/api/v1/assessment/annual/stations",
+                "/api/v1/assessment/annual/cities/{code}",
             ),
         ),
         Dataset(
@@ -168,8 +181,9 @@ def dataset_access(dataset_id: str) -> Callable[..., Awaitable[Principal | None]
     """A route dependency: the caller, if the dataset's sharing class admits it."""
     dataset = DATASETS[dataset_id]
 
-    async def check(request: Request) -> Principal | None:
-        caller = await optional_principal(request)
+    async def check(
+        caller: Annotated[Principal | None, Depends(optional_principal)],
+    ) -> Principal | None:
         if dataset.allows(caller):
             return caller
         if caller is None:

@@ -7,8 +7,9 @@ transmission-rate report.
   callers only; every change lands in the audit log under the caller's name, which
   ``GET /api/v1/audit`` reads back (device passwords redacted).
 - ``GET /api/v1/quarantine`` lists rejected packets and rows (newest first, filters,
-  ``before`` cursor); ``POST /api/v1/quarantine/{id}/review`` records the reviewer's
-  decision. Quarantine is not shared outside the agency.
+  ``before`` cursor, pages bounded by row count and by raw text size, ``max_bytes``);
+  ``POST /api/v1/quarantine/{id}/review`` records the reviewer's decision. Quarantine is
+  not shared outside the agency.
 - ``GET /api/v1/reports/transmission`` gives each monitoring point's transmission and
   effective-data rates for a day; an enterprise caller sees its own points only.
 """
@@ -29,6 +30,8 @@ from sqlalchemy.orm import Session
 from ecohub.accounts.catalogue import AGENCY_ROLES, dataset_access
 from ecohub.accounts.keys import Principal, Role
 from ecohub.agency.service import (
+    MAX_PAGE_BYTES,
+    PAGE_BYTES,
     Review,
     list_quarantined,
     review_quarantined,
@@ -198,6 +201,15 @@ async def get_quarantine(
     reviewed: bool | None = None,
     before: RowCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    max_bytes: Annotated[
+        int,
+        Query(
+            ge=1024,
+            le=MAX_PAGE_BYTES,
+            description="Raw text per page (characters); a longer raw text is cut to it "
+            "(raw_truncated, raw_length). Page on with before = the last row's id.",
+        ),
+    ] = PAGE_BYTES,
 ) -> Response:
     rows = await run_in_threadpool(
         lambda: list_quarantined(
@@ -207,6 +219,7 @@ async def get_quarantine(
             reviewed=reviewed,
             before=before,
             limit=limit,
+            max_bytes=max_bytes,
         )
     )
     return json_response(rows)
@@ -215,7 +228,9 @@ async def get_quarantine(
 @router.get("/quarantine/{row_id}", summary="One quarantined packet or row")
 async def get_quarantined(request: Request, caller: QuarantineCaller, row_id: RowId) -> Response:
     rows = await run_in_threadpool(
-        lambda: list_quarantined(request.app.state.engine, before=row_id + 1, limit=1)
+        lambda: list_quarantined(
+            request.app.state.engine, before=row_id + 1, limit=1, max_bytes=MAX_PAGE_BYTES
+        )
     )
     if not rows or rows[0]["id"] != row_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no quarantined row {row_id}")

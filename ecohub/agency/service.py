@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from ecohub.clock import iso_z, utcnow
@@ -22,6 +22,8 @@ from ecohub.timeseries.rates import daily_rates
 QUARANTINE_FIELDS = (
     "id",
     "received_at",
+    "times",
+    "last_received_at",
     "source",
     "peer",
     "point_code",
@@ -46,11 +48,19 @@ class Review(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def _row(row: Any) -> dict[str, Any]:
+# A page of quarantine holds at most this much raw text unless asked for less or more
+# (up to MAX_PAGE_BYTES); a row's raw text longer than a page is cut to it.
+PAGE_BYTES = 1 << 20
+MAX_PAGE_BYTES = 16 << 20
+
+
+def _row(row: Any, raw_length: int, page_bytes: int) -> dict[str, Any]:
     values = dict(zip(QUARANTINE_FIELDS, row, strict=True))
-    for name in ("received_at", "reviewed_at"):
+    for name in ("received_at", "reviewed_at", "last_received_at"):
         if values[name] is not None:
             values[name] = iso_z(values[name])
+    values["raw_length"] = raw_length
+    values["raw_truncated"] = raw_length > page_bytes
     return values
 
 
@@ -62,10 +72,19 @@ def list_quarantined(
     reviewed: bool | None = None,
     before: int | None = None,
     limit: int = 100,
+    max_bytes: int = PAGE_BYTES,
 ) -> list[dict[str, Any]]:
-    """Quarantined rows, newest first (shared by the API and the portal page)."""
+    """Quarantined rows, newest first (shared by the API and the portal page): at most
+    ``limit`` rows and, after the first, at most ``max_bytes`` characters of raw text
+    in all; a raw text longer than ``max_bytes`` is cut to it (``raw_truncated``, with
+    its whole ``raw_length``). The next page starts ``before`` the last row's id."""
+    columns = [quarantine.c[name] for name in QUARANTINE_FIELDS if name != "raw"]
     query = (
-        select(*(quarantine.c[name] for name in QUARANTINE_FIELDS))
+        select(
+            *columns,
+            func.substr(quarantine.c.raw, 1, max_bytes).label("raw"),
+            func.length(quarantine.c.raw).label("raw_length"),
+        )
         .order_by(quarantine.c.id.desc())
         .limit(limit)
     )
@@ -81,8 +100,18 @@ def list_quarantined(
         )
     if before is not None:
         query = query.where(quarantine.c.id < before)
+    order = [name for name in QUARANTINE_FIELDS if name != "raw"] + ["raw"]
+    page: list[dict[str, Any]] = []
+    size = 0
     with engine.connect() as connection:
-        return [_row(row) for row in connection.execute(query)]
+        for found in connection.execute(query):
+            values = dict(zip(order, found[:-1], strict=True))
+            raw_length = int(found.raw_length or 0)
+            size += min(raw_length, max_bytes)
+            if page and size > max_bytes:
+                break
+            page.append(_row([values[name] for name in QUARANTINE_FIELDS], raw_length, max_bytes))
+    return page
 
 
 def review_quarantined(engine: Engine, row_id: int, review: Review, actor: str) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ecohub.alarms import lifecycle
 from ecohub.alarms.lifecycle import AlarmError
 from ecohub.alarms.tables import AlarmKind, alarm_subscriptions
-from ecohub.commands import actor, console, err_console, parse_time
+from ecohub.commands import actor, console, err_console, parse_time, progress
 from ecohub.commands import engine as _engine
 from ecohub.registry.models import Enterprise, MonitoringPoint, Site
 
@@ -265,6 +265,55 @@ def alarms_maintenance(
     except AlarmError as error:
         raise _fail(str(error)) from None
     console.print(f"maintenance window {window} declared for {point}")
+
+
+@alarms_app.command("judge")
+def alarms_judge(
+    start: Annotated[str, typer.Option(help="First day (ISO; Beijing time when no offset).")],
+    end: Annotated[str, typer.Option(help="End, exclusive (ISO; Beijing time).")],
+) -> None:
+    """Judge the alarm rules over stored history, day by day (after a bulk import of past
+    data, or to see what the rules would have raised in a past episode), then list the
+    heavy-pollution warnings of the period by city."""
+    from ecohub.alarms.replay import judge_history
+
+    begin, finish = parse_time(start), parse_time(end)
+    if finish <= begin:
+        raise _fail("end must be after start")
+    store = _engine()
+    with progress() as bar:
+        task = bar.add_task("judge alarm rules", total=max(1, (finish - begin).days + 1))
+        done = judge_history(store, begin, finish, progress=lambda n: bar.advance(task, n))
+    console.print(f"{done.days} days judged, {done.hours:,} hourly values, {done.events} events")
+    _print_warnings(store, begin, finish)
+
+
+@alarms_app.command("warnings")
+def alarms_warnings(
+    start: Annotated[str, typer.Option(help="From (ISO; Beijing time when no offset).")],
+    end: Annotated[str, typer.Option(help="To, exclusive (ISO; Beijing time).")],
+) -> None:
+    """The heavy-pollution warnings (yellow, orange, red) of a period, by city and date."""
+    _print_warnings(_engine(), parse_time(start), parse_time(end))
+
+
+def _print_warnings(store: Engine, start: dt.datetime, end: dt.datetime) -> None:
+    from ecohub.alarms.replay import heavy_pollution_warnings
+
+    found = heavy_pollution_warnings(store, start, end)
+    table = Table(title="heavy-pollution warnings (环办大气函〔2019〕648号)")
+    for column in ("city", "level", "from", "to", "days"):
+        table.add_column(column)
+    for warning in found:
+        table.add_row(
+            f"{warning.name} {warning.city}",
+            warning.level,
+            _local(warning.started),
+            _local(warning.ended) or "ongoing",
+            str(warning.days),
+        )
+    console.print(table)
+    console.print(f"{len(found)} warning(s) in {len({w.city for w in found})} cities")
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from ecohub.alarms.events import Event, Sample
 from ecohub.alarms.notify import enqueue
@@ -414,13 +414,46 @@ def list_alarms(
     kind: str | None = None,
     point_id: int | None = None,
     enterprise_id: int | None = None,
+    region_prefix: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Alarms, newest first. ``status`` "unclosed" means open or acknowledged, "all" or
-    None every status."""
+    None every status; ``region_prefix`` the GB/T 2260 codes starting with it."""
     query = select(alarms).order_by(alarms.c.started_at.desc(), alarms.c.id.desc())
-    conditions = []
+    conditions = _alarm_filters(status, kind, point_id, enterprise_id, region_prefix)
+    if conditions:
+        query = query.where(and_(*conditions))
+    with engine.connect() as connection:
+        rows = connection.execute(query.limit(limit).offset(offset))
+        return [dict(row._mapping) for row in rows]
+
+
+def count_alarms(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    enterprise_id: int | None = None,
+    region_prefix: str | None = None,
+) -> int:
+    """How many alarms :func:`list_alarms` would page through."""
+    query = select(func.count()).select_from(alarms)
+    conditions = _alarm_filters(status, kind, None, enterprise_id, region_prefix)
+    if conditions:
+        query = query.where(and_(*conditions))
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def _alarm_filters(
+    status: str | None,
+    kind: str | None,
+    point_id: int | None,
+    enterprise_id: int | None,
+    region_prefix: str | None,
+) -> list[Any]:
+    conditions: list[Any] = []
     if status == "unclosed":
         conditions.append(alarms.c.status != AlarmStatus.CLOSED.value)
     elif status and status != "all":
@@ -431,11 +464,9 @@ def list_alarms(
         conditions.append(alarms.c.point_id == point_id)
     if enterprise_id is not None:
         conditions.append(alarms.c.enterprise_id == enterprise_id)
-    if conditions:
-        query = query.where(and_(*conditions))
-    with engine.connect() as connection:
-        rows = connection.execute(query.limit(limit).offset(offset))
-        return [dict(row._mapping) for row in rows]
+    if region_prefix:
+        conditions.append(alarms.c.region_code.like(region_prefix + "%"))
+    return conditions
 
 
 def get_alarm(engine: Engine, alarm_id: int) -> dict[str, Any] | None:

@@ -278,3 +278,68 @@ def anomaly_summary(anomaly: Anomaly, hours: int, series: list[str]) -> str:
         Anomaly.SPIKE: "spikes",
     }[anomaly]
     return f"{what} for {hours} h: {', '.join(series) or '-'}"
+
+
+# --- password guessing on the HJ 212 gateway ------------------------------------------
+
+
+def password_guessing(
+    target: str, failures: int, window_seconds: float, blocked_seconds: float, peers: list[str]
+) -> Judgement:
+    """Wrong HJ 212 passwords (or unknown MNs) enough to block ``target`` (an MN or a
+    sender address): GB/T 22239-2019 (网络安全等级保护基本要求) 8.1.4.1 b) asks for
+    登录失败处理 — limiting failed log-ins and ending the session — and the agency wants to
+    know that someone is guessing. Serious from 100 failures in the window."""
+    return Judgement(
+        active=True,
+        severity="serious" if failures >= 100 else "warning",
+        evidence={
+            "target": target,
+            "failures": failures,
+            "window_seconds": window_seconds,
+            "blocked_seconds": blocked_seconds,
+            "peers": peers[:20],
+        },
+        summary=f"{failures} wrong passwords for {target} in {window_seconds / 60:.0f} min: "
+        f"blocked for {blocked_seconds / 60:.0f} min",
+    )
+
+
+def describe(kind: str, evidence: dict[str, Any], lang: str = "zh") -> str | None:
+    """An alarm's evidence in words of ``lang`` (zh or en), from its peak period: the
+    value with its unit, the limit and the exceedance multiple ((C − S)/S, HJ 663-2013
+    / GB 3095-2012 usage), the AQI and its threshold, the silence of an offline point.
+    None when the evidence has nothing this knows how to say."""
+    peak = evidence.get("peak") or evidence
+    zh = lang != "en"
+    if "multiple" in peak and "limit" in peak:
+        unit = peak.get("unit", "")
+        if zh:
+            return (
+                f"峰值 {peak.get('value'):g} {unit}，限值 {peak['limit']:g} {unit}，"
+                f"超标倍数 {peak['multiple']:.2f}"
+            )
+        return (
+            f"peak {peak.get('value'):g} {unit}, limit {peak['limit']:g} {unit}, "
+            f"exceedance multiple {peak['multiple']:.2f}"
+        )
+    if "aqi" in peak and "threshold" in peak:
+        primary = (
+            ", ".join(peak.get("primary_pollutants") or [])
+            if isinstance(peak.get("primary_pollutants"), list)
+            else peak.get("primary_pollutants") or "-"
+        )
+        if zh:
+            return f"AQI {peak['aqi']}（阈值 {peak['threshold']}），首要污染物 {primary}"
+        return f"AQI {peak['aqi']} (threshold {peak['threshold']}), primary pollutant {primary}"
+    if "failures" in peak and "target" in peak:
+        minutes = round(peak.get("blocked_seconds", 0) / 60)
+        if zh:
+            return f"{peak['target']} 口令错误 {peak['failures']} 次，已封禁 {minutes} 分钟"
+        return f"{peak['failures']} wrong passwords for {peak['target']}, blocked for {minutes} min"
+    if "silent_seconds" in peak:
+        minutes = round(peak["silent_seconds"] / 60)
+        if zh:
+            return f"已离线 {minutes} 分钟（上报间隔 {peak.get('interval_seconds')} 秒）"
+        return f"silent for {minutes} min (reporting interval {peak.get('interval_seconds')} s)"
+    return None

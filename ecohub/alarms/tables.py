@@ -39,6 +39,7 @@ class AlarmKind(enum.StrEnum):
     DATA_ANOMALY = "data_anomaly"  # quality-control flags lasting N hours
     OFFLINE = "offline"  # a point silent longer than a multiple of its interval
     HEAVY_POLLUTION = "heavy_pollution"  # city yellow/orange/red warning
+    PASSWORD_GUESSING = "password_guessing"  # wrong HJ 212 passwords: an MN or sender blocked
 
 
 class AlarmStatus(enum.StrEnum):

@@ -10,10 +10,14 @@ the store, time parsing, progress bars) is :mod:`ecohub.commands`.
 
 from __future__ import annotations
 
+from importlib import metadata
+from typing import Annotated
+
 import typer
 
 from ecohub.accounts import cli as accounts_cli
 from ecohub.alarms import cli as alarms_cli
+from ecohub.assessment import cli as assessment_cli
 from ecohub.cli import serve as serve_cli
 from ecohub.cli import store as store_cli
 from ecohub.demo import cli as demo_cli
@@ -26,7 +30,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Markdown: a docstring's paragraphs are reflowed to the terminal's width (their
+    # hard-wrapped lines broke mid-sentence in narrow terminals).
+    rich_markup_mode="markdown",
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"ecohub {metadata.version('ecohub')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """EcoHub: eco-environment data platform (registry, HJ 212 ingest, store, open data)."""
+
 
 # In the order `ecohub --help` lists them.
 for group in (
@@ -38,6 +62,7 @@ for group in (
     serve_cli,
     accounts_cli,
     alarms_cli,
+    assessment_cli,
 ):
     group.register(app)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ecohub.commands import console, engine, err_console, print_counts
-from ecohub.config import get_settings
+from ecohub.config import Settings, get_settings
 
 
 def serve(
@@ -55,8 +55,17 @@ def serve(
         f"[bold green]Portal (the one map): http://{api[0]}:{api[1]}/[/bold green]  "
         f"API docs: http://{api[0]}:{api[1]}/docs"
     )
+    console.print(_limits_line(settings), markup=False)
     if mqtt:
-        console.print(f"MQTT: subscribed to {settings.mqtt_topic} at {settings.mqtt_url}")
+        mqtt = _broker_reachable(settings.mqtt_url)
+        if mqtt:
+            console.print(f"MQTT: subscribing to {settings.mqtt_topic} at {settings.mqtt_url}")
+        else:
+            console.print(
+                f"[yellow]MQTT: no broker answers at {settings.mqtt_url}: the MQTT door is "
+                "off (optional; start Mosquitto or set ECOHUB_MQTT_URL, and restart; "
+                "--no-mqtt skips this check)[/yellow]"
+            )
     from rich.markup import escape
 
     from ecohub.ingest.journal import JournalError
@@ -160,3 +169,31 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command("journal")(journal_status)
     app.command("rates")(rates)
+
+
+def _limits_line(settings: Settings) -> str:
+    """What ``serve`` says of its limits (docs/security.md)."""
+    where = (
+        f"Redis at {settings.limits_redis_url} (the database if it does not answer)"
+        if settings.limits_redis_url
+        else "the database (ECOHUB_LIMITS_REDIS_URL: Redis instead)"
+    )
+    return (
+        f"Limits: at most {settings.hj212_max_connections:,} logger connections "
+        f"({settings.hj212_max_connections_per_address:,} per address, lowered to fit the "
+        f"file limit); rate limits and sign-in throttles counted in {where}"
+    )
+
+
+def _broker_reachable(url: str, timeout: float = 1.0) -> bool:
+    """Whether a TCP connection to the MQTT broker of ``url`` opens within ``timeout``."""
+    import socket
+
+    from ecohub.ingest.mqtt import broker_address
+
+    try:
+        host, port = broker_address(url)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False

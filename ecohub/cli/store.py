@@ -43,18 +43,45 @@ def registry_import(
 ) -> None:
     """Import sites, enterprises, permits, outlets and points from CSV or JSON.
 
-    Good records are imported even when others are rejected; rejected ones are printed
-    with their line and reason and quarantined. Exit status 1 if any was rejected.
+    Each file is checked whole first (UTF-8, structure, columns), then imported in one
+    transaction (more than ECOHUB_IMPORT_CHUNK_RECORDS records: in chunks of that many,
+    each committed and reported). Good records are imported even when others are
+    rejected; rejected ones are printed with their line and reason and quarantined.
+
+    Exit status: 0 all imported, 1 some records rejected (the rest imported), 2 a file
+    could not be read (nothing of it imported), 3 the store refused (busy after its
+    retries: what was stored is said; run the same import again to finish).
     """
+    from rich.markup import escape
+
+    from ecohub.config import get_settings
+    from ecohub.registry.importer import ImportInterrupted, RegistryFileError
+
+    settings = get_settings()
     store = engine()
     rejected = 0
     for path in paths:
         try:
-            report = import_file(store, path, actor(), kind)
-        except ValueError as error:
-            err_console.print(f"[red]error[/red] {error}")
+            report = import_file(
+                store,
+                path,
+                actor(),
+                kind,
+                chunk_records=settings.import_chunk_records,
+                attempts=settings.store_busy_retries,
+                lock_timeout=settings.store_busy_timeout,
+            )
+        except RegistryFileError as error:
+            err_console.print(f"[red]error[/red] {escape(str(error))}; nothing of it imported")
             raise typer.Exit(2) from error
+        except ImportInterrupted as error:
+            if error.report.records:
+                print_report(error.report, path.name)
+            err_console.print(f"[red]stopped[/red] {path.name}: {escape(str(error))}")
+            raise typer.Exit(3) from error
         print_report(report, path.name)
+        if len(report.chunks) > 1:
+            console.print(f"{path.name}: {len(report.chunks)} chunks committed", markup=False)
         rejected += len(report.rejected)
     if rejected:
         raise typer.Exit(1)
@@ -111,7 +138,8 @@ def quarantine_list(
     for row in rows:
         received = row.received_at.strftime("%Y-%m-%d %H:%M:%S")
         peer = f" from {row.peer}" if row.peer else ""
-        heading = f"{received} UTC {row.source}{peer} [{row.reason_code}]"
+        repeated = f" ×{row.times}" if row.times > 1 else ""
+        heading = f"{received} UTC {row.source}{peer} [{row.reason_code}]{repeated}"
         console.print(heading, soft_wrap=True, markup=False, style="bold")
         console.print(f"  reason: {row.reason}", soft_wrap=True, markup=False)
         console.print(f"  raw:    {row.raw}", soft_wrap=True, markup=False)

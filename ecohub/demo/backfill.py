@@ -12,15 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 from sqlalchemy import Engine, func, select
 
 from ecohub.clock import hour_start
-from ecohub.ingest.cnemc import observations_frame, read_hourly_file
+from ecohub.ingest.cnemc_bulk import import_station_files
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import MonitoringPoint, Site, SiteKind
 from ecohub.timeseries.observations import Observation
@@ -44,6 +43,7 @@ class DemoData:
     source: str  # "cnemc" or "simulated"
     values: int
     files: int = 0
+    days: list[dt.date | None] = field(default_factory=list)
 
 
 def _points(engine: Engine, kind: SiteKind) -> dict[str, tuple[int, str]]:
@@ -56,26 +56,42 @@ def _points(engine: Engine, kind: SiteKind) -> dict[str, tuple[int, str]]:
         return {code: (point_id, region or "") for code, point_id, region in rows}
 
 
+def newest_run(paths: list[Path], days: int) -> list[Path]:
+    """The newest daily files that follow each other day by day, at most ``days`` of them:
+    the latest real days, with no gap for the moving averages and rollups to fall into."""
+    dated = sorted((day, path) for path in paths if (day := _file_date(path)) is not None)
+    run: list[Path] = []
+    previous: dt.date | None = None
+    for day, path in reversed(dated):
+        if previous is not None and (previous - day).days != 1:
+            break
+        run.append(path)
+        previous = day
+        if len(run) >= days:
+            break
+    return run[::-1]
+
+
+def _file_date(path: Path) -> dt.date | None:
+    stem = path.stem.rsplit("_", 1)[-1]
+    try:
+        return dt.datetime.strptime(stem, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 def load_cnemc(
     engine: Engine, directory: Path, days: int, progress: Callable[[int], None] | None = None
 ) -> DemoData:
-    """The newest ``days`` CNEMC daily files, for the stations the demo registers."""
-    paths = sorted(directory.glob("china_sites_*.csv"))[-days:]
+    """The newest run of consecutive CNEMC daily files (at most ``days``), for every
+    station the registry holds, through the bulk import of ``ecohub import cnemc`` (the
+    pipeline's flags, rollups and station AQI; no live alarms: they are judged after)."""
+    paths = newest_run(sorted(directory.glob("china_sites_*.csv")), days)
     points = {code: point for code, (point, _region) in _points(engine, SiteKind.AIR).items()}
-    pipeline = Pipeline(engine)
-    values = 0
-    for path in paths:
-        frame = observations_frame(read_hourly_file(path)).filter(
-            pl.col("station").is_in(list(points))
-        )
-        rows = [
-            Observation(points[station], code, "hour", ts, value, "N", 0, "cnemc")
-            for station, code, ts, value in frame.iter_rows()
-        ]
-        values += pipeline.process(rows).written
-        if progress:
-            progress(1)
-    return DemoData("cnemc", values, len(paths))
+    result = import_station_files(
+        engine, paths, points=points, on_file=lambda _name, _values: progress and progress(1)
+    )
+    return DemoData("cnemc", result.written, len(paths), [_file_date(path) for path in paths])
 
 
 def _cycle(hours: np.ndarray, peak_hour: float) -> np.ndarray:

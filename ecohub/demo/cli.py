@@ -3,30 +3,139 @@ it (else labelled simulated values), and a demo agency user."""
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine
 
 from ecohub.commands import console, engine, print_report
+from ecohub.config import get_settings
 from ecohub.registry.importer import import_file
 
 demo_app = typer.Typer(help="Demo data for a first look.")
-DEMO_CREDENTIALS = Path("var") / "demo-credentials.txt"
+CREDENTIALS_FILE = "demo-credentials.txt"
+
+
+def credentials_path() -> Path:
+    """Where the demo agency user's password is kept: ``ECOHUB_VAR_DIR`` (default var/)."""
+    return Path(get_settings().var_dir) / CREDENTIALS_FILE
 
 
 @demo_app.command("load")
 def demo_load(
-    days: Annotated[int, typer.Option(min=1, max=366, help="Days of air and water data.")] = 30,
+    days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=366,
+            help="Days of data: the newest run of consecutive real CNEMC days (at most "
+            "this many), else simulated days.",
+        ),
+    ] = 30,
     cnemc_dir: Annotated[
-        Path, typer.Option(help="Folder of real CNEMC china_sites_YYYYMMDD.csv files.")
+        Path, typer.Option(help="Folder of real CNEMC data (china_sites/, stations/).")
     ] = Path("../shared/data/cnemc"),
+    water: Annotated[
+        Path | None,
+        typer.Option(help="The surface-water release (default: ../shared/data/water/)."),
+    ] = None,
 ) -> None:
-    """Load the demo: the registry (air and water sites, enterprises, permits, outlets,
-    points), real CNEMC data when the folder holds it (else labelled simulated values),
-    and an agency user whose password is printed and kept in var/demo-credentials.txt."""
+    """Load the demo: the demo registry (enterprises, permits, outlets, their loggers);
+    when the shared real data is there, the official CNEMC station lists (every station
+    and city), the newest run of real hourly days and the national surface-water
+    release, with the alarm rules judged over them; else labelled simulated values. And
+    an agency user whose password is printed and kept in var/demo-credentials.txt
+    (ECOHUB_VAR_DIR)."""
+    from ecohub.demo import backfill
+
+    store = engine()
+    path = Path(str(files("ecohub.demo") / "registry.json"))
+    print_report(import_file(store, path, "demo"), "demo registry")
+    folder = cnemc_dir / "china_sites" if (cnemc_dir / "china_sites").is_dir() else cnemc_dir
+    real = sorted(folder.glob("china_sites_*.csv")) if folder.is_dir() else []
+    if real and (cnemc_dir / "stations").is_dir():
+        _real_registry(store, cnemc_dir / "stations")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        if real:
+            chosen = backfill.newest_run(real, days)
+            task = progress.add_task("real CNEMC days", total=len(chosen))
+            loaded = backfill.load_cnemc(store, folder, days, lambda n: progress.advance(task, n))
+        else:
+            task = progress.add_task("simulated stations", total=backfill.station_count(store))
+            loaded = backfill.simulate(store, days, progress=lambda n: progress.advance(task, n))
+    if loaded.source == "simulated" and loaded.values == 0:
+        console.print("simulated demo values are up to date")
+    elif loaded.source == "cnemc":
+        first, last = loaded.days[0], loaded.days[-1]
+        console.print(
+            f"loaded {loaded.values:,} real values from {loaded.files} CNEMC files "
+            f"({first} to {last}); the portal opens on {last}"
+        )
+        _judge_alarms(store, first, last)
+    else:
+        console.print(
+            f"[yellow]{cnemc_dir} holds no CNEMC files: loaded {loaded.values:,} SIMULATED air "
+            f"and water values for the last {days} days (source '{backfill.SIMULATED_SOURCE}'), "
+            "so that the map and charts have something to show. They are not measurements.[/yellow]"
+        )
+    release = water or _water_release(cnemc_dir.parent / "water")
+    if release is not None:
+        _real_water(store, release)
+    _demo_user(store)
+
+
+def _real_registry(store: Engine, stations: Path) -> None:
+    from ecohub.registry.importer import import_records
+    from ecohub.registry.station_lists import read_station_lists
+    from ecohub.registry.stations import build_history, registry_records
+
+    result = registry_records(build_history(read_station_lists(stations)))
+    print_report(import_records(store, result.as_import_rows(), "demo"), "CNEMC station lists")
+
+
+def _water_release(folder: Path) -> Path | None:
+    found = sorted(folder.glob("cnemc_realtime_*.json")) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def _real_water(store: Engine, release: Path) -> None:
+    import re
+
+    from ecohub.ingest.cnemc_water import read_release
+    from ecohub.ingest.national import import_water_release
+
+    year = re.search(r"(20\d\d)\d{4}", release.name)
+    records = read_release(release, year=int(year.group(1)) if year else None, rejected=[])
+    result = import_water_release(store, records, "demo")
+    console.print(
+        f"surface water: {result.records} sections of the national release "
+        f"({result.values:,} values)"
+    )
+
+
+def _judge_alarms(store: Engine, first: dt.date | None, last: dt.date | None) -> None:
+    """The alarm rules over the loaded history (a bulk load raises no live alarms)."""
+    from ecohub.alarms.replay import heavy_pollution_warnings, judge_history
+    from ecohub.clock import local_day_start
+
+    if first is None or last is None:
+        return
+    start, end = local_day_start(first), local_day_start(last + dt.timedelta(days=1))
+    done = judge_history(store, start, end)
+    warnings = heavy_pollution_warnings(store, start, end)
+    console.print(
+        f"alarm rules judged over {done.days} days: {done.events} alarm events, "
+        f"{len(warnings)} heavy-pollution warnings in {len({w.city for w in warnings})} cities"
+    )
+
+
+def _demo_user(store: Engine) -> None:
     import secrets
 
     from sqlalchemy import select
@@ -34,34 +143,8 @@ def demo_load(
 
     from ecohub.accounts.keys import Role
     from ecohub.accounts.users import User, create_user
-    from ecohub.demo import backfill
 
-    store = engine()
-    path = Path(str(files("ecohub.demo") / "registry.json"))
-    report = import_file(store, path, "demo")
-    print_report(report, "demo registry")
-    real = sorted(cnemc_dir.glob("china_sites_*.csv")) if cnemc_dir.is_dir() else []
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
-    ) as progress:
-        if real:
-            task = progress.add_task("real CNEMC files", total=min(days, len(real)))
-            loaded = backfill.load_cnemc(
-                store, cnemc_dir, days, lambda n: progress.advance(task, n)
-            )
-        else:
-            task = progress.add_task("simulated stations", total=backfill.station_count(store))
-            loaded = backfill.simulate(store, days, progress=lambda n: progress.advance(task, n))
-    if loaded.source == "simulated" and loaded.values == 0:
-        console.print("simulated demo values are up to date")
-    elif loaded.source == "cnemc":
-        console.print(f"loaded {loaded.values:,} real values from {loaded.files} CNEMC files")
-    else:
-        console.print(
-            f"[yellow]{cnemc_dir} holds no CNEMC files: loaded {loaded.values:,} SIMULATED air "
-            f"and water values for the last {days} days (source '{backfill.SIMULATED_SOURCE}'), "
-            "so that the map and charts have something to show. They are not measurements.[/yellow]"
-        )
+    credentials = credentials_path()
     with Session(store) as session:
         if session.scalars(select(User).filter_by(username="agency")).first() is None:
             password = secrets.token_urlsafe(12)
@@ -69,12 +152,12 @@ def demo_load(
                 session, username="agency", password=password, role=Role.AGENCY, actor="demo"
             )
             session.commit()
-            DEMO_CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
-            DEMO_CREDENTIALS.write_text(f"agency {password}\n", encoding="utf-8")
-            DEMO_CREDENTIALS.chmod(0o600)
-            console.print(f"demo agency user: agency / {password} (kept in {DEMO_CREDENTIALS})")
-        elif DEMO_CREDENTIALS.exists():
-            console.print(f"demo agency user: see {DEMO_CREDENTIALS}")
+            credentials.parent.mkdir(parents=True, exist_ok=True)
+            credentials.write_text(f"agency {password}\n", encoding="utf-8")
+            credentials.chmod(0o600)
+            console.print(f"demo agency user: agency / {password} (kept in {credentials})")
+        elif credentials.exists():
+            console.print(f"demo agency user: see {credentials}")
 
 
 def register(app: typer.Typer) -> None:

@@ -229,6 +229,11 @@ class BatchWriter:
             self._full.set()
         return future
 
+    @property
+    def backlog_rows(self) -> int:
+        """Rows answered (journaled) but not yet known to be in the store."""
+        return self._backlog_rows
+
     def run_in_writer(self, function: Callable[[], object]) -> asyncio.Future[object]:
         """Run other database work (the gateway's registry reloads, last-seen times) on
         the writer thread, which keeps SQLite to one writer in this process. With a

@@ -17,7 +17,12 @@ import_app = typer.Typer(help="Import data files (CNEMC hourly station files, st
 @import_app.command("cnemc")
 def import_cnemc(
     paths: Annotated[
-        list[Path], typer.Argument(help="china_sites_YYYYMMDD.csv files.", exists=True)
+        list[Path],
+        typer.Argument(
+            help="china_sites_YYYYMMDD.csv files, folders of them, or archives of them "
+            "(.tar.xz and other tar compressions, .zip) as distributed.",
+            exists=True,
+        ),
     ],
     register_unknown: Annotated[
         bool,
@@ -25,44 +30,50 @@ def import_cnemc(
     ] = False,
 ) -> None:
     """Import CNEMC hourly station files into the store (hourly PM2.5, PM10, SO2, NO2,
-    O3, CO per station), with a progress bar.
+    O3, CO per station) with a progress bar over files and values: quality flags,
+    hourly and daily rollups and station AQI as the ingestion pipeline computes them,
+    checked and rolled up a day at a time (bulk import of history raises no live alarms).
 
-    Each station needs a monitoring point whose code is the station code (see
-    `ecohub import stations`); values of other stations are skipped and reported in the
-    quarantine, once per station and file. Re-importing a file changes nothing.
+    Archives are read member by member without unpacking. Each station needs a
+    monitoring point whose code is the station code (see `ecohub import stations`);
+    values of other stations are skipped and reported in the quarantine, once per
+    station and file. A file or member that cannot be read is reported by name and
+    quarantined, and the others are imported (exit code 1; 0 when every file was
+    read). Re-importing a file changes nothing; a file overlapping stored hours with
+    other values goes through the pipeline.
     """
-    from ecohub.ingest.cnemc import (
-        ImportResult,
-        import_file_into_store,
-        read_hourly_file,
-        register_stations,
-        site_points,
-    )
+    from ecohub.ingest.cnemc import register_stations, site_points
+    from ecohub.ingest.cnemc_bulk import count_members, header_stations, import_station_files
 
     store = engine()
-    files = sorted(paths)
     if register_unknown:
-        codes: set[str] = set()
-        for path in files:
-            codes |= set(read_hourly_file(path)["station"].unique().to_list())
-        known = site_points(store)
-        added = register_stations(store, codes - set(known), actor())
+        codes = header_stations(paths)
+        added = register_stations(store, codes - set(site_points(store)), actor())
         console.print(f"registered {added} new stations")
-    from ecohub.ingest.pipeline import Pipeline
-
-    points = site_points(store)
-    result = ImportResult()
-    pipeline = Pipeline(store)
+    total = count_members(paths)
     with progress() as bar:
-        task = bar.add_task("import CNEMC files", total=len(files))
-        for path in files:
-            bar.update(task, description=f"import {path.name}")
-            import_file_into_store(store, path, points, result, pipeline)
-            bar.advance(task)
+        files = bar.add_task("CNEMC files", total=total)
+        values = bar.add_task("values", total=0)
+        seen = {"files": 0, "values": 0}
+
+        def on_file(name: str, count: int) -> None:
+            seen["files"] += 1
+            seen["values"] += count
+            # Values still to come, estimated from the files read so far.
+            expected = seen["values"] * total // max(seen["files"], 1)
+            bar.update(files, advance=1, description=f"import {name}")
+            bar.update(values, advance=count, total=max(expected, seen["values"]))
+
+        result = import_station_files(store, paths, on_file=on_file)
+        bar.update(values, total=seen["values"])
+    days = ", ".join(f"{count} {path}" for path, count in result.days.items() if count)
     console.print(
         f"{result.files} files, {result.values_read:,} values read: {result.written:,} "
-        f"written, {result.unchanged:,} already stored"
+        f"written ({result.flagged:,} with a quality flag), {result.unchanged:,} already "
+        f"stored" + (f"; days: {days}" if days else "")
     )
+    if result.reflagged:
+        console.print(f"{result.reflagged:,} stored values re-flagged by the new ones")
     if result.unknown_stations:
         err_console.print(
             f"{len(result.unknown_stations)} stations not in the registry were skipped "
@@ -71,6 +82,9 @@ def import_cnemc(
     for name, reason in result.bad_files:
         err_console.print(f"[red]bad file[/red] {name}: {reason}")
     if result.bad_files:
+        err_console.print(
+            f"{len(result.bad_files)} file(s) rejected and quarantined; the others were imported"
+        )
         raise typer.Exit(1)
 
 
@@ -158,40 +172,70 @@ def import_measurements(
     store, rollups), with a progress bar.
 
     CSV columns: point (or mn), parameter, ts (ISO 8601 with a UTC offset), value, and
-    optionally interval (rt, min, hour, day) and flag (HJ 212 data flag). Bad rows are
-    quarantined with their line number; the good rows around them are stored.
-    Re-importing a file changes nothing.
+    optionally interval (rt, min, hour, day) and flag (HJ 212 data flag). Each file is
+    checked whole first (UTF-8, header, CSV structure): one that cannot be read is
+    refused, naming its line, before anything is stored. Bad rows are quarantined with
+    their line number and reason; the good rows around them are stored. Re-importing a
+    file changes nothing.
+
+    Exit status: 0 all imported, 1 some rows rejected (the rest imported), 2 a file could
+    not be read (nothing of it imported), 3 the store refused (busy after its retries:
+    the lines stored are said; import the file again to finish).
     """
-    from ecohub.ingest.files import FileFormatError, count_rows, import_measurement_file
+    from rich.markup import escape
+
+    from ecohub.config import get_settings
+    from ecohub.ingest.files import FileFormatError, ImportStopped, check_file
+    from ecohub.ingest.files import import_measurement_file as import_file
     from ecohub.ingest.pipeline import Pipeline
 
+    attempts = get_settings().store_busy_retries
     pipeline = Pipeline(engine())
-    failed = False
+    status = 0
     with progress() as bar:
         for path in sorted(paths):
-            task = bar.add_task(f"import {path.name}", total=count_rows(path))
+            try:
+                total = check_file(path)
+            except FileFormatError as error:
+                err_console.print(f"[red]{escape(str(error))}[/red]; nothing of it imported")
+                status = max(status, 2)
+                continue
+            task = bar.add_task(f"import {path.name}", total=total)
 
             def advance(done: int, task_id: TaskID = task) -> None:
                 bar.update(task_id, completed=done)
 
             try:
-                result = import_measurement_file(pipeline, path, progress=advance)
-            except (FileFormatError, UnicodeDecodeError) as error:
-                err_console.print(f"[red]{path.name}[/red]: {error}")
-                failed = True
+                result = import_file(
+                    pipeline, path, progress=advance, attempts=attempts, check=False
+                )
+            except FileFormatError as error:  # changed since it was checked
+                err_console.print(f"[red]{escape(str(error))}[/red]")
+                status = max(status, 2)
                 continue
+            except ImportStopped as error:
+                err_console.print(f"[red]stopped[/red] {escape(str(error))}")
+                status = 3
+                break
             console.print(
                 f"{path.name}: {result.rows:,} rows, {result.values:,} values — "
                 f"{result.written:,} written, {result.unchanged:,} already stored, "
                 f"{result.flagged:,} flagged by quality control, {result.rejected:,} rejected"
-                + (f" ({result.reasons})" if result.reasons else "")
+                + (f" ({result.reasons})" if result.reasons else ""),
+                markup=False,
             )
-    if failed:
-        raise typer.Exit(1)
-
-
-
-
+            for reason in result.rejections:
+                err_console.print(f"rejected {reason}", markup=False)
+            if result.rejected > len(result.rejections):
+                err_console.print(
+                    f"… {result.rejected - len(result.rejections):,} more rejected rows "
+                    "(`ecohub quarantine list --source file`)",
+                    markup=False,
+                )
+            if result.rejected:
+                status = max(status, 1)
+    if status:
+        raise typer.Exit(status)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,7 +5,7 @@ surface-water classes of the national automatic stations' release."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,12 +44,11 @@ def validate_aqi(
     files = sorted(paths)
     with progress() as bar:
         task = bar.add_task("validate AQI", total=len(files))
-        report = None
+        report: Any = None
         for path in files:
             step = validate_aqi_files([path], so2_above_800=so2_above_800)
             report = step if report is None else _merge_aqi(report, step)
             bar.advance(task)
-    assert report is not None
     console.print(
         f"{report.files} files; station-hours compared: {report.compared:,}; "
         f"publishing concentrations but no AQI (not compared): {report.withheld:,}"

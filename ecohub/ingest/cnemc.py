@@ -59,7 +59,16 @@ def read_hourly_file(source: Path | str | bytes) -> pl.DataFrame:
         raise CnemcFormatError(
             f"expected the columns date,hour,type,<stations>; found {wide.columns[:3]}"
         )
-    stations = [c for c in wide.columns[3:] if c]
+    # Read stations by their header name: a repeated one (3207A from June 2019, the same
+    # values) once, empty names (trailing columns of 2023-01-21) not at all.
+    header = text.split("\n", 1)[0].rstrip("\r").split(",")
+    renamed: dict[str, str] = {}
+    for column, name in zip(wide.columns[3:], header[3:], strict=False):
+        name = name.strip()
+        if name and name not in renamed.values():
+            renamed[column] = name
+    wide = wide.select(["date", "hour", "type", *renamed]).rename(renamed)
+    stations = list(renamed.values())
     long = wide.unpivot(index=["date", "hour", "type"], on=stations, variable_name="station")
     return long.with_columns(
         pl.col("date").cast(pl.Int64, strict=False),
@@ -204,6 +213,9 @@ class ImportResult:
     unchanged: int = 0
     unknown_stations: set[str] = field(default_factory=set)
     bad_files: list[tuple[str, str]] = field(default_factory=list)
+    flagged: int = 0  # new values stored with a quality flag (bulk import)
+    reflagged: int = 0  # stored values whose flags changed (bulk import)
+    days: dict[str, int] = field(default_factory=dict)  # days by path taken (bulk import)
 
 
 def import_file_into_store(

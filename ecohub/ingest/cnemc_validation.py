@@ -78,6 +78,7 @@ MAX_EXAMPLES = 5
 
 # Mismatch causes.
 SO2_ABOVE_800 = "SO2 1-h above 800 μg/m³ (HJ 633-2012 Table 1 note 2)"
+NOTHING_PUBLISHED = "no concentration published (an AQI without its concentrations)"
 POLLUTANT_MISSING = "AQI recomputed without a pollutant not published that hour"
 PUBLISHED_HIGHER = "published AQI higher than recomputed"
 PUBLISHED_LOWER = "published AQI lower than recomputed"
@@ -282,6 +283,8 @@ def _compare_aqi(day: StationDay, report: AQIReport) -> None:
     for station, hour in zip(*np.nonzero(has_published & ~match), strict=True):
         if above_800[station, hour]:
             cause = SO2_ABOVE_800
+        elif missing[:, station, hour].all():
+            cause = NOTHING_PUBLISHED
         elif missing[:, station, hour].any():
             cause = POLLUTANT_MISSING
         elif published[station, hour] > computed[station, hour]:

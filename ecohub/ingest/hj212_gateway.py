@@ -7,7 +7,8 @@ the values are durable (committed, or with a journal journaled on disk), so noth
 acknowledged is ever lost. Retransmissions (same
 MN, CN and DataTime) are answered again but not written again. Everything rejected goes
 to the quarantine with the raw bytes, the peer address and the reason; a bad packet or a
-bad client never affects another connection.
+bad client never affects another connection. What hostile senders can take (connections,
+quarantine, password guesses) is bounded by :mod:`ecohub.ingest.hj212_guard`.
 """
 
 from __future__ import annotations
@@ -19,28 +20,29 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from ecohub.db.quarantine import Rejected, raw_text
 from ecohub.ingest.batch_writer import MAX_BACKLOG_ROWS, BatchWriter
 from ecohub.ingest.events import log_event
+from ecohub.ingest.hj212_connection import LoggerConnection, Outcome
+from ecohub.ingest.hj212_defence import Defence
+from ecohub.ingest.hj212_guard import GuardSettings
 from ecohub.ingest.last_seen import LastSeen
 from ecohub.protocol.hj212 import (
     Frame,
     FrameError,
-    Framer,
     Packet,
     PacketError,
     parse_cp,
     parse_packet,
 )
 from ecohub.protocol.hj212.encode import data_answer
-from ecohub.protocol.hj212.reassembly import Reassembler
 from ecohub.protocol.hj212.values import DATA_COMMANDS, upload_values
 from ecohub.registry.directory import PointDirectory, PointInfo
+from ecohub.registry.service import registry_version
 from ecohub.timeseries.observations import Observation
 
 logger = logging.getLogger("ecohub.hj212")
@@ -49,8 +51,6 @@ logger = logging.getLogger("ecohub.hj212")
 # the 90xx answers vendors add (9021 in a logger simulator's log): never answered.
 ANSWER_COMMAND_PREFIX = "90"
 SOURCE = "hj212"
-# Bytes a connection holds while its previous uploads commit before it stops reading.
-HELD_BYTES = 1 << 16
 # Uploads remembered to answer retransmissions without writing them again: 1,000 loggers
 # sending every minute for three hours, about 27 MB. Older ones reach the store again,
 # whose keys make writing them a second time change nothing.
@@ -77,14 +77,6 @@ class PointState:
     connection: LoggerConnection | None = None
 
 
-@dataclass
-class _Outcome:
-    """What one frame led to: values to commit first, and an answer to send after."""
-
-    future: asyncio.Future[None] | None = None
-    answers: list[bytes] = field(default_factory=list)
-
-
 class HJ212Gateway:
     """The gateway server; ``start`` it inside a running event loop, ``close`` to stop."""
 
@@ -101,11 +93,16 @@ class HJ212Gateway:
         separate_writer: bool = True,
         journal_dir: str | os.PathLike[str] | None = None,
         journal_backlog_rows: int = MAX_BACKLOG_ROWS,
+        guard: GuardSettings | None = None,
+        raise_alarms: bool = True,
     ) -> None:
         """``journal_dir``: answer uploads once journaled there, not once committed
         (see :mod:`ecohub.ingest.batch_writer`). ``max_delay``: seconds uploads are
-        gathered into a batch (default: see :func:`_max_delay`)."""
+        gathered into a batch (default: see :func:`_max_delay`). ``guard``: the limits
+        on connections, quarantine and passwords; ``raise_alarms``: open an alarm when
+        guessing blocks an MN or address."""
         self.engine = engine
+        self.guard = guard or GuardSettings()
         self.idle_timeout = idle_timeout
         self.directory_refresh = directory_refresh
         self.points = PointDirectory(engine)
@@ -129,14 +126,23 @@ class HJ212Gateway:
         self._housekeeping: asyncio.Task[None] | None = None
         self._idle_closer: asyncio.Task[None] | None = None
         self.last_seen = LastSeen(engine)
-        self._reload: asyncio.Future[object] | None = None
+        self.defence = Defence(
+            self.guard,
+            engine,
+            self._quarantine,
+            self.writer.run_in_writer,
+            raise_alarms=raise_alarms,
+        )
+        self._registry_version = -1  # of the registry the directory was loaded from
+        self._lookup: asyncio.Future[object] | None = None  # a directory check running
+        self._lookup_next: asyncio.Future[None] | None = None  # and one asked for since
         self._closing = False
 
     # --- life cycle ----------------------------------------------------------------
 
     async def start(self, host: str, port: int) -> int:
         """Load the registry, start writing and listening; returns the bound port."""
-        await asyncio.to_thread(self.points.load)
+        await asyncio.to_thread(self._load_points)
         await self.writer.start()
         self._server = await asyncio.get_running_loop().create_server(
             lambda: LoggerConnection(self), host, port, backlog=4096
@@ -144,7 +150,15 @@ class HJ212Gateway:
         bound = self._server.sockets[0].getsockname()[1]
         self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
         self._idle_closer = asyncio.get_running_loop().create_task(self._close_idle())
-        log_event(logger, "gateway_started", host=host, port=bound, points=len(self.points))
+        log_event(
+            logger,
+            "gateway_started",
+            host=host,
+            port=bound,
+            points=len(self.points),
+            max_connections=self.guard.max_connections,
+            per_address=self.guard.max_connections_per_address,
+        )
         return int(bound)
 
     async def close(self) -> None:
@@ -167,10 +181,15 @@ class HJ212Gateway:
                 background.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await background
+        self.defence.housekeep(ended_only=False)
         await self.writer.close()
         self.last_seen.flush()
         log_event(
-            logger, "gateway_stopped", **self.stats.__dict__, writer=self.writer.stats.__dict__
+            logger,
+            "gateway_stopped",
+            **self.stats.__dict__,
+            defence=self.defence.stats.__dict__,
+            writer=self.writer.stats.__dict__,
         )
 
     async def _housekeep(self) -> None:
@@ -178,19 +197,30 @@ class HJ212Gateway:
             await asyncio.sleep(min(self.directory_refresh, 5.0))
             try:
                 if time.monotonic() - self.points.loaded_at >= self.directory_refresh:
-                    await self.writer.run_in_writer(self.points.load)
+                    await self.writer.run_in_writer(self._load_points)
                 if self.last_seen.dirty:
                     await self.writer.run_in_writer(self.last_seen.flush)
+                self.defence.housekeep()
             except Exception as error:  # the database is away: try again next round
                 log_event(logger, "housekeeping_failed", logging.ERROR, error=repr(error))
+
+    def _load_points(self) -> None:
+        """Load the point directory, noting the registry version it reflects (read
+        first: a change committed meanwhile makes the next check reload)."""
+        version = registry_version(self.engine)
+        self.points.load()
+        self._registry_version = version
 
     # --- connections -------------------------------------------------------------
 
     async def _close_idle(self) -> None:
-        """Close connections that have waited for data longer than ``idle_timeout``."""
+        """Close connections that have waited for data longer than ``idle_timeout``, and
+        those without a packet of a registered point after the first-packet timeout."""
         while True:
-            await asyncio.sleep(min(5.0, self.idle_timeout / 3))
+            await asyncio.sleep(min(5.0, self.idle_timeout / 3, self.guard.first_packet_timeout))
             now = time.monotonic()
+            for connection in self.defence.overdue(now):
+                connection.close_for("no_first_packet", seconds=self.guard.first_packet_timeout)
             idle = [
                 connection
                 for connection in self._connections
@@ -201,81 +231,106 @@ class HJ212Gateway:
                 log_event(logger, "idle_close", peer=connection.peer, seconds=self.idle_timeout)
                 connection.close()
 
+    def admit(self, connection: LoggerConnection) -> bool:
+        """Whether a new connection may be held (see :meth:`Defence.admission`)."""
+        if self._closing or self.defence.admission(connection, self._evict) is not None:
+            return False
+        connection.admitted = True
+        self._connections.add(connection)
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        return True
+
+    def _evict(self, connection: LoggerConnection) -> None:
+        self.forget(connection)
+        connection.ended = "evicted"
+        connection.abort()
+
+    def forget(self, connection: LoggerConnection) -> None:
+        """A connection is gone (or evicted): release its place."""
+        if not connection.admitted:
+            return
+        connection.admitted = False
+        self.defence.released(connection)
+        for mn in connection.mns:
+            state = self.online.get(mn)
+            if state is not None and state.connection is connection:
+                state.connection = None
+        self.stats.connections_open -= 1
+        self._connections.discard(connection)
+
+    def answered(self, count: int) -> None:
+        self.stats.answers_sent += count
+
+    def log(self, event: str, level: int = logging.INFO, **fields: object) -> None:
+        log_event(logger, event, level, **fields)
+
     # --- packets -----------------------------------------------------------------
 
-    def _handle(
-        self,
-        result: Frame | FrameError,
-        peer: str,
-        connection: LoggerConnection,
-        reassembler: Reassembler,
-        mns: set[str],
-    ) -> _Outcome:
+    def handle(
+        self, result: Frame | FrameError, connection: LoggerConnection, lookup: bool = True
+    ) -> Outcome:
+        peer = connection.peer
         if isinstance(result, FrameError):
             if result.data is None or not self._tolerated(result):
-                self._quarantine([self._frame_rejection(result, peer)])
-                return _Outcome()
+                self.reject(connection, result.kind, result.reason, result.raw)
+                return Outcome()
             data, raw = result.data, result.raw
         else:
             data, raw = result.data, result.raw
         try:
             packet = parse_packet(data, framed=True)
         except PacketError as error:
-            self._quarantine([self._rejection(error.code, error.reason, raw, peer)])
-            return _Outcome()
+            self.reject(connection, error.code, error.reason, raw)
+            return Outcome()
+        mns = connection.mns
+        if packet.mn not in mns and self.defence.auth.blocked(connection.address, packet.mn):
+            self.reject(connection, "auth_blocked", f"MN {packet.mn} or sender blocked", raw)
+            connection.close_for("auth_blocked")
+            return Outcome()
         point = self.points.get(packet.mn)
         if point is None:
-            if packet.mn:  # an empty MN= is no point to look up again
-                self._refresh_soon()
-            self._quarantine(
-                [
-                    self._rejection(
-                        "unknown_mn",
-                        f"MN {packet.mn} is not a registered monitoring point",
-                        raw,
-                        peer,
-                    )
-                ]
-            )
-            return _Outcome()
+            if packet.mn and lookup:  # an empty MN= is no point to look up again
+                return Outcome(wait=self._check_registry(), again=True)
+            reason = f"MN {packet.mn} is not a registered monitoring point"
+            self.reject(connection, "unknown_mn", reason, raw)
+            return self.defence.auth_failed(connection, None)
         if point.password is not None and packet.pw != point.password:
-            self._quarantine(
-                [
-                    self._rejection(
-                        "bad_password", f"wrong password for MN {packet.mn}", raw, peer, point.code
-                    )
-                ]
-            )
-            return _Outcome()
+            reason = f"wrong password for MN {packet.mn}"
+            self.defence.reject(connection, "bad_password", reason, raw, point.code)
+            return self.defence.auth_failed(connection, packet.mn)
         now = dt.datetime.now(dt.UTC)
         self._seen(point, connection, now)
-        mns.add(packet.mn)
-        whole = reassembler.add(packet)
+        if packet.mn not in mns:
+            mns.add(packet.mn)
+            self.defence.signed_in(connection, packet.mn)
+        connection.accepted()
+        whole = connection.reassembler.add(packet)
         if whole is None:
-            return _Outcome()  # answered when the set is complete and stored
+            return Outcome()  # answered when the set is complete and stored
         # Answers (9011, 9012, 9014…) are not answered, whatever their Flag asks.
         wanted = whole.answer_wanted and not whole.cn.startswith(ANSWER_COMMAND_PREFIX)
         answers = [data_answer(packet)] * (packet.pnum or 1) if wanted else []
         if whole.cn not in DATA_COMMANDS:
             log_event(logger, "command", peer=peer, mn=whole.mn, cn=whole.cn, cp=whole.cp)
             self.stats.packets_accepted += 1
-            return _Outcome(answers=answers)
+            return Outcome(answers=answers)
         return self._data_upload(whole, point, raw, peer, answers)
 
     def _data_upload(
         self, packet: Packet, point: PointInfo, raw: bytes, peer: str, answers: list[bytes]
-    ) -> _Outcome:
+    ) -> Outcome:
         try:
             upload = upload_values(packet.cn, parse_cp(packet.cp))
         except PacketError as error:
             self._quarantine([self._rejection(error.code, error.reason, raw, peer, point.code)])
-            return _Outcome()
+            return Outcome()
         key = upload_key(point.id, packet.cn, upload.data_time)
         earlier = self._recent.get(key)
         if earlier is not None and not (earlier.done() and earlier.exception() is not None):
             self.stats.packets_duplicate += 1
             self._recent.move_to_end(key)
-            return _Outcome(future=earlier, answers=answers)
+            return Outcome(future=earlier, answers=answers)
         rows = [
             Observation(
                 point.id,
@@ -312,17 +367,39 @@ class HJ212Gateway:
             self._recent.popitem(last=False)
         self.stats.packets_accepted += 1
         self.stats.values_accepted += len(rows)
-        return _Outcome(future=future, answers=answers)
+        return Outcome(future=future, answers=answers)
 
-    def _refresh_soon(self) -> None:
-        """An unknown MN may have just been registered: reload the directory (at most
-        every five seconds) so that its next packet is accepted."""
-        if self._reload is None and time.monotonic() - self.points.loaded_at > 5.0:
-            self._reload = self.writer.run_in_writer(self.points.load)
-            self._reload.add_done_callback(self._reload_done)
+    def _check_registry(self) -> asyncio.Future[None]:
+        """An unknown MN may have just been registered: a future that resolves once the
+        directory reflects every registry change committed before this call (the
+        registry's version is read, and the points reloaded if it moved), so that the
+        new logger's first packet is accepted. One check runs at a time; packets that
+        arrive meanwhile share the next one."""
+        wanted = self._lookup_next
+        if wanted is None:
+            wanted = self._lookup_next = asyncio.get_running_loop().create_future()
+            if self._lookup is None:
+                self._start_lookup()
+        return wanted
 
-    def _reload_done(self, _future: asyncio.Future[object]) -> None:
-        self._reload = None
+    def _start_lookup(self) -> None:
+        waiting, self._lookup_next = self._lookup_next, None
+        assert waiting is not None
+
+        def check() -> None:
+            if registry_version(self.engine) != self._registry_version:
+                self._load_points()
+
+        def done(future: asyncio.Future[object]) -> None:
+            self._lookup = None
+            if not future.cancelled() and future.exception() is not None:
+                log_event(logger, "lookup_failed", logging.ERROR, error=repr(future.exception()))
+            waiting.set_result(None)
+            if self._lookup_next is not None:
+                self._start_lookup()
+
+        self._lookup = self.writer.run_in_writer(check)
+        self._lookup.add_done_callback(done)
 
     def _tolerated(self, error: FrameError) -> bool:
         """A whole packet that breaks only a rule a tolerant point may waive (a wrong CRC
@@ -386,26 +463,21 @@ class HJ212Gateway:
             point_code=point_code,
         )
 
-    def _frame_rejection(self, error: FrameError, peer: str) -> Rejected:
-        return self._rejection(error.kind, error.reason, error.raw, peer)
-
-    def _reject_parts(self, parts: list[Packet], peer: str) -> None:
+    def reject_parts(self, parts: list[Packet], connection: LoggerConnection) -> None:
         numbers = sorted(p.pno or 0 for p in parts)
-        self._quarantine(
-            [
-                self._rejection(
-                    "incomplete_split",
-                    f"split upload QN {parts[0].qn}: only parts {numbers} "
-                    f"of {parts[0].pnum} arrived",
-                    part.cp.encode(),
-                    peer,
-                )
-                for part in parts
-            ]
-        )
+        for part in parts:
+            reason = (
+                f"split upload QN {parts[0].qn}: only parts {numbers} of {parts[0].pnum} arrived"
+            )
+            self.reject(connection, "incomplete_split", reason, part.cp.encode())
+
+    def reject(self, connection: LoggerConnection, code: str, reason: str, raw: bytes) -> None:
+        self.defence.reject(connection, code, reason, raw)
+
+    def end_burst(self, connection: LoggerConnection) -> None:
+        self.defence.end_burst(connection)
 
     def _quarantine(self, rejected: list[Rejected]) -> None:
-        self.stats.packets_rejected += len(rejected)
         for row in rejected:
             log_event(
                 logger,
@@ -440,158 +512,3 @@ def _max_delay(journal_dir: object) -> float:
     record, which costs a write and a flush, while the batches waiting for the store are
     written together anyway. Every answer waits for its batch's delay."""
     return 0.02 if journal_dir is None else 0.005
-
-
-class LoggerConnection(asyncio.Protocol):
-    """One data logger's TCP connection to the gateway.
-
-    Received bytes are framed and handled at once (an ``asyncio.Protocol``, not a task
-    and a ``StreamReader`` per connection). While the uploads of one read are being
-    committed, what arrives is held, and handled after their answers, so a logger's
-    packets are answered in order; the transport stops reading only past
-    :data:`HELD_BYTES`, or while the logger does not read its answers.
-    """
-
-    def __init__(self, gateway: HJ212Gateway) -> None:
-        self.gateway = gateway
-        self.transport: asyncio.BaseTransport | None = None
-        self.peer = "?"
-        self.framer = Framer()
-        self.reassembler = Reassembler(gateway.split_timeout)
-        self.mns: set[str] = set()
-        self.heard = time.monotonic()  # last data, for the idle sweep
-        self.answering = False  # uploads of the last read are being committed
-        self._held = bytearray()  # bytes received meanwhile
-        self._paused = False
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writable: asyncio.Future[None] | None = None
-
-    # --- asyncio.Protocol ------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        peername = transport.get_extra_info("peername")
-        self.peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        gateway = self.gateway
-        gateway._connections.add(self)
-        gateway.stats.connections_open += 1
-        gateway.stats.connections_total += 1
-        if gateway._closing:
-            self.close()
-
-    def data_received(self, data: bytes) -> None:
-        self.heard = time.monotonic()
-        if self.answering:
-            # Handled once the previous uploads are answered, in order. Pausing the
-            # transport for every upload cost two system calls a packet; it pauses only
-            # when a logger sends this much ahead of its answers.
-            self._held += data
-            if len(self._held) > HELD_BYTES and not self._paused:
-                self._paused = True
-                self.transport.pause_reading()  # type: ignore[union-attr]
-            return
-        self._handle_bytes(data)
-
-    def _handle_bytes(self, data: bytes) -> None:
-        gateway = self.gateway
-        outcomes = [
-            gateway._handle(result, self.peer, self, self.reassembler, self.mns)
-            for result in self.framer.feed(data)
-        ]
-        for parts in self.reassembler.expire():
-            gateway._reject_parts(parts, self.peer)
-        # The uploads of one read are mostly in one batch, which has one future.
-        futures = {o.future for o in outcomes if o.future is not None}
-        if not futures:
-            self._send_answers(outcomes)
-            return
-        self.answering = True
-        waiting = futures.pop() if len(futures) == 1 else asyncio.gather(*futures)
-        waiting.add_done_callback(lambda done: self._committed(done, outcomes))
-
-    def eof_received(self) -> bool | None:
-        return None  # close the transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        gateway = self.gateway
-        if exc is not None:
-            log_event(logger, "connection_error", peer=self.peer, error=repr(exc))
-        if self._held:  # sent before the logger hung up: stored, though not answered
-            held, self._held = bytes(self._held), bytearray()
-            self._handle_bytes(held)
-        leftovers = self.framer.flush()
-        if leftovers:
-            gateway._quarantine([gateway._frame_rejection(error, self.peer) for error in leftovers])
-        for parts in self.reassembler.expire(now=float("inf")):
-            gateway._reject_parts(parts, self.peer)
-        for mn in self.mns:
-            state = gateway.online.get(mn)
-            if state is not None and state.connection is self:
-                state.connection = None
-        gateway.stats.connections_open -= 1
-        gateway._connections.discard(self)
-        self.resume_writing()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._writable = asyncio.get_running_loop().create_future()
-        if not self._paused:  # nor read from a logger that does not read its answers
-            self._paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
-
-    def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-            self._resume_reading()
-        self._writable = None
-
-    # --- what the gateway uses ---------------------------------------------------------
-
-    def write(self, data: bytes) -> None:
-        if not self.is_closing():
-            self.transport.write(data)  # type: ignore[union-attr]
-
-    async def drain(self) -> None:
-        if self._writable is not None:
-            await self._writable
-
-    def is_closing(self) -> bool:
-        return self.transport is None or self.transport.is_closing()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()  # type: ignore[attr-defined]
-
-    def _committed(self, done: asyncio.Future[Any], outcomes: list[_Outcome]) -> None:
-        self.answering = False
-        if done.cancelled():
-            error: BaseException | None = asyncio.CancelledError()
-        else:
-            error = done.exception()
-        if error is not None:
-            log_event(logger, "not_stored", logging.ERROR, peer=self.peer, error=repr(error))
-            # Answer nothing for this read: the logger will send it again.
-        else:
-            self._send_answers(outcomes)
-        if self._held and not self.is_closing():
-            held, self._held = bytes(self._held), bytearray()
-            self._handle_bytes(held)
-        if self._writable is None:
-            self._resume_reading()
-        # else: a logger that does not read its answers is not read either, until it does
-
-    def _resume_reading(self) -> None:
-        if self._paused and not self.is_closing() and not self.answering:
-            self._paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
-
-    def _send_answers(self, outcomes: list[_Outcome]) -> None:
-        replies = [answer for o in outcomes for answer in o.answers]
-        if replies:
-            self.write(b"".join(replies))
-            self.gateway.stats.answers_sent += len(replies)

@@ -25,7 +25,9 @@ A payload is one measurement, one message, or a JSON array of them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +36,7 @@ from sqlalchemy import Engine
 
 from ecohub.registry.directory import PointDirectory, PointInfo
 from ecohub.registry.parameters import canonical_parameter_code
+from ecohub.registry.service import registry_version
 from ecohub.timeseries.observations import DATA_FLAGS, INTERVALS, Observation
 
 CSV_FIELDS = ("point", "mn", "parameter", "ts", "value", "interval", "flag")
@@ -126,6 +129,20 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def parse_json(text: str) -> Any:
+    """A JSON text as data; :class:`MeasurementError` (``bad_json``) with the line and
+    column when it is not JSON, or when it nests deeper than the parser's recursion
+    limit (a document nested 100,000 deep)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MeasurementError(
+            "bad_json", f"not JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+    except RecursionError:
+        raise MeasurementError("bad_json", "JSON nested too deeply") from None
+
+
 def parse_item(item: Any, default_point: str | None = None) -> list[MeasurementIn]:
     """One JSON object (a measurement or a message) as measurements; raises
     :class:`MeasurementError` with the reason."""
@@ -168,10 +185,26 @@ class Resolver:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.directory = PointDirectory(engine, load=True)
+        self.directory = PointDirectory(engine)
+        self._version = -1  # of the registry the directory was read from
+        self._checked = 0.0
+        self.refresh()
 
     def refresh(self) -> None:
+        version = registry_version(self.engine)
         self.directory.refresh()
+        self._version = version
+
+    def _refresh_if_changed(self) -> None:
+        """Re-read the directory if the registry changed since (checked at most ten
+        times a second: a payload of a hundred thousand unknown points cost as many
+        directory reads)."""
+        now = time.monotonic()
+        if now - self._checked < 0.1:
+            return
+        self._checked = now
+        if registry_version(self.engine) != self._version:
+            self.refresh()
 
     def point(self, measurement: MeasurementIn) -> PointInfo:
         for attempt in range(2):
@@ -184,7 +217,7 @@ class Resolver:
             if found is not None:
                 return found
             if attempt == 0:
-                self.refresh()  # registered since we last looked?
+                self._refresh_if_changed()  # registered since we last looked?
         name = f"point {measurement.point}" if measurement.point else f"MN {measurement.mn}"
         raise MeasurementError("unknown_point", f"{name} is not a registered monitoring point")
 

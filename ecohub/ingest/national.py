@@ -32,7 +32,7 @@ from ecohub.ingest.pipeline import Pipeline
 from ecohub.quality.series import Observation
 from ecohub.registry import service
 from ecohub.registry.directory import PointDirectory
-from ecohub.registry.models import SiteKind, WaterBody
+from ecohub.registry.models import RegionLevel, SiteKind, WaterBody
 from ecohub.registry.schemas import PointIn, RegionIn, SiteIn
 from ecohub.registry.stations import city_region
 
@@ -119,7 +119,7 @@ def import_live_feed(
             if code is None:
                 result.without_region.add(record.city)
             elif not _region_known(session, code):
-                _register_city(session, region, actor)  # type: ignore[arg-type]
+                _register_city(session, region, actor)
             name = f"{record.city}{record.name}"
             service.upsert_site(
                 session,
@@ -179,21 +179,22 @@ def import_water_release(
                 result.without_region.add(record.province)
             elif not _region_known(session, province):
                 service.upsert_region(
-                    session, RegionIn(code=province, name=record.province, level="province"), actor
+                    session,
+                    RegionIn(code=province, name=record.province, level=RegionLevel.PROVINCE),
+                    actor,
                 )
             known = record.code in directory.by_code
-            site = SiteIn(
-                code=record.code,
-                name=record.name,
-                kind=SiteKind.SURFACE_WATER,
-                region_code=province,
-                basin=record.basin,
-                **(
-                    {}
-                    if known and record.water_body_basis != "listed"
-                    else {"water_body": WATER_BODY[record.water_body]}
-                ),
-            )
+            fields: dict[str, object] = {
+                "code": record.code,
+                "name": record.name,
+                "kind": SiteKind.SURFACE_WATER,
+                "region_code": province,
+                "basin": record.basin,
+            }
+            if not known or record.water_body_basis == "listed":
+                # A kind the registry holds is kept; the release's guess is a fallback.
+                fields["water_body"] = WATER_BODY[record.water_body]
+            site = SiteIn.model_validate(fields)
             service.upsert_site(session, site, actor)
             if not known:
                 service.upsert_point(
@@ -244,12 +245,21 @@ def _register_city(session: Session, region: object, actor: str) -> None:
     if not _region_known(session, province_code):
         service.upsert_region(
             session,
-            RegionIn(code=province_code, name=region.province_name, level="province"),  # type: ignore[attr-defined]
+            RegionIn(
+                code=province_code,
+                name=region.province_name,  # type: ignore[attr-defined]
+                level=RegionLevel.PROVINCE,
+            ),
             actor,
         )
     if region.code != province_code:  # type: ignore[attr-defined]
         service.upsert_region(
             session,
-            RegionIn(code=region.code, name=region.name, parent_code=province_code, level="city"),  # type: ignore[attr-defined]
+            RegionIn(
+                code=region.code,  # type: ignore[attr-defined]
+                name=region.name,  # type: ignore[attr-defined]
+                parent_code=province_code,
+                level=RegionLevel.CITY,
+            ),
             actor,
         )

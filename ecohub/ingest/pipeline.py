@@ -405,7 +405,7 @@ class Pipeline:
         first batch after a start has a window for every series)."""
         spans: dict[tuple[str, int], tuple[dt.datetime, dt.datetime, set[str]]] = {}
         for key, rows in windows.items():
-            reach = dt.timedelta(seconds=self.checks.window_seconds(key[1]))
+            reach = dt.timedelta(seconds=self.checks.window_seconds(key))
             first, last = rows[0].ts - reach, rows[-1].ts + reach
             before = spans.get((key[2], key[0]))
             if before is not None:

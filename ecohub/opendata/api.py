@@ -32,7 +32,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from fastapi.concurrency import run_in_threadpool
 
 from ecohub.clock import day_start, hour_start, iso_z
-from ecohub.opendata import queries
+from ecohub.opendata import cities, queries
 from ecohub.opendata.queries import SERIES_FIELDS, SITE_FIELDS
 from ecohub.registry.models import SiteKind
 from ecohub.web.params import (
@@ -311,7 +311,7 @@ async def station_aqi_series(
     end: Instant = None,
     period: Literal["hour", "day"] = "hour",
 ) -> Response:
-    begin, finish = await _range(request, start, end, period, queries.station_points, code)
+    begin, finish = await _range(request, start, end, period, cities.station_points, code)
     rows = await run_in_threadpool(
         queries.fetch_station_aqi, request.app.state.engine, code, period, begin, finish
     )
@@ -333,7 +333,7 @@ async def _range(
     start, end = instant(start_text, "start"), instant(end_text, "end")
     if end is None:
         end = await run_in_threadpool(
-            queries.newest_end, request.app.state.engine, points, code, period
+            cities.newest_end, request.app.state.engine, points, code, period
         )
     if start is None:
         start = end - queries.SERIES_SPAN[period]
@@ -346,8 +346,8 @@ async def _range(
     summary="Cities with air stations (GB/T 2260 codes), with their station counts",
     dependencies=shared_as("air_quality"),
 )
-async def cities(request: Request) -> Response:
-    return json_response(await run_in_threadpool(queries.fetch_cities, request.app.state.engine))
+async def list_cities(request: Request) -> Response:
+    return json_response(await run_in_threadpool(cities.fetch_cities, request.app.state.engine))
 
 
 @router.get(
@@ -362,9 +362,9 @@ async def city_aqi_series(
     end: Instant = None,
     period: Literal["hour", "day"] = "hour",
 ) -> Response:
-    begin, finish = await _range(request, start, end, period, queries.city_points, code)
+    begin, finish = await _range(request, start, end, period, cities.city_points, code)
     rows = await run_in_threadpool(
-        queries.fetch_city_aqi, request.app.state.engine, code, period, begin, finish
+        cities.fetch_city_aqi, request.app.state.engine, code, period, begin, finish
     )
     return json_response(
         {"city": code, "period": period, "start": iso_z(begin), "end": iso_z(finish), "rows": rows}

@@ -28,6 +28,7 @@ from ecohub.registry.models import (
     Parameter,
     Permit,
     PermitLimit,
+    Region,
 )
 from ecohub.registry.regions import region_prefix
 from ecohub.registry.uscc import validate_uscc
@@ -46,7 +47,13 @@ def fetch_enterprises(engine: Engine, region: str | None, limit: int, offset: in
         query = query.where(Enterprise.region_code.like(region_prefix(region) + "%"))
     with engine.connect() as connection:
         rows = connection.execute(query.limit(limit).offset(offset)).all()
-    return [dict(zip(ENTERPRISE_FIELDS, row, strict=True)) for row in rows]
+        names: dict[str, str] = {
+            code: name for code, name in connection.execute(select(Region.code, Region.name))
+        }
+    found = [dict(zip(ENTERPRISE_FIELDS, row, strict=True)) for row in rows]
+    for enterprise in found:
+        enterprise["region_name"] = names.get(enterprise.get("region_code") or "")
+    return found
 
 
 @router.get(
@@ -89,8 +96,10 @@ def fetch_disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
             code: name for code, name in session.execute(select(Parameter.code, Parameter.name_zh))
         }
         outlets = {outlet.id: outlet for outlet in enterprise.outlets}
+        region = session.get(Region, enterprise.region_code) if enterprise.region_code else None
         return {
             **{name: getattr(enterprise, name) for name in ENTERPRISE_FIELDS},
+            "region_name": region.name if region else None,
             "outlets": [
                 {
                     "code": outlet.code,

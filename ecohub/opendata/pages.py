@@ -5,6 +5,7 @@ enterprise disclosure list and page, and the resource catalogue. They read throu
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -55,7 +56,25 @@ async def enterprise_page(request: Request, uscc: str, year: int | None = None) 
         masses = await run_in_threadpool(emissions, engine, uscc, year)
     except HTTPException:
         return message(request, 404, "not_found")
-    return render(request, "enterprise.html", e=disclosure, masses=masses)
+    return render(
+        request, "enterprise.html", e=disclosure, masses=masses, limits=_limits(disclosure)
+    )
+
+
+def _limits(disclosure: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Outlet → parameter → its permitted concentration limit and unit (the chart draws
+    them as lines), from the permits in force today."""
+    today = dt.datetime.now(local_zone()).date().isoformat()
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for permit in disclosure.get("permits", []):
+        if not (str(permit.get("valid_from")) <= today <= str(permit.get("valid_to"))):
+            continue
+        for limit in permit.get("limits", []):
+            found.setdefault(limit["outlet"], {})[limit["parameter_code"]] = {
+                "limit": limit["concentration_limit"],
+                "unit": limit["unit"],
+            }
+    return found
 
 
 @router.get("/catalogue")

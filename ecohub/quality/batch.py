@@ -96,6 +96,7 @@ class _Flags(NamedTuple):
     flat_bits: list[int]
     checked: list[float]  # values the series checks saw (NaN: masked)
     tolerances: list[float]
+    seconds: list[float]  # each row's time, seconds since the epoch
 
 
 class SeriesChecks:
@@ -108,10 +109,10 @@ class SeriesChecks:
         self.thresholds_path = thresholds_path
         self.is_source = is_source
         self.state: dict[SeriesKey, SeriesState] = {}
-        self._thresholds: dict[str, Thresholds] = {}
+        self._thresholds: dict[tuple[str, bool], Thresholds] = {}  # (code, source point)
         self._settings: dict[tuple[str, bool], int] = {}  # (code, source point) → row
         self._settings_rows: list[tuple[float, ...]] = []
-        self._settings_table = np.empty((0, 9))
+        self._settings_table = np.empty((0, 10))
 
     # --- the kept tails --------------------------------------------------------------
 
@@ -183,16 +184,20 @@ class SeriesChecks:
             replaced=[item[3] for item in ordered],
         )
 
-    def window_seconds(self, code: str) -> float:
-        """How far before and after new values the checks of ``code`` look."""
-        thresholds = self.thresholds_of(code)
+    def window_seconds(self, key: SeriesKey) -> float:
+        """How far before and after new values the checks of one series look."""
+        thresholds = self.thresholds_of(key[1], bool(self.is_source(key[0])))
         flat = (thresholds.flat_hours or 0) * 3600
         return max(flat, checks.SPIKE_MAX_GAP_SECONDS)
 
-    def thresholds_of(self, code: str) -> Thresholds:
-        found = self._thresholds.get(code)
+    def thresholds_of(self, code: str, source: bool) -> Thresholds:
+        """The thresholds of ``code`` at an ambient station or (``source``) at a
+        pollution-source outlet: the same code means both, on different scales."""
+        found = self._thresholds.get((code, source))
         if found is None:
-            found = self._thresholds[code] = thresholds_for(code, self.thresholds_path)
+            found = self._thresholds[(code, source)] = thresholds_for(
+                code, self.thresholds_path, point="source" if source else "ambient"
+            )
         return found
 
     # --- the checks ------------------------------------------------------------------
@@ -234,9 +239,7 @@ class SeriesChecks:
             ):
                 # The kept run now qualifies: flag its stored values we no longer hold.
                 ranges.append((item.key, item.rows[item.run_start].ts, item.rows[first_new - 1].ts))
-            run_start = _trailing_run_start(
-                flags.checked, flags.tolerances[position], position, count
-            )
+            run_start = _trailing_run_start(flags, position, count)
             self._keep_state(
                 item, run_start - position, bool(flags.flat_bits[position + count - 1]), saved
             )
@@ -263,7 +266,9 @@ class SeriesChecks:
         step, ratio, floor, flat_seconds, tolerance, valid_min, valid_max = settings[:, :7].T
         allow_negative = settings[:, 7].astype(bool)
         concentration = settings[:, 8].astype(bool)
-        ts = np.array(_epoch_seconds(flat_rows), dtype=float)
+        flat_floor = settings[:, 9]
+        seconds = _epoch_seconds(flat_rows)
+        ts = np.array(seconds, dtype=float)
         values = np.array(list(map(_value, flat_rows)), dtype=float)  # None → NaN
         previous = np.full(n, math.nan)  # NaN but in windows read from the store
         position = 0
@@ -297,7 +302,15 @@ class SeriesChecks:
         # checks (a fault value must not make its neighbours look like a spike).
         series_values = np.where(static & ~int(QualityFlag.CONFLICTING_DUPLICATE), np.nan, values)
         spike = checks.spikes(sid, ts, series_values, step, ratio, floor)
-        flat = checks.flat_lines(sid, ts, series_values, tolerance, flat_seconds)
+        flat = checks.flat_lines(
+            sid,
+            ts,
+            series_values,
+            tolerance,
+            flat_seconds,
+            floor=flat_floor,
+            max_gap_seconds=checks.FLAT_MAX_GAP_SECONDS,
+        )
         spike_array = spike * int(QualityFlag.SPIKE)
         flat_array = flat * int(QualityFlag.FLAT_LINE)
         return _Flags(
@@ -306,6 +319,7 @@ class SeriesChecks:
             flat_array.tolist(),
             series_values.tolist(),
             tolerance.tolist(),
+            seconds,
         )
 
     def _decide(
@@ -357,23 +371,24 @@ class SeriesChecks:
         """The row of ``_settings_rows`` that holds one series' check thresholds as
         numbers, in the order :meth:`_flags` reads them (a series is a dictionary
         look-up; the rows become one array, indexed for all series at once)."""
-        concentration = bool(self.is_source(key[0]))
-        cache_key = (key[1], concentration)
+        source = bool(self.is_source(key[0]))
+        cache_key = (key[1], source)
         found = self._settings.get(cache_key)
         if found is None:
-            t = self.thresholds_of(key[1])
+            t = self.thresholds_of(key[1], source)
             found = self._settings[cache_key] = len(self._settings_rows)
             self._settings_rows.append(
                 (
                     math.nan if t.spike_step is None else t.spike_step,
                     math.nan if t.spike_ratio is None else t.spike_ratio,
-                    0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0,
+                    _spike_floor(t),
                     math.nan if t.flat_hours is None else t.flat_hours * 3600,
                     t.flat_tolerance,
                     t.valid_min,
                     t.valid_max,
                     float(t.allow_negative),
-                    float(t.role == "concentration" and concentration),
+                    float(t.role == "concentration" and source),
+                    math.nan if t.flat_floor is None else t.flat_floor,
                 )
             )
         return found
@@ -434,12 +449,25 @@ def _message_flow(rows: Sequence[Observation]) -> dict[tuple[int, str, dt.dateti
     return flow
 
 
-def _trailing_run_start(values: list[float], tolerance: float, position: int, count: int) -> int:
+def _spike_floor(t: Thresholds) -> float:
+    """The least level a spike's jump is compared with: the parameter's own, else a
+    thousandth of its valid range's top (0 with none)."""
+    if t.spike_floor is not None:
+        return t.spike_floor
+    return 0.001 * t.valid_max if math.isfinite(t.valid_max) else 0.0
+
+
+def _trailing_run_start(flags: _Flags, position: int, count: int) -> int:
     """Index of the first row of the constant run that ends the series at ``position``
-    (``count`` rows)."""
+    (``count`` rows); a run does not bridge a gap longer than
+    :data:`checks.FLAT_MAX_GAP_SECONDS`."""
+    values, seconds = flags.checked, flags.seconds
+    tolerance = flags.tolerances[position]
     index = position + count - 1
     while index > position:
         if not (abs(values[index] - values[index - 1]) <= tolerance):
+            break
+        if seconds[index] - seconds[index - 1] > checks.FLAT_MAX_GAP_SECONDS:
             break
         index -= 1
     return index

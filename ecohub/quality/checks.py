@@ -5,6 +5,16 @@ The series checks (:func:`spikes`, :func:`flat_lines`) take a ``series`` array o
 integer ids so that one call checks many series at once: rows must be sorted by series
 and then time, and neighbours are only compared within a series. For a single series pass
 ``np.zeros(n)``.
+
+Both were tuned on real hourly data (CNEMC 2019-2025, Beijing PRSA 2013-2017;
+``docs/quality.md``): a spike must rise above and come back from *adjacent* neighbours by
+more than the limits, measured against the higher neighbour (against the value itself
+for a dip; SaQC ``flagOffset``: a jump and a return; the IOOS QARTOD spike test: the
+value against its two neighbours), so a sharp real rise that stays up (dust fronts,
+fireworks) is not one; a constant run at or
+below the parameter's ``flat_floor`` is a detection-limit or reporting-resolution plateau
+(SO2 at 3 μg/m³, CO at 0.4 mg/m³), not a stuck instrument (SaQC ``flagConstants`` flags
+any plateau; real low concentrations need the floor).
 """
 
 from __future__ import annotations
@@ -18,9 +28,13 @@ from ecohub.quality.flags import INVALID_DATA_FLAGS
 
 Mask = NDArray[np.bool_]
 
-# Neighbours further apart than this are not compared by the spike check.
-SPIKE_MAX_GAP_SECONDS = 3 * 3600
+# Neighbours further apart than this are not compared by the spike check: adjacent
+# hours of an hourly series (a missing hour hides the ramp of a real rise).
+SPIKE_MAX_GAP_SECONDS = 3600
 FLAT_MIN_COUNT = 3
+# A constant run does not bridge a longer gap (the callers' choice: pass it to
+# :func:`flat_lines`; a station back after a month with the value it left is not stuck).
+FLAT_MAX_GAP_SECONDS = 3 * 3600
 
 
 def device_flag(data_flags: Sequence[str]) -> Mask:
@@ -63,13 +77,18 @@ def spikes(
     floor: ArrayLike,
     max_gap_seconds: float = SPIKE_MAX_GAP_SECONDS,
 ) -> Mask:
-    """Rate-of-change spikes: a value that jumps away from both neighbours in the same
-    direction (up then down, or down then up) by more than the limit on each side.
+    """Single-value spikes: a value that jumps away from both neighbours in the same
+    direction (up then down, or down then up) by more than the limit on each side, so
+    that the series comes back where it was; a step (a rise that stays) is never one.
 
-    The limit of each row combines an absolute ``step`` and a ``ratio`` of the
-    neighbours' mean level (that level at least ``floor``); NaN disables a part, and a row
-    with both NaN is never flagged. Neighbours must be in the same series and at most
-    ``max_gap_seconds`` away; the first and last value of a series are never spikes.
+    The limit of each row combines an absolute ``step`` and a ``ratio``: the jump to the
+    nearer neighbour must exceed ``step`` and ``ratio`` times a level, which is the
+    higher neighbour for an upward spike and the value itself for a downward one (at
+    least ``floor`` either way). The ratio reads the same both ways: with 2, a value
+    three times its higher neighbour, or a third of its lower one. NaN disables a part,
+    and a row with both NaN is never flagged. Neighbours must be in the same series and
+    at most ``max_gap_seconds`` apart (default: adjacent hours); the first and last
+    value of a series are never spikes.
     """
     sid = np.asarray(series)
     t = np.asarray(ts_seconds, dtype=float)
@@ -84,7 +103,9 @@ def spikes(
     fall = this_v - next_v
     same_direction = np.sign(rise) * np.sign(fall) > 0
     jump = np.minimum(np.abs(rise), np.abs(fall))
-    level = np.maximum(np.abs((prev_v + next_v) / 2), np.asarray(floor, dtype=float)[middle])
+    with np.errstate(invalid="ignore"):
+        base = np.where(rise > 0, np.maximum(np.abs(prev_v), np.abs(next_v)), np.abs(this_v))
+    level = np.maximum(base, np.asarray(floor, dtype=float)[middle])
     step_m = np.asarray(step, dtype=float)[middle]
     ratio_m = np.asarray(ratio, dtype=float)[middle]
     with np.errstate(invalid="ignore"):
@@ -110,10 +131,17 @@ def flat_lines(
     tolerance: ArrayLike,
     min_seconds: ArrayLike,
     min_count: int = FLAT_MIN_COUNT,
+    floor: ArrayLike | None = None,
+    max_gap_seconds: float | None = None,
 ) -> Mask:
     """Constant runs: consecutive values of one series differing by at most ``tolerance``
     whose run lasts at least ``min_seconds`` (NaN: never) with at least ``min_count``
-    values. Every value of such a run is flagged (a stuck or falsified signal)."""
+    values. Every value of such a run is flagged (a stuck or falsified signal).
+
+    A run whose values are all at or below ``floor`` (per row; NaN or None: no floor) is
+    not flagged: near the detection limit, a value reported at a resolution of one unit
+    stays the same for hours in clean air (SO2 at 3 μg/m³, CO at 0.4 mg/m³). Values
+    further apart than ``max_gap_seconds`` (None: any gap) are not in one run."""
     sid = np.asarray(series)
     t = np.asarray(ts_seconds, dtype=float)
     v = np.asarray(values, dtype=float)
@@ -123,6 +151,8 @@ def flat_lines(
     tol = np.asarray(tolerance, dtype=float)
     with np.errstate(invalid="ignore"):
         continues = (sid[1:] == sid[:-1]) & (np.abs(v[1:] - v[:-1]) <= tol[1:])
+    if max_gap_seconds is not None:
+        continues &= t[1:] - t[:-1] <= max_gap_seconds
     run_id = np.concatenate([[0], np.cumsum(~continues)])
     starts = np.flatnonzero(np.concatenate([[True], ~continues]))
     ends = np.concatenate([starts[1:], [n]]) - 1
@@ -131,6 +161,10 @@ def flat_lines(
     limit = np.asarray(min_seconds, dtype=float)[starts]
     with np.errstate(invalid="ignore"):
         run_flat = (counts >= min_count) & (durations >= limit) & ~np.isnan(v[starts])
+        if floor is not None:
+            # The run's highest value: with a tolerance, its values may differ a little.
+            peak = np.maximum.reduceat(np.abs(v), starts)
+            run_flat &= ~(peak <= np.asarray(floor, dtype=float)[starts])
     return np.asarray(run_flat[run_id])
 
 

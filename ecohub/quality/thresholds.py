@@ -1,7 +1,13 @@
 """Per-parameter quality-control thresholds: the shipped defaults
 (``ecohub/quality/data/thresholds.csv``, explained in the README next to it) merged with
 each parameter's valid range from the registry's parameter table, optionally overridden
-by a deployment's own CSV."""
+by a deployment's own CSV.
+
+A row may apply to one kind of monitoring point only (column ``point``: ``ambient`` for
+air or water quality stations, ``source`` for pollution-source outlets); such a row
+replaces the general row of its code for that kind. The same code often means both (SO2
+``a21026`` is μg/m³-scale in ambient air and hundreds of mg/m³ in a flue), and a spike
+or flat-line limit cannot fit both."""
 
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ class Thresholds:
     spike_ratio: float | None = None
     flat_hours: float | None = 6.0
     flat_tolerance: float = 0.0
+    spike_floor: float | None = None  # None: the caller's default (a share of valid_max)
+    flat_floor: float | None = None  # runs at or below it are not flat lines
 
     @property
     def spike_checked(self) -> bool:
@@ -45,12 +53,22 @@ def _optional_float(text: str | None) -> float | None:
     return float(text) if text not in (None, "") else None
 
 
-def _read_csv(text: str, base: dict[str, Thresholds]) -> dict[str, Thresholds]:
+POINT_KINDS = ("ambient", "source")
+
+
+def _read_csv(
+    text: str, base: dict[str, Thresholds], by_kind: dict[str, dict[str, Thresholds]]
+) -> dict[str, Thresholds]:
+    """Apply one CSV's rows: general rows to (a copy of) ``base``, rows for one kind of
+    point to ``by_kind`` (in place), each starting from the code's general row."""
     table = dict(base)
     for row in csv.DictReader(text.splitlines()):
         code = row["code"].strip()
+        kind = (row.get("point") or "").strip()
+        if kind and kind not in POINT_KINDS:
+            raise ValueError(f"thresholds: {code}: point must be one of {POINT_KINDS}: {kind}")
         current = table.get(code, Thresholds(code))
-        table[code] = replace(
+        updated = replace(
             current,
             role=row.get("role") or current.role,
             allow_negative=row.get("allow_negative", "0").strip() == "1",
@@ -58,17 +76,22 @@ def _read_csv(text: str, base: dict[str, Thresholds]) -> dict[str, Thresholds]:
             spike_ratio=_optional_float(row.get("spike_ratio")),
             flat_hours=_optional_float(row.get("flat_hours")),
             flat_tolerance=_optional_float(row.get("flat_tolerance")) or 0.0,
+            spike_floor=_optional_float(row.get("spike_floor")),
+            flat_floor=_optional_float(row.get("flat_floor")),
         )
         if row.get("valid_min") not in (None, ""):
-            table[code] = replace(table[code], valid_min=float(row["valid_min"]))
+            updated = replace(updated, valid_min=float(row["valid_min"]))
         if row.get("valid_max") not in (None, ""):
-            table[code] = replace(table[code], valid_max=float(row["valid_max"]))
+            updated = replace(updated, valid_max=float(row["valid_max"]))
+        if kind:
+            by_kind.setdefault(kind, {})[code] = updated
+        else:
+            table[code] = updated
     return table
 
 
-@lru_cache(maxsize=4)
-def threshold_table(override: str | None = None) -> dict[str, Thresholds]:
-    """Thresholds of every parameter code; ``override`` is the path of a deployment CSV."""
+def _tables(override: str | None) -> tuple[dict[str, Thresholds], dict[str, dict[str, Thresholds]]]:
+    """The general rows by code, and the rows for one kind of point by kind and code."""
     table: dict[str, Thresholds] = {}
     for row in load_parameter_rows():
         table[row["code"]] = Thresholds(
@@ -76,18 +99,40 @@ def threshold_table(override: str | None = None) -> dict[str, Thresholds]:
             valid_min=row["valid_min"] if row["valid_min"] is not None else -math.inf,
             valid_max=row["valid_max"] if row["valid_max"] is not None else math.inf,
         )
+    by_kind: dict[str, dict[str, Thresholds]] = {}
     shipped = (files("ecohub.quality") / "data" / "thresholds.csv").read_text("utf-8")
-    table = _read_csv(shipped, table)
+    table = _read_csv(shipped, table, by_kind)
     if override:
-        table = _read_csv(Path(override).read_text("utf-8"), table)
-    return table
+        table = _read_csv(Path(override).read_text("utf-8"), table, by_kind)
+    return table, by_kind
 
 
-def thresholds_for(parameter_code: str, override: str | None = None) -> Thresholds:
+@lru_cache(maxsize=4)
+def _cached_tables(
+    override: str | None,
+) -> tuple[dict[str, Thresholds], dict[str, dict[str, Thresholds]]]:
+    return _tables(override)
+
+
+def threshold_table(override: str | None = None) -> dict[str, Thresholds]:
+    """Thresholds of every parameter code (the general rows); ``override`` is the path
+    of a deployment CSV."""
+    return _cached_tables(override)[0]
+
+
+def thresholds_for(
+    parameter_code: str, override: str | None = None, point: str | None = None
+) -> Thresholds:
     """Thresholds of a stored series' parameter code (which may carry an HJ 212 suffix,
-    e.g. ``a21026-ZsAvg``; emitted-mass ``-Cou`` series get only the negative check)."""
+    e.g. ``a21026-ZsAvg``; emitted-mass ``-Cou`` series get only the negative check).
+
+    ``point`` is the kind of monitoring point (``ambient`` or ``source``); a row of the
+    CSV for that kind wins over the code's general row."""
     base, _, suffix = parameter_code.partition("-")
-    known = threshold_table(override).get(base, Thresholds(base))
+    general, by_kind = _cached_tables(override)
+    known = general.get(base, Thresholds(base))
+    if point is not None:
+        known = by_kind.get(point, {}).get(base, known)
     if suffix == "Cou":
         return Thresholds(parameter_code, role="mass", flat_hours=None)
     if suffix:

@@ -15,6 +15,11 @@ from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus
 from ecohub.registry.uscc import validate_uscc
 
 _REGION_CODE = re.compile(r"^\d{6}$")
+# Codes of sites, outlets, points and permits: letters (Latin or Chinese) and digits, then
+# also - _ . / ( ): never a leading = + - @, which a spreadsheet would run as a formula.
+CODE_PATTERN = r"^[0-9A-Za-z\u4e00-\u9fff][0-9A-Za-z\u4e00-\u9fff_.\-/()]*$"
+# An HJ 212 MN: letters and digits (6.3.3: up to 24 characters; vendors use up to 32).
+MN_PATTERN = r"^[0-9A-Za-z_\-]+$"
 
 
 class _Record(BaseModel):
@@ -50,7 +55,7 @@ class RegionIn(_Record):
 
 
 class SiteIn(_Located):
-    code: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
     kind: SiteKind
     region_code: str | None = None
@@ -78,7 +83,7 @@ class EnterpriseIn(_Located):
 
 class OutletIn(_Located):
     enterprise_uscc: str
-    code: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
     kind: OutletKind
 
@@ -99,7 +104,7 @@ class PermitLimitIn(_Record):
 
 
 class PermitIn(_Record):
-    permit_no: str = Field(min_length=1, max_length=64)
+    permit_no: str = Field(min_length=1, max_length=64, pattern=CODE_PATTERN)
     enterprise_uscc: str
     valid_from: dt.date
     valid_to: dt.date
@@ -123,9 +128,9 @@ class PermitIn(_Record):
 class PointIn(_Record):
     """A monitoring point measuring either an outlet (enterprise + outlet code) or a site."""
 
-    code: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
-    mn: str | None = Field(default=None, max_length=32)
+    mn: str | None = Field(default=None, max_length=32, pattern=MN_PATTERN)
     password: str | None = Field(default=None, max_length=64)
     enterprise_uscc: str | None = None
     outlet_code: str | None = None

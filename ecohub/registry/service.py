@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Connection, Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ecohub.db.base import Base
+from ecohub.db.counters import bump_counter, change_counters
 from ecohub.registry.models import (
     AuditEntry,
     Enterprise,
@@ -54,6 +55,24 @@ def snapshot(obj: Base) -> dict[str, Any]:
     return values
 
 
+# The change counter every audited change bumps in its own transaction: a running
+# gateway compares it with the version it loaded its points at (registry_version).
+REGISTRY_COUNTER = "registry"
+
+
+def registry_version(source: Engine | Connection) -> int:
+    """How many audited changes the registry has had: moves with (and only after the
+    commit of) every change, so a cache of the registry loaded after reading it is
+    current as long as it stays the same."""
+    query = select(change_counters.c.version).where(change_counters.c.name == REGISTRY_COUNTER)
+    if isinstance(source, Engine):
+        with source.connect() as connection:
+            found = connection.execute(query).scalar()
+    else:
+        found = source.execute(query).scalar()
+    return int(found or 0)
+
+
 def audit(
     session: Session,
     actor: str,
@@ -63,7 +82,10 @@ def audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    """Write one audit row."""
+    """Write one audit row (and count it in ``session.info["audited"]``, which tells an
+    import whether a record changed anything), and bump the registry's version."""
+    session.info["audited"] = session.info.get("audited", 0) + 1
+    bump_counter(session.connection(), REGISTRY_COUNTER)
     session.add(
         AuditEntry(
             actor=actor, action=action, entity=entity, entity_key=key, before=before, after=after

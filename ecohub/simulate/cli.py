@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ecohub.commands import console, engine
+from ecohub.clock import utcnow
+from ecohub.commands import actor, console, engine, parse_time
 from ecohub.config import get_settings
 
 simulate_app = typer.Typer(help="Simulated field equipment, for demos, tests and benchmarks.")
@@ -23,12 +24,18 @@ def simulate_hj212(
     host: Annotated[str, typer.Option(help="Gateway address.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Gateway port (default 9000).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (runs are repeatable).")] = 212,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Virtual clock's start, ISO (no offset = Beijing time); default now."),
+    ] = None,
 ) -> None:
     """Run N simulated HJ 212 loggers (flue-gas CEMS and waste water) against a gateway.
 
-    Registers the loggers as monitoring points SIM00000… (idempotently), sends real-time,
-    minute, hourly and daily data on a one-minute virtual clock, checks every 9014 answer
-    and prints what was sent and how fast it was answered.
+    Registers the loggers as monitoring points SIM00000… of the simulated enterprise
+    (idempotently), sends real-time, minute, hourly and daily data on a one-minute virtual
+    clock starting now (so that the portal shows it), checks every 9014 answer and prints
+    what was sent and how fast it was answered. `ecohub simulate clean` removes the
+    simulated enterprise, its points and their data again.
     """
 
     from ecohub.runtime import run_event_loop, tune_garbage_collector
@@ -50,11 +57,30 @@ def simulate_hj212(
             interval=interval,
             bad_ratio=bad_ratio,
             seed=seed,
+            start=parse_time(start) if start else utcnow().replace(second=0, microsecond=0),
         )
     )
     console.print(report.summary(), soft_wrap=True)
+    console.print(
+        "the simulated points stay registered (SIM…); `ecohub simulate clean` removes them "
+        "and their data"
+    )
     if report.missing_acks:
         raise typer.Exit(1)
+
+
+@simulate_app.command("clean")
+def simulate_clean() -> None:
+    """Remove what the simulator registered: the simulated enterprise, its outlets and
+    SIM… points, and their stored data, rollups, alarms and quarantined input (the
+    registry's audit log keeps the removal)."""
+    from ecohub.simulate.points import remove_simulated
+
+    removed = remove_simulated(engine(), actor())
+    console.print(
+        f"removed {removed.points} simulated points, {removed.outlets} outlets and "
+        f"{removed.values:,} stored values"
+    )
 
 
 def register(app: typer.Typer) -> None:

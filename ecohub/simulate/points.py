@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ecohub.registry import service
-from ecohub.registry.models import MonitoringPoint, Outlet, OutletKind
+from ecohub.registry.models import Enterprise, MonitoringPoint, Outlet, OutletKind
 from ecohub.registry.schemas import EnterpriseIn, OutletIn, PointIn
 from ecohub.registry.uscc import uscc_check_character
 
@@ -89,3 +89,72 @@ def registered_loggers(engine: Engine, exclude_simulated: bool = True) -> list[S
         for mn, password, kind in rows
         if not (exclude_simulated and mn.startswith("SIM"))
     ]
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What :func:`remove_simulated` removed."""
+
+    points: int
+    outlets: int
+    values: int
+
+
+def remove_simulated(engine: Engine, actor: str) -> Removed:
+    """Remove the simulated enterprise, its outlets and points, and everything stored
+    for those points (observations and their revisions, rollups, AQI, the rollup queue,
+    alarms with their history and notifications, quarantined input), in one transaction;
+    the registry's deletions are audited."""
+    from sqlalchemy import delete
+
+    from ecohub.alarms.tables import alarm_events, alarms, notifications
+    from ecohub.db.quarantine import quarantine
+    from ecohub.timeseries.tables import (
+        observation_revisions,
+        observations,
+        rollup_queue,
+        rollups,
+        station_aqi,
+        station_aqi_latest,
+    )
+
+    with Session(engine) as session, session.begin():
+        enterprise = session.scalars(select(Enterprise).filter_by(uscc=SIM_USCC)).one_or_none()
+        if enterprise is None:
+            return Removed(0, 0, 0)
+        points = session.scalars(
+            select(MonitoringPoint).join(Outlet).where(Outlet.enterprise_id == enterprise.id)
+        ).all()
+        ids = [point.id for point in points]
+        codes = [point.code for point in points]
+        values = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            values += session.execute(
+                delete(observations).where(observations.c.point_id.in_(chunk))
+            ).rowcount  # type: ignore[attr-defined]
+            for table in (
+                observation_revisions,
+                rollups,
+                station_aqi,
+                station_aqi_latest,
+                rollup_queue,
+            ):
+                session.execute(delete(table).where(table.c.point_id.in_(chunk)))
+            owned = select(alarms.c.id).where(alarms.c.point_id.in_(chunk))
+            session.execute(delete(notifications).where(notifications.c.alarm_id.in_(owned)))
+            session.execute(delete(alarm_events).where(alarm_events.c.alarm_id.in_(owned)))
+            session.execute(delete(alarms).where(alarms.c.point_id.in_(chunk)))
+            session.execute(
+                delete(quarantine).where(quarantine.c.point_code.in_(codes[start : start + 500]))
+            )
+        outlets = [outlet.code for outlet in enterprise.outlets]
+        for code in codes:
+            service.delete_entity(session, "points", code, actor)
+        for outlet in list(enterprise.outlets):
+            before = service.snapshot(outlet)
+            session.delete(outlet)
+            session.flush()
+            service.audit(session, actor, "delete", "outlets", outlet.code, before, None)
+        service.delete_entity(session, "enterprises", SIM_USCC, actor)
+    return Removed(len(codes), len(outlets), values)

@@ -12,6 +12,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from ecohub.registry.models import MonitoringPoint
+from ecohub.textio import csv_cell
 from ecohub.timeseries.tables import observations
 
 EXPORT_COLUMNS = [
@@ -107,7 +108,7 @@ def export_range(
             writer.writerow(EXPORT_COLUMNS)
             for chunk in chunks:
                 writer.writerows(
-                    (code, param, kind, ts.isoformat(), *rest)
+                    (csv_cell(code), csv_cell(param), kind, ts.isoformat(), *rest)
                     for code, param, kind, ts, *rest in chunk
                 )
                 total += len(chunk)

@@ -509,6 +509,12 @@ def recompute_aqi(
     return hourly + daily
 
 
+def keep_latest_aqi(connection: Connection, hourly: list[dict[str, Any]]) -> None:
+    """Move each station's newest-AQI row forward with station-AQI rows written outside
+    :func:`recompute_aqi` (the bulk import's); bumps its change counter."""
+    _keep_latest(connection, hourly)
+
+
 def _keep_latest(connection: Connection, hourly: list[dict[str, Any]]) -> None:
     """Move each station's newest-AQI row forward (never back: late data for an older
     hour leaves it alone)."""

@@ -1,58 +1,76 @@
 """Signing in and out of the portal: the form, argon2id verification, the session cookie
-(HttpOnly, SameSite=Strict, Secure unless ``ECOHUB_COOKIE_SECURE`` is off), and a
-throttle on failed attempts per user name and address."""
+(HttpOnly, SameSite=Strict, Secure unless ``ECOHUB_COOKIE_SECURE`` is off), and
+throttles on failed attempts: per user name and address (``login_attempts``), per user
+name from anywhere (``login_attempts_per_name``) and for all names together
+(``login_attempts_global``), each over the current and previous 15 minutes, counted in
+the installation's shared limits store so that they hold across processes. The address
+is the TCP peer's unless a proxy in ``forwarded_allow_ips`` forwarded it."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
+import logging
 
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from ecohub.accounts.auth import SESSION_COOKIE, settings_of, signed_in
+from ecohub.accounts.auth import (
+    SESSION_COOKIE,
+    client_address,
+    limits_store,
+    settings_of,
+    signed_in,
+)
 from ecohub.accounts.users import SESSION_LIFETIME, authenticate, close_session, open_session
+from ecohub.db.limits import CounterStore, EventCounter
 from ecohub.web.i18n import text
 from ecohub.web.render import check_form_csrf, language, render, safe_next
 
 LOGIN_WINDOW_SECONDS = 15 * 60
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger("ecohub.login")
 
 
 class LoginThrottle:
-    """Failed sign-ins per (user name, address) in a sliding window, per process."""
+    """Failed sign-ins per (user name, address), per user name and in all, in the shared
+    store."""
 
-    def __init__(self, attempts: int) -> None:
-        self.attempts = attempts
-        self.failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self.lock = threading.Lock()
+    def __init__(self, store: CounterStore, per_pair: int, per_name: int, overall: int) -> None:
+        self.counter = EventCounter(store, LOGIN_WINDOW_SECONDS)
+        self.limits = {"pair": per_pair, "name": per_name, "all": overall}
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self.failures[key]
-        while times and times[0] < now - LOGIN_WINDOW_SECONDS:
-            times.popleft()
-        return times
+    @staticmethod
+    def _keys(name: str, address: str) -> dict[str, str]:
+        return {
+            "pair": f"login:pair:{name}|{address}",
+            "name": f"login:name:{name}",
+            "all": "login:all",
+        }
 
-    def blocked(self, key: tuple[str, str]) -> bool:
-        with self.lock:
-            return len(self._recent(key, time.monotonic())) >= self.attempts
+    def blocked(self, name: str, address: str) -> str | None:
+        """Which limit a sign-in of ``name`` from ``address`` is over (pair, name, all)."""
+        keys = self._keys(name, address)
+        counts = self.counter.counts(keys.values())
+        for which, key in keys.items():
+            if counts[key] >= self.limits[which]:
+                return which
+        return None
 
-    def failed(self, key: tuple[str, str]) -> None:
-        with self.lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self.lock:
-            self.failures.pop(key, None)
+    def failed(self, name: str, address: str) -> None:
+        self.counter.record(self._keys(name, address).values())
 
 
 def _throttle(request: Request) -> LoginThrottle:
     state = request.app.state
     if not hasattr(state, "login_throttle"):
-        state.login_throttle = LoginThrottle(settings_of(request).login_attempts)
+        settings = settings_of(request)
+        state.login_throttle = LoginThrottle(
+            limits_store(request),
+            settings.login_attempts,
+            settings.login_attempts_per_name,
+            settings.login_attempts_global,
+        )
     throttle: LoginThrottle = state.login_throttle
     return throttle
 
@@ -72,8 +90,10 @@ async def login(
     words = text(language(request))
     throttle = _throttle(request)
     engine = request.app.state.engine
-    key = (username, request.client.host if request.client else "")
-    if throttle.blocked(key):
+    address = client_address(request)
+    over = await run_in_threadpool(throttle.blocked, username, address)
+    if over is not None:
+        logger.warning("login_throttled limit=%s name=%r address=%s", over, username[:64], address)
         return render(
             request, "login.html", 429, next=safe_next(next), error=words["login_throttled"]
         )
@@ -87,9 +107,8 @@ async def login(
 
     token = await run_in_threadpool(check)
     if token is None:
-        throttle.failed(key)
+        await run_in_threadpool(throttle.failed, username, address)
         return render(request, "login.html", 401, next=safe_next(next), error=words["login_failed"])
-    throttle.succeeded(key)
     response = RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,

@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException, Path, Query, Request, Response, stat
 
 from ecohub.accounts.catalogue import dataset_access
 from ecohub.clock import CST, iso_z
+from ecohub.textio import csv_cell
 
 # Database ids in paths and cursors: 32-bit, as both backends store them.
 MAX_ROW_ID = 2_147_483_647
@@ -109,7 +110,7 @@ def csv_response(rows: list[dict[str, Any]], fields: tuple[str, ...], filename: 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     return Response(
         buffer.getvalue().encode("utf-8-sig"),  # with a BOM, so that Excel reads Chinese
         media_type="text/csv; charset=utf-8",

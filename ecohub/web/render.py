@@ -10,6 +10,7 @@ agency or admin user; their forms carry the session's CSRF token.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ecohub.accounts.auth import signed_in
 from ecohub.accounts.catalogue import AGENCY_ROLES
 from ecohub.accounts.users import SignedIn
 from ecohub.clock import local_time
-from ecohub.web.i18n import LANGUAGES, text
+from ecohub.web.i18n import LANGUAGES, term, text
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -58,10 +59,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         template,
         {
             "t": text(lang),
+            "term": partial(term, lang),
             "lang": lang,
             "user": user,
             "is_agency": bool(user and user.principal.role in AGENCY_ROLES),
             "path": request.url.path,
+            "request_query": f"?{request.url.query}" if request.url.query else "",
             **context,
         },
         status_code=status_code,

@@ -6,7 +6,7 @@
   const element = document.getElementById("map");
   const words = JSON.parse(element.dataset.words);
   const NO_DATA = "#9e9e9e";
-  const map = L.map(element, { zoomSnap: 0.5, attributionControl: false, fadeAnimation: false })
+  const map = L.map(element, { zoomSnap: 0.5, maxZoom: 16, attributionControl: false, fadeAnimation: false })
     .setView([35, 105], 4);
   const escape = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => ({
     "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
@@ -15,11 +15,41 @@
     if (!response.ok) throw new Error(url + ": " + response.status);
     return response.json();
   });
-  const local = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+  // Every time on a page is Beijing time, whatever the browser's own zone.
+  const BEIJING = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hour12: false,
+  });
+  const local = (iso) => {
+    if (!iso) return "";
+    const parts = Object.fromEntries(BEIJING.formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute +
+      " (" + words.beijing_time + ")";
+  };
 
   const boundaryStyle = { color: "#78909c", weight: 1, fillColor: "#f5f7f5", fillOpacity: 1 };
   const cityStyle = { color: "#b0bec5", weight: 0.6, fill: false };
-  const air = L.layerGroup().addTo(map);
+  // Nearby stations are grouped (a city's dozen stations would pile into one blob); a
+  // group shows its count in the colour of its worst AQI.
+  const RANK = new Map();
+  const air = L.markerClusterGroup({
+    maxClusterRadius: 36,
+    disableClusteringAtZoom: 10,
+    showCoverageOnHover: false,
+    iconCreateFunction: (cluster) => {
+      let worst = null;
+      for (const child of cluster.getAllChildMarkers()) {
+        const info = RANK.get(child);
+        if (info && (worst === null || info.aqi > worst.aqi)) worst = info;
+      }
+      const colour = worst ? worst.colour : NO_DATA;
+      return L.divIcon({
+        className: "aqi-cluster",
+        html: '<div style="background:' + colour + '">' + cluster.getChildCount() + "</div>",
+        iconSize: [30, 30],
+      });
+    },
+  }).addTo(map);
   const water = L.layerGroup().addTo(map);
   const sources = L.layerGroup().addTo(map);
   const cities = L.layerGroup();
@@ -30,8 +60,9 @@
   overlays[words.layer_cities] = cities;
   L.control.layers(null, overlays, { collapsed: false }).addTo(map);
 
-  getJSON("/static/geo/provinces.geojson").then((geo) => {
-    L.geoJSON(geo, { style: boundaryStyle, interactive: false }).addTo(map).bringToBack();
+  const outline = getJSON("/static/geo/provinces.geojson").then((geo) => {
+    const layer = L.geoJSON(geo, { style: boundaryStyle, interactive: false }).addTo(map).bringToBack();
+    country = layer.getBounds();
   });
   let citiesLoaded = false;
   map.on("overlayadd", (event) => {
@@ -42,9 +73,14 @@
     });
   });
 
+  // The view fits the data (all of China for the national network, one city for a city's
+  // platform); with no data yet, the country's outline.
   const bounds = [];
+  let country = null;
+  // Not animated: the page opens on its view, and data-view below is the view shown.
   function fit() {
-    if (bounds.length) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 9 });
+    if (bounds.length) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 10, animate: false });
+    else if (country) map.fitBounds(country, { padding: [10, 10], animate: false });
   }
 
   const airDone = Promise.all([
@@ -55,14 +91,15 @@
     for (const site of sites) {
       if (site.latitude == null || site.longitude == null) continue;
       const aqi = bySite.get(site.code);
-      const marker = L.circleMarker([site.latitude, site.longitude], {
-        radius: 8,
-        color: "#263238",
-        weight: 1,
-        fillColor: aqi ? aqi.colour : NO_DATA,
-        fillOpacity: 0.95,
-        className: "aqi-marker site-" + site.code,
+      const marker = L.marker([site.latitude, site.longitude], {
+        title: site.name,
+        icon: L.divIcon({
+          className: "aqi-marker site-" + site.code,
+          html: '<div class="aqi-dot" style="background:' + (aqi ? aqi.colour : NO_DATA) + '"></div>',
+          iconSize: [16, 16],
+        }),
       });
+      if (aqi && aqi.aqi !== null) RANK.set(marker, { aqi: aqi.aqi, colour: aqi.colour });
       marker.bindPopup(
         "<strong>" + escape(site.name) + "</strong> " + escape(site.code) + "<br>" +
         (aqi
@@ -126,8 +163,10 @@
     }
   });
 
-  Promise.allSettled([airDone, waterDone, sourcesDone]).then((results) => {
+  element.leafletMap = map;  // for tests and embedding pages
+  Promise.allSettled([airDone, waterDone, sourcesDone, outline]).then((results) => {
     fit();
+    element.dataset.view = map.getBounds().toBBoxString();
     const failed = results.filter((r) => r.status === "rejected");
     element.dataset.ready = failed.length ? "partial" : "yes";
     failed.forEach((r) => console.error(r.reason));

@@ -25,25 +25,40 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Added in place on both backends: SQLite's batch mode would copy ``regions`` and
+# ``sites`` into new tables, which their foreign keys (sites, points) forbid once the
+# registry holds rows. SQLite takes a column's named CHECK in ALTER TABLE ADD COLUMN.
+_LEVEL = "level IN ('province', 'city', 'county')"
+_WATER_BODY = "water_body IN ('river', 'lake', 'reservoir')"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("regions") as batch:
-        batch.add_column(sa.Column("level", sa.String(16), nullable=True))
-        batch.create_check_constraint("level", "level IN ('province', 'city', 'county')")
-    with op.batch_alter_table("sites") as batch:
-        batch.add_column(
-            sa.Column("control_point", sa.Boolean(), nullable=False, server_default=sa.false())
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            f"ALTER TABLE regions ADD COLUMN level VARCHAR(16) "
+            f"CONSTRAINT ck_regions_level CHECK ({_LEVEL})"
         )
-        batch.add_column(sa.Column("basin", sa.String(100), nullable=True))
-        batch.add_column(sa.Column("water_body", sa.String(16), nullable=True))
-        batch.create_check_constraint("water_body", "water_body IN ('river', 'lake', 'reservoir')")
+        op.execute("ALTER TABLE sites ADD COLUMN control_point BOOLEAN NOT NULL DEFAULT 0")
+        op.execute("ALTER TABLE sites ADD COLUMN basin VARCHAR(100)")
+        op.execute(
+            f"ALTER TABLE sites ADD COLUMN water_body VARCHAR(16) "
+            f"CONSTRAINT ck_sites_water_body CHECK ({_WATER_BODY})"
+        )
+        return
+    op.add_column("regions", sa.Column("level", sa.String(16), nullable=True))
+    op.create_check_constraint("level", "regions", _LEVEL)
+    op.add_column(
+        "sites", sa.Column("control_point", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("sites", sa.Column("basin", sa.String(100), nullable=True))
+    op.add_column("sites", sa.Column("water_body", sa.String(16), nullable=True))
+    op.create_check_constraint("water_body", "sites", _WATER_BODY)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sites") as batch:
-        batch.drop_constraint("ck_sites_water_body", type_="check")
         batch.drop_column("water_body")
         batch.drop_column("basin")
         batch.drop_column("control_point")
     with op.batch_alter_table("regions") as batch:
-        batch.drop_constraint("ck_regions_level", type_="check")
         batch.drop_column("level")
