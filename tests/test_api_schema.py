@@ -14,8 +14,10 @@ import warnings
 from importlib.resources import files
 from pathlib import Path
 
+import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from schemathesis import APIOperation
 from schemathesis.checks import not_a_server_error
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,11 +66,23 @@ APP, KEY = _app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
-@schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("ECOHUB_SCHEMATHESIS_EXAMPLES", "30")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_no_server_errors(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, checks=[not_a_server_error])
+# One test per operation, named by it: schemathesis' own ``schema.parametrize()`` gives
+# every operation the same test id, and pytest-xdist (which `make test` uses) then runs
+# only the first of them.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_no_server_errors(operation: APIOperation) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=int(os.environ.get("ECOHUB_SCHEMATHESIS_EXAMPLES", "30")),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {KEY}"}, checks=[not_a_server_error]
+        )
+
+    check()

@@ -97,7 +97,7 @@ def test_demo_load_and_export(cli_env: str, tmp_path: Path) -> None:
     # Without the shared real data: the demo registry and labelled simulated values.
     empty = tmp_path / "no-cnemc"
     empty.mkdir()
-    loaded = runner.invoke(app, ["demo", "load", "--cnemc-dir", str(empty)])
+    loaded = runner.invoke(app, ["demo", "load", "--days", "2", "--cnemc-dir", str(empty)])
     assert loaded.exit_code == 0, loaded.output
     assert "SIMULATED" in loaded.output
     # The demo user's password went to the test's own folder, never the user's var/.

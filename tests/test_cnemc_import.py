@@ -259,7 +259,11 @@ def test_command_reports_a_bad_file_and_imports_the_others(
     get_settings.cache_clear()
     folder = tmp_path / "files"
     folder.mkdir()
-    (folder / "china_sites_20190101.csv").write_bytes(day("20190101").read_bytes())
+    # The day's first 100 stations: the command's work, not the registry's, is tested.
+    narrow = [
+        b",".join(line.split(b",")[:103]) for line in day("20190101").read_bytes().split(b"\n")
+    ]
+    (folder / "china_sites_20190101.csv").write_bytes(b"\n".join(narrow))
     (folder / "china_sites_20190102.csv").write_text("no,such,layout\n")
     runner = CliRunner()
     result = runner.invoke(app, ["import", "cnemc", str(folder), "--register-unknown"])

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from ecohub.assessment import service
 from ecohub.db.engine import make_engine
 from ecohub.db.migrate import upgrade
-from ecohub.ingest.cnemc import ImportResult, import_file_into_store, site_points
-from ecohub.ingest.pipeline import Pipeline
+from ecohub.ingest.cnemc_bulk import import_station_files
 from ecohub.registry.importer import import_records
 from ecohub.registry.models import MonitoringPoint, Site
 from ecohub.registry.station_lists import read_station_lists
@@ -38,7 +37,7 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     history = build_history(read_station_lists(CNEMC / "stations"))
     report = import_records(engine, registry_records(history).as_import_rows(), "test")
     assert not report.rejected
-    import_file_into_store(engine, DAY_FILE, site_points(engine), ImportResult(), Pipeline(engine))
+    import_station_files(engine, [DAY_FILE])
     yield engine
     engine.dispose()
 

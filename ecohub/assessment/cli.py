@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from ecohub.assessment import service
 from ecohub.assessment.rules import POLLUTANTS
@@ -53,8 +53,10 @@ def _national(report: dict[str, Any]) -> None:
 
 
 def _cities(title: str, cities: list[dict[str, Any]]) -> None:
+    # The city's name and code are never cut short, however narrow the terminal.
+    city_column = Column("city", min_width=14, overflow="fold")
     table = Table(
-        "rank", "city", "index", "primary", *POLLUTANTS, "good days", "valid", title=title
+        "rank", city_column, "index", "primary", *POLLUTANTS, "good days", "valid", title=title
     )
     for city in cities:
         table.add_row(

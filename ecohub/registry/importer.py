@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ecohub.db.counters import bump_counter
 from ecohub.db.engine import StoreBusy, retry_busy, write_transaction
 from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.registry import service
@@ -294,6 +295,9 @@ def _apply_in(connection: Connection, records: list[Record], actor: str) -> Impo
     report = ImportReport(records=len(records))
     rejects: list[Rejected] = []
     with Session(bind=connection) as session:
+        # The registry's version is bumped once for the whole transaction, below, not
+        # for every record (1.5 ms each: a third of a station list's import).
+        session.info["bump_once"] = True
         for kind, location, record in records:
             schema, apply = KINDS[kind]
             try:
@@ -320,6 +324,8 @@ def _apply_in(connection: Connection, records: list[Record], actor: str) -> Impo
                 )
             )
         session.flush()
+        if session.info.get("audited", 0):
+            bump_counter(connection, service.REGISTRY_COUNTER)
     quarantine_rows(connection, rejects)
     return report
 

@@ -83,9 +83,11 @@ def audit(
     after: dict[str, Any] | None,
 ) -> None:
     """Write one audit row (and count it in ``session.info["audited"]``, which tells an
-    import whether a record changed anything), and bump the registry's version."""
+    import whether a record changed anything), and bump the registry's version (an
+    import sets ``session.info["bump_once"]`` and bumps it once for its transaction)."""
     session.info["audited"] = session.info.get("audited", 0) + 1
-    bump_counter(session.connection(), REGISTRY_COUNTER)
+    if not session.info.get("bump_once"):
+        bump_counter(session.connection(), REGISTRY_COUNTER)
     session.add(
         AuditEntry(
             actor=actor, action=action, entity=entity, entity_key=key, before=before, after=after
