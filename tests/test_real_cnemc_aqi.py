@@ -9,7 +9,9 @@ from the files, never from this code's output.
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from ecohub.ingest.cnemc_validation import (
     SO2_ABOVE_800,
     Agreement,
     read_station_day,
+    recompute_moving_averages,
     validate_aqi_files,
     validate_moving_averages,
 )
@@ -173,3 +176,70 @@ def test_all_files() -> None:
     aqi = validate_aqi_files(files)
     assert aqi.compared == 1_370_717 and aqi.exact == 1_370_716
     _check_floors(validate_moving_averages(files).types, ALL_DAYS_FLOORS)
+
+
+def _hourly_archive(tmp_path: Path) -> Path:
+    archive = tmp_path / "hourly.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        for date in ("20190101", "20190102"):
+            lines = (SITES / f"china_sites_{date}.csv").read_bytes().split(b"\n")
+            kept = [lines[0]] + [
+                line
+                for line in lines[1:]
+                if line.split(b",")[2:3] and line.split(b",")[2] in HOURLY_ROWS
+            ]
+            data = b"\n".join(kept)
+            info = tarfile.TarInfo(f"china_sites_{date}.csv")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+HOURLY_ROWS = {b"AQI", b"PM2.5", b"PM10", b"SO2", b"NO2", b"O3", b"CO"}
+
+
+@needs_data
+def test_dropped_moving_averages_are_recomputed_from_an_archive_of_hourly_rows(
+    tmp_path: Path,
+) -> None:
+    # As the 2019 archive keeps them: header and hourly types only, in a tar.xz. The
+    # second day's published averages (its full file) are the reference; its windows
+    # reach into the first day, read from the archive.
+    archive = _hourly_archive(tmp_path)
+    report = recompute_moving_averages([archive], [SITES / "china_sites_20190102.csv"])
+    assert [(a.isoformat(), b.isoformat()) for a, b in report.runs] == [
+        ("2019-01-01", "2019-01-02")
+    ]
+    for name, (full_floor, _) in FLOORS.items():
+        agreement = report.types[name]
+        # The first day publishes nothing here: every value of it is recomputed.
+        assert agreement.recomputed_not_published > 1_400 * 20, name
+        # The second day against its published values, no window cut by a run's start.
+        assert agreement.first_day_compared == 0, name
+        assert agreement.full_rate >= full_floor - 0.005, (name, agreement.full_rate)
+
+
+@needs_data
+def test_the_command_reads_the_archive_and_compares_with_full_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecohub.cli.main import app
+
+    archive = _hourly_archive(tmp_path)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "china_sites_20190102.csv").write_bytes(
+        (SITES / "china_sites_20190102.csv").read_bytes()
+    )
+    result = CliRunner().invoke(
+        app, ["validate", "moving-averages", str(archive), "--published", str(full)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 files in runs of consecutive days: 2019-01-01..2019-01-02" in result.output
+    line = next(row for row in result.output.splitlines() if row.startswith("PM2.5_24h"))
+    assert (
+        line.split()[-1].replace(",", "").isdigit()
+        and int(line.split()[-1].replace(",", "")) > 28_000
+    )
+    bad = CliRunner().invoke(app, ["validate", "moving-averages", str(tmp_path / "none.tar.xz")])
+    assert bad.exit_code != 0 and "none.tar.xz" in bad.output

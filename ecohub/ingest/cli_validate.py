@@ -91,8 +91,18 @@ def _merge_aqi(total: object, step: object) -> object:
 def validate_moving_averages(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="china_sites_YYYYMMDD.csv files with the moving-average rows."),
+        typer.Argument(
+            help="china_sites_YYYYMMDD.csv files, folders or archives (.tar.xz, .zip), in "
+            "date order; files without the moving-average rows get them recomputed."
+        ),
     ],
+    published: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Full files whose published moving averages are compared on their dates "
+            "(for archives that keep only the hourly types)."
+        ),
+    ] = None,
     rules: Annotated[
         str, typer.Option(help="auto, standard, cnemc or cnemc-2025 (see docs/standards.md).")
     ] = "auto",
@@ -100,24 +110,33 @@ def validate_moving_averages(
         str, typer.Option(help="auto, as_labelled or swapped (the 2025 files swap them).")
     ] = "auto",
 ) -> None:
-    """Recompute the published moving averages (PM2.5_24h … O3_8h_24h) from the hourly
-    values across file boundaries (consecutive days carry over) and report agreement per
-    type."""
+    """Recompute the moving averages (PM2.5_24h … O3_8h_24h) from the hourly values
+    across file boundaries (consecutive days carry over) and report agreement with the
+    published ones per type, and how many were recomputed where none is published."""
+    from ecohub.ingest.cnemc_validation import CnemcFileError, recompute_moving_averages
     from ecohub.ingest.cnemc_validation import validate_moving_averages as validate
 
-    files = sorted(paths, key=lambda path: path.name)
-    missing = [path for path in files if not path.exists()]
+    missing = [path for path in [*paths, *(published or [])] if not path.exists()]
     if missing:
         raise fail(f"no such file: {missing[0]}")
+    plain = all(path.is_file() and path.suffix.lower() == ".csv" for path in paths)
+    files: list[Path] = sorted(paths, key=lambda path: path.name)
     try:
-        report = validate(files, rules=rules, o3_8h_rows=o3_8h_rows)
-    except ValueError as error:
+        if plain and not published:
+            report = validate(files, rules=rules, o3_8h_rows=o3_8h_rows)
+        else:
+            if rules != "auto" or o3_8h_rows != "auto":
+                raise fail("--rules and --o3-8h-rows apply to plain files only")
+            report = recompute_moving_averages(paths, _csv_files(published or []))
+    except (CnemcFileError, ValueError) as error:
         raise fail(str(error)) from error
     runs = ", ".join(f"{first}..{last}" for first, last in report.runs)
     console.print(f"{report.files} files in runs of consecutive days: {runs}", soft_wrap=True)
     console.print(
-        "type            full windows          all windows         first day of a run",
+        "type            full windows          all windows         first day of a run"
+        "   recomputed, none published",
         markup=False,
+        soft_wrap=True,
     )
     for name, agreement in report.types.items():
         console.print(
@@ -125,8 +144,10 @@ def validate_moving_averages(
             f"{_rate(agreement.full_exact, agreement.full_compared):>8}  "
             f"{agreement.exact:>9,}/{agreement.compared:<9,} "
             f"{_rate(agreement.exact, agreement.compared):>8}  "
-            f"{_rate(agreement.first_day_exact, agreement.first_day_compared):>8}",
+            f"{_rate(agreement.first_day_exact, agreement.first_day_compared):>8}  "
+            f"{agreement.recomputed_not_published:>12,}",
             markup=False,
+            soft_wrap=True,
         )
     console.print(f"rules used: {dict(report.rules)}", markup=False)
     if report.o3_8h_swapped:
@@ -135,6 +156,14 @@ def validate_moving_averages(
         )
     for note in report.notes:
         console.print(f"  note: {note}", markup=False, soft_wrap=True)
+
+
+def _csv_files(paths: list[Path]) -> list[Path]:
+    """Folders replaced by the ``china_sites_*.csv`` files in them."""
+    found: list[Path] = []
+    for path in paths:
+        found.extend(sorted(path.glob("china_sites_*.csv")) if path.is_dir() else [path])
+    return found
 
 
 def _rate(exact: int, compared: int) -> str:

@@ -8,6 +8,9 @@ header ``date,hour,type,<station codes…>``, 15 rows (types) per hour, empty ce
 missing values, CRLF or LF. Real files carry quirks that are kept, not cleaned: a
 station column given twice (the first is used), unnamed trailing columns (dropped), a
 last row cut short (its missing cells are missing values), an hour without rows.
+
+Length: the AQI and the moving-average validations share the reader of these files and
+their quirks, which is most of the module.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ecohub.ingest.cnemc_bulk import members
 from ecohub.standards.aqi import SO2_ABOVE_800_24H, hourly_aqi
 from ecohub.standards.moving_averages import (
     CNEMC_REALTIME,
@@ -103,11 +107,13 @@ class StationDay:
     notes: tuple[str, ...]  # quirks met while reading
 
 
-def read_station_day(path: Path | str) -> StationDay:
-    """Read one ``china_sites_YYYYMMDD.csv`` file, columns by name. Raises
-    :class:`CnemcFileError` for a file of another shape."""
+def read_station_day(path: Path | str, data: bytes | None = None) -> StationDay:
+    """Read one ``china_sites_YYYYMMDD.csv`` file (or ``data``, the bytes of an archive
+    member named ``path``), columns by name. Raises :class:`CnemcFileError` for a file
+    of another shape."""
     path = Path(path)
-    lines = path.read_bytes().decode("utf-8-sig").replace("\r", "").split("\n")
+    raw = path.read_bytes() if data is None else data
+    lines = raw.decode("utf-8-sig").replace("\r", "").split("\n")
     header = [name.strip() for name in lines[0].split(",")]
     if header[:3] != ["date", "hour", "type"]:
         raise CnemcFileError(f"{path}: expected the columns date,hour,type,…; got {header[:3]}")
@@ -391,14 +397,55 @@ def validate_moving_averages(
     cannot be below the mean it is taken over) and lists it in ``o3_8h_swapped``;
     ``"as_labelled"`` and ``"swapped"`` force either reading.
     """
+    return _validate_days((read_station_day(path) for path in paths), rules, o3_8h_rows)
+
+
+def recompute_moving_averages(
+    sources: Iterable[Path], published: Iterable[Path | str] = ()
+) -> MovingAverageReport:
+    """The moving averages of files that do not publish them (the 2019 archive keeps
+    only the hourly types), recomputed from the hourly values with the publisher's
+    rules, history carried from day to day; where a full file of the same date is in
+    ``published``, its published averages are compared with the recomputed ones.
+
+    ``sources``: files, folders and archives as ``ecohub import cnemc`` reads them,
+    in date order. In the report, ``recomputed_not_published`` counts the averages
+    recomputed where none is published, and ``compared``/``exact`` the agreement on the
+    days of ``published``."""
+    full = {day.date: day for day in (read_station_day(path) for path in published)}
+
+    def days() -> Iterator[StationDay]:
+        for member in members(sources):
+            if member.data is None:
+                raise CnemcFileError(f"{member.name}: {member.error}")
+            day = read_station_day(member.name, member.data)
+            yield _with_published(day, full[day.date]) if day.date in full else day
+
+    return _validate_days(days(), "auto", "auto")
+
+
+def _with_published(day: StationDay, full: StationDay) -> StationDay:
+    """``day`` with the moving averages ``full`` publishes for its stations."""
+    index = {code: i for i, code in enumerate(full.stations)}
+    rows = np.array([index.get(code, -1) for code in day.stations], dtype=np.int64)
+    values = dict(day.values)
+    for name in MOVING_AVERAGE_TYPES:
+        taken = np.full((len(day.stations), HOURS_PER_DAY), np.nan)
+        taken[rows >= 0] = full.values[name][rows[rows >= 0]]
+        values[name] = taken
+    return replace(day, values=values)
+
+
+def _validate_days(
+    days: Iterable[StationDay], rules: MovingAverageRules | str, o3_8h_rows: str
+) -> MovingAverageReport:
     if o3_8h_rows not in {"auto", "as_labelled", "swapped"}:
         raise ValueError(f"o3_8h_rows must be auto, as_labelled or swapped; got {o3_8h_rows!r}")
     if isinstance(rules, str) and rules != "auto":
         raise ValueError(f"rules must be MovingAverageRules or 'auto'; got {rules!r}")
     report = MovingAverageReport()
     history: _History | None = None
-    for path in paths:
-        day = read_station_day(path)
+    for day in days:
         report.files += 1
         report.notes.extend(f"{day.path.name}: {note}" for note in day.notes)
         if history is not None and day.date == history.date + dt.timedelta(days=1):
