@@ -489,11 +489,15 @@ def test_uploads_in_parallel_while_loggers_keep_their_answer_times(
         for n in range(20_000)
     ).encode()
 
-    async def scenario() -> tuple[float, float, float, list[int], int]:
+    async def scenario() -> tuple[float, float, float, list[tuple[int, str]], int]:
         gateway = HJ212Gateway(engine, idle_timeout=30, journal_dir=tmp_path / "journal")
         port = await gateway.start("127.0.0.1", 0)
-        app = create_app(engine, shared_writer_submit(gateway.writer))
-        server = uvicorn.Server(api_config(app, "127.0.0.1", 0, get_settings()))
+        # Four uploads, two parsed at a time: the last ones wait their turn. On a loaded
+        # machine (CI runs test files side by side) that can pass the default 10 s, after
+        # which they would be refused with 503: the wait is not what is tested here.
+        settings = get_settings().model_copy(update={"upload_queue_seconds": 120.0})
+        app = create_app(engine, shared_writer_submit(gateway.writer), settings)
+        server = uvicorn.Server(api_config(app, "127.0.0.1", 0, settings))
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.01)
@@ -541,8 +545,8 @@ def test_uploads_in_parallel_while_loggers_keep_their_answer_times(
                 quiet.latency_ms(0.99),
                 busy.latency_ms(0.99),
                 max(stalls),
-                [r.status_code for r in answered],
-                sum(r.json()["accepted"] for r in answered),
+                [(r.status_code, r.text[:200]) for r in answered],
+                sum(r.json().get("accepted", 0) for r in answered),
             )
         finally:
             server.should_exit = True
@@ -555,7 +559,8 @@ def test_uploads_in_parallel_while_loggers_keep_their_answer_times(
     finally:
         gc.unfreeze()
         gc.set_threshold(*THRESHOLDS)
-    assert statuses == [200] * 4 and accepted == 4 * 20_000
+    assert [status for status, _text in statuses] == [200] * 4, statuses
+    assert accepted == 4 * 20_000
     # Parsed on the loop, the uploads stalled it for 0.5-1.1 s at a time (and 15 MB ones
     # for seconds); off it, the longest pause measured was 0.29 s.
     assert stall < 0.5, f"the event loop stalled {stall * 1000:.0f} ms"
