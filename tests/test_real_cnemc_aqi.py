@@ -17,15 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecohub.ingest.cnemc_validation import (
+from ecohub.ingest.cnemc_moving_averages import (
     HOUR_NOT_PUBLISHED,
-    SO2_ABOVE_800,
     Agreement,
-    read_station_day,
     recompute_moving_averages,
-    validate_aqi_files,
     validate_moving_averages,
 )
+from ecohub.ingest.cnemc_validation import SO2_ABOVE_800, read_station_day, validate_aqi_files
 from ecohub.standards.aqi import CNEMC_SO2_ABOVE_800, hourly_aqi
 from ecohub.standards.moving_averages import STANDARD
 

@@ -113,8 +113,9 @@ def validate_moving_averages(
     """Recompute the moving averages (PM2.5_24h … O3_8h_24h) from the hourly values
     across file boundaries (consecutive days carry over) and report agreement with the
     published ones per type, and how many were recomputed where none is published."""
-    from ecohub.ingest.cnemc_validation import CnemcFileError, recompute_moving_averages
-    from ecohub.ingest.cnemc_validation import validate_moving_averages as validate
+    from ecohub.ingest.cnemc_moving_averages import recompute_moving_averages
+    from ecohub.ingest.cnemc_moving_averages import validate_moving_averages as validate
+    from ecohub.ingest.cnemc_validation import CnemcFileError
 
     missing = [path for path in [*paths, *(published or [])] if not path.exists()]
     if missing:
