@@ -33,6 +33,8 @@ from ecohub.ingest.upload import router as upload_router
 from ecohub.opendata.api import router as opendata_router
 from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
+from ecohub.supervision.api import router as supervision_router
+from ecohub.supervision.pages import router as supervision_pages
 from ecohub.web.login import router as login_pages
 from ecohub.web.params import known_query_only
 from ecohub.web.render import CONTENT_SECURITY_POLICY, STATIC_DIR, message
@@ -45,9 +47,17 @@ API_ROUTERS = (
     assessment_router,
     alarms_router,
     agency_router,
+    supervision_router,
     catalogue_router,
 )
-PAGE_ROUTERS = (opendata_pages, assessment_pages, login_pages, alarm_pages, agency_pages)
+PAGE_ROUTERS = (
+    opendata_pages,
+    assessment_pages,
+    login_pages,
+    alarm_pages,
+    agency_pages,
+    supervision_pages,
+)
 MESSAGES = {403: "forbidden", 404: "not_found"}
 
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="Time zone of the calendar days that daily values and rates follow.",
     )
+    supervision_risk_weights: str | None = Field(
+        default=None,
+        description="CSV of the risk score's weights and caps overriding the shipped table "
+        "(ecohub/supervision/data/risk_weights.csv).",
+    )
     qc_thresholds: str | None = Field(
         default=None,
         description="CSV of quality-control thresholds overriding the shipped defaults.",

@@ -17,6 +17,7 @@ import ecohub.assessment.tables
 import ecohub.db.counters
 import ecohub.db.quarantine
 import ecohub.registry.models
+import ecohub.supervision.tables
 import ecohub.timeseries.tables
 from ecohub.db.base import metadata
 
@@ -29,6 +30,7 @@ TABLE_MODULES = (
     ecohub.timeseries.tables,
     ecohub.alarms.tables,
     ecohub.assessment.tables,
+    ecohub.supervision.tables,
 )
 
 

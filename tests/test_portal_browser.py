@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ecohub.accounts.keys import Role
@@ -33,6 +33,8 @@ from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
+from ecohub.supervision import cases, credit, service
+from ecohub.supervision.draw import DrawRules
 from ecohub.timeseries.observations import Observation
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed (apt-get install chromium)",
 )
 ARTIFACTS = Path(os.environ.get("ECOHUB_TEST_ARTIFACTS", "test-artifacts"))
+JINGXI = "91110106MA00DEM01H"  # the demo enterprise of P0001
 NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
 PASSWORD = "correct horse battery"
 
@@ -86,6 +89,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             Observation(ids["P0001"], "a00000", "hour", at, 80.0 + h, "N", 0, "t"),
         ]
     Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
+    _supervision(engine)
     quarantine_rows(
         engine,
         [
@@ -108,6 +112,29 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+def _supervision(engine: Engine) -> None:
+    """A case of 京西 filed 200 days ago and never decided (the 90 days of 办法 第五十七条
+    long passed: overdue), and its published red credit grade (a direct rule)."""
+    today = NOW.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    case_id = cases.open_case(
+        engine,
+        JINGXI,
+        "二氧化硫超标排放",
+        "SO2 30 mg/m³ > 10",
+        today - dt.timedelta(days=205),
+        "test",
+    )
+    cases.record_step(engine, case_id, "filed", today - dt.timedelta(days=200), "test")
+    credit.rate(engine, JINGXI, today.year, "test", findings=["hidden_discharge"])
+    credit.decide(engine, JINGXI, today.year, "red", "私设旁路，经复核维持", "test")
+    credit.publish(engine, JINGXI, today.year, "test")
+    service.set_object(engine, JINGXI, "key", "test")
+    for code in ("BJ-01", "BJ-02"):
+        service.set_inspector(engine, code, f"检查员{code}", "110000", "test")
+    drawn = service.run_draw(engine, "第四季度双随机抽查", DrawRules({"key": 1.0}), "test", seed=1)
+    service.publish_draw(engine, drawn["id"], "test")
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +296,27 @@ def test_agency_signs_in_and_reviews_quarantine(page: object) -> None:
     english = page.locator("main").inner_text()  # type: ignore[attr-defined]
     assert "Emission above the permit" in english and "exceedance multiple 2.00" in english
     _shot(page, "alarms-en")
+
+
+def test_supervision_dashboard_and_disclosure(page: object) -> None:
+    page.goto("/agency/supervision")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "inspector")  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("form.login button")  # type: ignore[attr-defined]
+    page.wait_for_url("**/agency/supervision")  # type: ignore[attr-defined]
+    # 京西's three exceedance hours at multiple 2.00 put it first, on the map too.
+    first = page.locator("#risk-ranking tbody tr").first  # type: ignore[attr-defined]
+    assert "京西燃气热电" in first.inner_text()
+    page.wait_for_selector("#risk-map path.risk-marker")  # type: ignore[attr-defined]
+    overdue = page.locator("#cases-by-step li.overdue")  # type: ignore[attr-defined]
+    assert overdue.count() == 1 and "二氧化硫超标排放" in overdue.inner_text()
+    assert "自立案之日起作出处理决定" in overdue.inner_text()
+    _shot(page, "supervision-dashboard")
+    page.goto("/supervision")  # type: ignore[attr-defined]
+    grades = page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]
+    assert "环保不良（红牌）" in grades and "黑名单" in grades
+    draws = page.locator("#draws").inner_text()  # type: ignore[attr-defined]
+    assert "第四季度双随机抽查" in draws and "检查员" not in draws
+    _shot(page, "supervision-public")
+    page.goto("/supervision?lang=en")  # type: ignore[attr-defined]
+    assert "Blacklist" in page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]

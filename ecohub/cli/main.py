@@ -24,6 +24,7 @@ from ecohub.demo import cli as demo_cli
 from ecohub.ingest import cli as ingest_cli
 from ecohub.ingest import cli_hj212
 from ecohub.simulate import cli as simulate_cli
+from ecohub.supervision import cli as supervision_cli
 
 app = typer.Typer(
     help="EcoHub: eco-environment data platform (registry, HJ 212 ingest, store, open data).",
@@ -63,6 +64,7 @@ for group in (
     accounts_cli,
     alarms_cli,
     assessment_cli,
+    supervision_cli,
 ):
     group.register(app)
 

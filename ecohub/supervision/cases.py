@@ -1,0 +1,395 @@
+"""Penalty cases (行政处罚案件) in the store: a case opens when a violation is discovered
+(by an inspection, an alarm, a complaint), goes through its steps in order — filed,
+investigated, notified, decided, executed, closed — each with its date, and may carry an
+order to correct with re-inspections (for daily continuous penalties, Art. 59 of the
+Environmental Protection Law).
+
+The legal deadlines of each step and the daily-penalty arithmetic are the pure rules of
+:mod:`ecohub.supervision.rules` (deadlines as a data table); this module stores the dates
+and asks the rules what is due and what is overdue. Every change is audited. A decided
+case is published (penalty decisions are public: 行政处罚决定公开) by the agency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from ecohub.clock import utcnow
+from ecohub.db.engine import write_transaction
+from ecohub.supervision import rules
+from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
+from ecohub.supervision.tables import CaseStep, case_reinspections, case_steps, cases
+
+STEPS = tuple(CaseStep)
+
+
+def deadlines(dates: dict[str, dt.date], today: dt.date) -> list[dict[str, Any]]:
+    """Every deadline whose clock has started (:func:`rules.case_due_dates` over the
+    packaged table): due date, the date its step was done, and whether it is overdue
+    (not done and ``today`` past the due date). A rule counted from its own step (the
+    party's window to ask for a hearing, the serving of a decision) is a window: shown,
+    never overdue for the agency."""
+    table = rules.case_deadlines()
+    out = []
+    for key, due in sorted(rules.case_due_dates(dates).items(), key=lambda item: item[1]):
+        rule = table[key]
+        window = rule.step == rule.counted_from
+        done = None if window else dates.get(rule.step)
+        out.append(
+            {
+                "rule": key,
+                "name_zh": rule.name_zh,
+                "step": rule.step,
+                "due": due.isoformat(),
+                "done_on": done.isoformat() if done else None,
+                "window": window,
+                "overdue": (not window and done is None and today > due)
+                or (done is not None and done > due),
+                "citation": rule.citation,
+            }
+        )
+    return out
+
+
+def open_case(
+    engine: Engine,
+    uscc: str,
+    title: str,
+    violation: str,
+    discovered_on: dt.date,
+    actor: str,
+    *,
+    source_alarm_id: int | None = None,
+) -> int:
+    """Open a case at its discovery; returns its id."""
+    if not title.strip() or not violation.strip():
+        raise SupervisionError("a case needs a title and the violation found")
+    with write_transaction(engine) as connection:
+        ident = enterprise_id(connection, uscc)
+        case_id = int(
+            connection.execute(
+                insert(cases)
+                .values(
+                    enterprise_id=ident,
+                    title=title[:200],
+                    violation=violation,
+                    step=CaseStep.DISCOVERED.value,
+                    daily_penalty=False,
+                    source_alarm_id=source_alarm_id,
+                    created_by=actor,
+                    created_at=utcnow(),
+                )
+                .returning(cases.c.id)
+            ).scalar_one()
+        )
+        connection.execute(
+            insert(case_steps).values(
+                case_id=case_id,
+                step=CaseStep.DISCOVERED.value,
+                on_date=discovered_on,
+                note=violation[:2000],
+                actor=actor,
+                recorded_at=utcnow(),
+            )
+        )
+        audit(
+            connection,
+            actor,
+            "create",
+            "case",
+            str(case_id),
+            None,
+            {
+                "enterprise": uscc,
+                "title": title,
+                "discovered_on": discovered_on.isoformat(),
+                "source_alarm_id": source_alarm_id,
+            },
+        )
+    return case_id
+
+
+def record_step(
+    engine: Engine,
+    case_id: int,
+    step: str,
+    on: dt.date,
+    actor: str,
+    *,
+    note: str | None = None,
+    penalty_yuan: Decimal | None = None,
+    legal_basis: str | None = None,
+    daily_penalty: bool | None = None,
+    order_served_on: dt.date | None = None,
+) -> dict[str, Any]:
+    """Record the next step of a case (steps go in order; a date before the previous
+    step's is refused). A decision needs its penalty and legal basis."""
+    try:
+        wanted = CaseStep(step)
+    except ValueError:
+        raise SupervisionError(
+            f"step {step!r}: expected one of {', '.join(s.value for s in STEPS)}"
+        ) from None
+    with write_transaction(engine) as connection:
+        row = connection.execute(select(cases).where(cases.c.id == case_id)).first()
+        if row is None:
+            raise SupervisionError(f"no case {case_id}")
+        current = CaseStep(row.step)
+        if STEPS.index(wanted) != STEPS.index(current) + 1:
+            raise SupervisionError(
+                f"case {case_id} is at {current.value}: the next step is "
+                + (STEPS[STEPS.index(current) + 1].value if current != CaseStep.CLOSED else "none")
+            )
+        previous = connection.execute(
+            select(case_steps.c.on_date).where(
+                case_steps.c.case_id == case_id, case_steps.c.step == current.value
+            )
+        ).scalar_one()
+        if on < previous:
+            raise SupervisionError(
+                f"{wanted.value} on {on} is before {current.value} on {previous}"
+            )
+        changes: dict[str, Any] = {"step": wanted.value}
+        if wanted == CaseStep.DECIDED:
+            if penalty_yuan is None or penalty_yuan < 0 or not (legal_basis or "").strip():
+                raise SupervisionError(
+                    "a decision needs the penalty (yuan, ≥ 0) and its legal basis"
+                )
+            changes |= {"penalty_yuan": penalty_yuan, "legal_basis": legal_basis}
+        if daily_penalty is not None:
+            changes["daily_penalty"] = daily_penalty
+        if order_served_on is not None:
+            changes["order_served_on"] = order_served_on
+        connection.execute(update(cases).where(cases.c.id == case_id).values(**changes))
+        connection.execute(
+            insert(case_steps).values(
+                case_id=case_id,
+                step=wanted.value,
+                on_date=on,
+                note=note,
+                actor=actor,
+                recorded_at=utcnow(),
+            )
+        )
+        audit(
+            connection,
+            actor,
+            "update",
+            "case",
+            str(case_id),
+            {"step": current.value},
+            {**{k: str(v) for k, v in changes.items()}, "on": on.isoformat()},
+        )
+    found = get_case(engine, case_id, today=on)
+    assert found is not None
+    return found
+
+
+def order_correction(engine: Engine, case_id: int, served_on: dt.date, actor: str) -> None:
+    """Record the service of the order to correct (责令改正违法行为决定书); with it the
+    case counts days for a daily continuous penalty."""
+    with write_transaction(engine) as connection:
+        before = connection.execute(
+            select(cases.c.order_served_on).where(cases.c.id == case_id)
+        ).first()
+        if before is None:
+            raise SupervisionError(f"no case {case_id}")
+        connection.execute(
+            update(cases)
+            .where(cases.c.id == case_id)
+            .values(order_served_on=served_on, daily_penalty=True)
+        )
+        audit(
+            connection,
+            actor,
+            "update",
+            "case",
+            str(case_id),
+            {"order_served_on": str(before.order_served_on)},
+            {"order_served_on": served_on.isoformat()},
+        )
+
+
+def reinspect(
+    engine: Engine, case_id: int, on: dt.date, continuing: bool, actor: str, note: str = ""
+) -> None:
+    """Record a re-inspection after the order to correct: whether the violation goes on."""
+    with write_transaction(engine) as connection:
+        served = connection.execute(
+            select(cases.c.order_served_on).where(cases.c.id == case_id)
+        ).first()
+        if served is None:
+            raise SupervisionError(f"no case {case_id}")
+        if served.order_served_on is None:
+            raise SupervisionError(f"case {case_id}: no order to correct has been served")
+        if on <= served.order_served_on:
+            raise SupervisionError(
+                f"a re-inspection on {on} must come after the order served on "
+                f"{served.order_served_on}"
+            )
+        connection.execute(
+            insert(case_reinspections).values(
+                case_id=case_id, on_date=on, continuing=continuing, note=note, actor=actor
+            )
+        )
+        audit(
+            connection,
+            actor,
+            "create",
+            "case_reinspection",
+            f"{case_id}/{on.isoformat()}",
+            None,
+            {"continuing": continuing, "note": note},
+        )
+
+
+def publish_case(engine: Engine, case_id: int, actor: str) -> None:
+    """Publish a decided case's penalty decision."""
+    with write_transaction(engine) as connection:
+        row = connection.execute(
+            select(cases.c.step, cases.c.published_at).where(cases.c.id == case_id)
+        ).first()
+        if row is None:
+            raise SupervisionError(f"no case {case_id}")
+        if STEPS.index(CaseStep(row.step)) < STEPS.index(CaseStep.DECIDED):
+            raise SupervisionError(f"case {case_id} is not decided yet: nothing to publish")
+        if row.published_at is None:
+            now = utcnow()
+            connection.execute(update(cases).where(cases.c.id == case_id).values(published_at=now))
+            audit(
+                connection,
+                actor,
+                "publish",
+                "case",
+                str(case_id),
+                None,
+                {"published_at": now.isoformat()},
+            )
+
+
+def get_case(engine: Engine, case_id: int, *, today: dt.date) -> dict[str, Any] | None:
+    """A case with its steps, deadlines (due and overdue as of ``today``), its
+    re-inspections and the daily penalty they make."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(cases, enterprises.c.uscc, enterprises.c.name.label("enterprise"))
+            .join(enterprises, enterprises.c.id == cases.c.enterprise_id)
+            .where(cases.c.id == case_id)
+        ).first()
+        if row is None:
+            return None
+        steps = connection.execute(
+            select(
+                case_steps.c.step, case_steps.c.on_date, case_steps.c.note, case_steps.c.actor
+            ).where(case_steps.c.case_id == case_id)
+        ).all()
+        visits = connection.execute(
+            select(
+                case_reinspections.c.on_date,
+                case_reinspections.c.continuing,
+                case_reinspections.c.note,
+            )
+            .where(case_reinspections.c.case_id == case_id)
+            .order_by(case_reinspections.c.on_date)
+        ).all()
+    document = dict(row._mapping)
+    dates = {step: on for step, on, _note, _actor in steps}
+    document["steps"] = [
+        {"step": s, "on": on.isoformat(), "note": note, "actor": actor}
+        for s, on, note, actor in sorted(steps, key=lambda item: STEPS.index(CaseStep(item[0])))
+    ]
+    document["deadlines"] = deadlines(dates, today)
+    document["reinspections"] = [
+        {"on": on.isoformat(), "continuing": continuing, "note": note}
+        for on, continuing, note in visits
+    ]
+    document["daily_penalty_days"] = 0
+    document["daily_penalty_yuan"] = None
+    if row.order_served_on is not None and visits:
+        days = rules.penalty_days(row.order_served_on, [(on, c) for on, c, _n in visits])
+        document["daily_penalty_days"] = days
+        if row.penalty_yuan is not None and row.daily_penalty:
+            document["daily_penalty_yuan"] = rules.daily_penalty(Decimal(row.penalty_yuan), days)
+    return document
+
+
+def list_cases(
+    engine: Engine,
+    *,
+    today: dt.date,
+    enterprise_id: int | None = None,
+    overdue_only: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Cases, newest first, each with its current step and overdue deadlines as of
+    ``today`` (an enterprise's own when ``enterprise_id`` is given)."""
+    query = (
+        select(
+            cases.c.id,
+            cases.c.title,
+            cases.c.step,
+            cases.c.enterprise_id,
+            enterprises.c.uscc,
+            enterprises.c.name.label("enterprise"),
+            enterprises.c.longitude,
+            enterprises.c.latitude,
+            cases.c.penalty_yuan,
+            cases.c.published_at,
+        )
+        .join(enterprises, enterprises.c.id == cases.c.enterprise_id)
+        .order_by(cases.c.id.desc())
+    )
+    if enterprise_id is not None:
+        query = query.where(cases.c.enterprise_id == enterprise_id)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        ids = [row.id for row in rows]
+        dated: dict[int, dict[str, dt.date]] = {case_id: {} for case_id in ids}
+        if ids:
+            for case_id, step, on in connection.execute(
+                select(case_steps.c.case_id, case_steps.c.step, case_steps.c.on_date).where(
+                    case_steps.c.case_id.in_(ids)
+                )
+            ).all():
+                dated[case_id][step] = on
+    found = []
+    for row in rows:
+        overdue = [d for d in deadlines(dated[row.id], today) if d["overdue"]]
+        if overdue_only and not overdue:
+            continue
+        found.append({**row._mapping, "overdue": overdue})
+        if len(found) >= limit:
+            break
+    return found
+
+
+def published_decisions(engine: Engine, limit: int = 500) -> list[dict[str, Any]]:
+    """Published penalty decisions: the enterprise, the violation, the legal basis, the
+    penalty and the date decided (no inspector, no complainant)."""
+    query = (
+        select(
+            cases.c.id,
+            enterprises.c.uscc,
+            enterprises.c.name.label("enterprise"),
+            cases.c.title,
+            cases.c.violation,
+            cases.c.legal_basis,
+            cases.c.penalty_yuan,
+            case_steps.c.on_date.label("decided_on"),
+            cases.c.published_at,
+        )
+        .join(enterprises, enterprises.c.id == cases.c.enterprise_id)
+        .join(
+            case_steps,
+            (case_steps.c.case_id == cases.c.id) & (case_steps.c.step == CaseStep.DECIDED.value),
+        )
+        .where(cases.c.published_at.is_not(None))
+        .order_by(cases.c.published_at.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query).all()]

@@ -1,0 +1,189 @@
+"""Tables of supervision: the double-random directories (inspection objects by category,
+inspectors, declared conflicts of interest), the draws with their seeds and published
+inputs, penalty cases with their dated steps and re-inspections, and enterprise credit
+ratings.
+
+Personal data of inspectors (their names) live only in ``inspectors``; a draw's inputs
+and picks record inspector codes (badge numbers), which is what the public sees.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from ecohub.db.base import metadata
+from ecohub.db.types import UTCDateTime
+
+
+class ObjectCategory(enum.StrEnum):
+    """Categories of the inspection-object directory (环办〔2015〕88号: key-monitored units
+    drawn more often than general ones; special units by the agency's own rate)."""
+
+    KEY = "key"  # 重点排污单位
+    GENERAL = "general"  # 一般排污单位
+    SPECIAL = "special"  # 特殊监管对象
+
+
+class CaseStep(enum.StrEnum):
+    """The steps of a penalty case, in order (生态环境行政处罚办法, 2023)."""
+
+    DISCOVERED = "discovered"  # 发现线索
+    FILED = "filed"  # 立案
+    INVESTIGATED = "investigated"  # 调查取证终结
+    NOTIFIED = "notified"  # 告知 (with the right to a hearing)
+    DECIDED = "decided"  # 处罚决定
+    EXECUTED = "executed"  # 执行
+    CLOSED = "closed"  # 结案
+
+
+class CreditGrade(enum.StrEnum):
+    GREEN = "green"  # 环保诚信企业
+    BLUE = "blue"  # 环保良好企业
+    YELLOW = "yellow"  # 环保警示企业
+    RED = "red"  # 环保不良企业
+
+
+class RatingStatus(enum.StrEnum):
+    DRAFT = "draft"  # computed, in its review window
+    OBJECTED = "objected"  # the enterprise objected; the agency decides
+    DECIDED = "decided"  # final
+    PUBLISHED = "published"  # on the portal and the open API
+
+
+def _in(column: str, kind: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(item.value) for item in kind)})"
+
+
+supervision_objects = Table(
+    "supervision_objects",
+    metadata,
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), primary_key=True),
+    Column("category", String(8), nullable=False),
+    Column("region", String(6), nullable=False),  # GB/T 2260 code of the supervising region
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("category", ObjectCategory), name="category"),
+)
+
+inspectors = Table(
+    "inspectors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),  # badge number (执法证号)
+    Column("name", String(100), nullable=False),  # personal: never published
+    Column("region", String(6), nullable=False),
+    Column("qualifications", JSON, nullable=False),  # list of qualification names
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+inspector_conflicts = Table(
+    "inspector_conflicts",
+    metadata,
+    Column("inspector_id", Integer, ForeignKey("inspectors.id"), nullable=False),
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("declared_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("inspector_id", "enterprise_id"),
+)
+
+draws = Table(
+    "draws",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("inputs_digest", String(64), nullable=False),
+    Column("inputs", JSON, nullable=False),  # objects, inspector codes, rules, conflicts, teams
+    Column("unstaffed", JSON, nullable=False),  # [[enterprise uscc, reason], ...]
+    Column("drawn_by", String(100), nullable=False),
+    Column("drawn_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+)
+
+draw_picks = Table(
+    "draw_picks",
+    metadata,
+    Column("draw_id", Integer, ForeignKey("draws.id", ondelete="CASCADE"), nullable=False),
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("position", Integer, nullable=False),  # order drawn
+    Column("inspector_codes", JSON, nullable=False),
+    PrimaryKeyConstraint("draw_id", "enterprise_id"),
+)
+Index("ix_draw_picks_enterprise", draw_picks.c.enterprise_id)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("violation", Text, nullable=False),
+    Column("step", String(16), nullable=False),  # the latest step reached
+    Column("legal_basis", String(500)),  # the articles the penalty rests on
+    Column("penalty_yuan", Numeric(14, 2)),  # the decided fine
+    Column("daily_penalty", Boolean, nullable=False),  # Art. 59 EPL applies
+    Column("order_served_on", Date),  # 责令改正决定书送达之日
+    Column("source_alarm_id", Integer),  # the alarm it grew from, if any
+    Column("published_at", UTCDateTime),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("step", CaseStep), name="step"),
+)
+Index("ix_cases_enterprise", cases.c.enterprise_id)
+
+case_steps = Table(
+    "case_steps",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("on_date", Date, nullable=False),  # the local (Beijing) date of the step
+    Column("note", Text),
+    Column("actor", String(100), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("case_id", "step"),
+)
+
+case_reinspections = Table(
+    "case_reinspections",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("on_date", Date, nullable=False),
+    Column("continuing", Boolean, nullable=False),  # the violation found again
+    Column("note", Text),
+    Column("actor", String(100), nullable=False),
+    PrimaryKeyConstraint("case_id", "on_date"),
+)
+
+credit_ratings = Table(
+    "credit_ratings",
+    metadata,
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("grade", String(8), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("explanation", JSON, nullable=False),  # indicators, results, deciding rules
+    Column("objection", Text),
+    Column("decision", Text),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+    PrimaryKeyConstraint("enterprise_id", "year"),
+    CheckConstraint(_in("grade", CreditGrade), name="grade"),
+    CheckConstraint(_in("status", RatingStatus), name="status"),
+)

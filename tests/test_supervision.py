@@ -1,0 +1,395 @@
+"""Supervision end to end on both backends: an exceedance alarm → evidence and risk →
+a double-random draw that picks the enterprise → a case from the alarm through its
+steps → a penalty with a daily continuous penalty → a credit rating, objected, decided
+and published → the public disclosure; with the audit trail and the roles (an
+enterprise sees its own cases and draft rating only, the public only what is published,
+never an inspector's name).
+
+Expected figures are worked by hand from the cited rules: the demo permit's SO2 limit of
+50 mg/m³ against an hourly 80 mg/m³ (超标倍数 (80 − 50) / 50 = 0.6); the risk weights of
+``data/risk_weights.csv`` (exceedance 30 of 100 total weight, cap 100 h); 令第28号 第十七条
+for penalty days; 办法 第五十七条 for the 90 days to decide; the bands of 附件1 and the
+thresholds of 穗环〔2015〕210号 for the grade.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ecohub.accounts.keys import Role, issue_key
+from ecohub.alarms.tables import alarms
+from ecohub.app import create_app
+from ecohub.ingest.pipeline import Pipeline
+from ecohub.registry.models import AuditEntry
+from ecohub.supervision import cases, credit, evidence, service
+from ecohub.supervision.draw import DrawRules
+from ecohub.supervision.risk import load_weights
+from ecohub.supervision.service import SupervisionError
+from ecohub.timeseries.observations import Observation
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+CST = dt.timezone(dt.timedelta(hours=8))
+MIDNIGHT = dt.datetime(2024, 1, 15, tzinfo=CST)
+HUDONG = "91310115MA1HDEM025"  # enterprise 2 of the demo registry, SO2 limit 50 mg/m³
+JINGXI = "91110106MA00DEM01H"  # enterprise 1
+STEPS = ("filed", "investigated", "notified")
+
+
+@pytest.fixture
+def store(engine: Engine, points: dict[str, int]) -> Engine:
+    rows = [
+        Observation(points["P0002"], "a21026", "hour", MIDNIGHT, 80.0, "N", 0, "t"),
+        Observation(points["P0002"], "a00000", "hour", MIDNIGHT, 80.0, "N", 0, "t"),
+    ]
+    Pipeline(engine).process(rows, now=dt.datetime(2024, 2, 1, tzinfo=dt.UTC))
+    return engine
+
+
+@pytest.fixture
+def client(store: Engine) -> tuple[TestClient, dict[str, str]]:
+    with Session(store) as session:
+        keys = {
+            role.value: issue_key(session, name=role.value, role=role, created_by="t")
+            for role in (Role.AGENCY, Role.PUBLIC)
+        }
+        keys["hudong"] = issue_key(
+            session, name="hudong", role=Role.ENTERPRISE, created_by="t", enterprise_id=2
+        )
+        keys["jingxi"] = issue_key(
+            session, name="jingxi", role=Role.ENTERPRISE, created_by="t", enterprise_id=1
+        )
+        session.commit()
+    return TestClient(create_app(store)), keys
+
+
+def _h(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_evidence_and_risk_from_an_exceedance(store: Engine) -> None:
+    day = (MIDNIGHT.astimezone(dt.UTC), (MIDNIGHT + dt.timedelta(days=1)).astimezone(dt.UTC))
+    with store.connect() as connection:
+        alarm_id = connection.execute(
+            select(alarms.c.id).where(alarms.c.kind == "source_exceedance")
+        ).scalar_one()
+    found = evidence.ranked(store, *day, load_weights())
+    top = found[0]
+    assert top["uscc"] == HUDONG
+    assert top["exceedance_hours"] == 1.0
+    assert top["exceedance_pollutants"] == ["a21026"]
+    assert top["max_exceedance_multiple"] == pytest.approx(0.6)  # (80 − 50) / 50
+    assert top["sources"]["alarms"]["source_exceedance"] == [alarm_id]
+    # Two series of P0002 reported 1 hour each of the day's 24: 2 / 48.
+    assert top["transmission_rate"] == pytest.approx(2 / 48)
+    parts = {part["component"]: part for part in top["risk"]["components"]}
+    # Weight 30 of 100, cap 100 h: 1 h scores 100 × 30 × 0.01 / 100 = 0.3 points.
+    assert parts["exceedance_hours"]["points"] == pytest.approx(0.3)
+    # Multiple 0.6 of cap 2, weight 10: 100 × 10 × 0.3 / 100 = 3 points.
+    assert parts["max_multiple"]["points"] == pytest.approx(3.0)
+    # Transmission gap 46/48 of cap 0.5 → scaled 1, weight 10: 10 points.
+    assert parts["transmission_gap"]["points"] == pytest.approx(10.0)
+    assert top["risk"]["score"] == pytest.approx(13.3)
+    # An enterprise without data has no transmission rate and no gap.
+    others = next(item for item in found if item["uscc"] == JINGXI)
+    assert others["transmission_rate"] is None and others["risk"]["score"] == 0
+
+
+def _directory(store: Engine) -> None:
+    service.set_object(store, HUDONG, "key", "t")
+    service.set_object(store, JINGXI, "general", "t")
+    for code, region in (
+        ("SH-01", "310000"),
+        ("SH-02", "310000"),
+        ("SH-03", "310000"),
+        ("BJ-01", "110000"),
+        ("BJ-02", "110000"),
+    ):
+        service.set_inspector(store, code, f"检查员{code}", region, "t", ["大气"])
+    service.declare_conflict(store, "SH-01", HUDONG, "曾任该企业环保主管", "t")
+
+
+def test_draw_is_stored_published_and_reproducible(store: Engine) -> None:
+    _directory(store)
+    rules = DrawRules(rates={"key": 1.0, "general": 1.0}, team_size=2)
+    made = service.run_draw(store, "2024年第一季度", rules, "agency:t", seed=20240115)
+    picks = {pick["uscc"]: pick["inspectors"] for pick in made["picks"]}
+    # SH-01 declared a conflict: the team of 沪东 is SH-02 and SH-03.
+    assert sorted(picks[HUDONG]) == ["SH-02", "SH-03"]
+    assert sorted(picks[JINGXI]) == ["BJ-01", "BJ-02"]
+    assert service.get_draw(store, made["id"], public=True) is None  # not yet published
+    service.publish_draw(store, made["id"], "agency:t")
+    published = service.get_draw(store, made["id"], public=True)
+    assert published is not None and service.verify_draw(published)
+    tampered = {**published, "seed": published["seed"] + 1}
+    assert not service.verify_draw(tampered)
+    # The next draw never sends the same team to the same enterprise: with SH-01 in
+    # conflict and SH-02, SH-03 its last team, 沪东 cannot be staffed; nor 京西, whose
+    # region has only the two inspectors of its last team.
+    again = service.run_draw(store, "2024年第二季度", rules, "agency:t", seed=7)
+    reasons = dict(again["unstaffed"])
+    assert sorted(reasons) == sorted([HUDONG, JINGXI]) and not again["picks"]
+    assert "1 conflict (SH-01)" in reasons[HUDONG] and "previous-team" in reasons[HUDONG]
+    # Two more inspectors in Beijing staff 京西 again, without its previous team.
+    for code in ("BJ-03", "BJ-04"):
+        service.set_inspector(store, code, f"检查员{code}", "110000", "t", ["大气"])
+    third = service.run_draw(store, "2024年第三季度", rules, "agency:t", seed=7)
+    assert [(p["uscc"], sorted(p["inspectors"])) for p in third["picks"]] == [
+        (JINGXI, ["BJ-03", "BJ-04"])
+    ]
+    with pytest.raises(SupervisionError, match="no enterprise"):
+        service.set_object(store, "91000000000000000X", "key", "t")
+
+
+def _case_through_decision(store: Engine) -> int:
+    with store.connect() as connection:
+        alarm_id = connection.execute(select(alarms.c.id)).scalar_one()
+    case_id = cases.open_case(
+        store,
+        HUDONG,
+        "二氧化硫超标排放",
+        "SO2 小时均值 80 mg/m³，许可限值 50",
+        dt.date(2024, 2, 20),
+        "agency:t",
+        source_alarm_id=alarm_id,
+    )
+    for step, on in zip(
+        STEPS, (dt.date(2024, 3, 1), dt.date(2024, 3, 20), dt.date(2024, 4, 1)), strict=True
+    ):
+        cases.record_step(store, case_id, step, on, "agency:t")
+    return case_id
+
+
+def test_case_deadlines_penalty_and_daily_penalty(store: Engine) -> None:
+    case_id = _case_through_decision(store)
+    # Filed 2024-03-01: decide within 90 days (办法 第五十七条), by 2024-05-30.
+    found = cases.get_case(store, case_id, today=dt.date(2024, 5, 30))
+    assert found is not None
+    decide = next(d for d in found["deadlines"] if d["rule"] == "decide_case")
+    assert decide["due"] == "2024-05-30" and not decide["overdue"]
+    late = cases.get_case(store, case_id, today=dt.date(2024, 5, 31))
+    assert late is not None
+    assert [d["rule"] for d in late["deadlines"] if d["overdue"]] == ["decide_case"]
+    assert [
+        c["id"] for c in cases.list_cases(store, today=dt.date(2024, 5, 31), overdue_only=True)
+    ] == [case_id]
+    with pytest.raises(SupervisionError, match="penalty"):
+        cases.record_step(store, case_id, "decided", dt.date(2024, 5, 20), "agency:t")
+    with pytest.raises(SupervisionError, match="next step is decided"):
+        cases.record_step(store, case_id, "closed", dt.date(2024, 5, 20), "agency:t")
+    cases.record_step(
+        store,
+        case_id,
+        "decided",
+        dt.date(2024, 5, 20),
+        "agency:t",
+        penalty_yuan=Decimal("100000"),
+        legal_basis="《大气污染防治法》第九十九条第（二）项",
+    )
+    # Order to correct served 2024-03-01; re-inspected 2024-03-11 still exceeding: the days
+    # run from the day after service to the re-inspection (令第28号 第十七条): 10 days.
+    cases.order_correction(store, case_id, dt.date(2024, 3, 1), "agency:t")
+    with pytest.raises(SupervisionError, match="after the order"):
+        cases.reinspect(store, case_id, dt.date(2024, 3, 1), True, "agency:t")
+    cases.reinspect(store, case_id, dt.date(2024, 3, 11), True, "agency:t", "仍超标")
+    found = cases.get_case(store, case_id, today=dt.date(2024, 5, 31))
+    assert found is not None
+    assert found["daily_penalty_days"] == 10
+    assert found["daily_penalty_yuan"] == Decimal("1000000")
+    assert not [d for d in found["deadlines"] if d["overdue"]]  # decided in time
+    with store.connect() as connection:
+        trail = connection.execute(
+            select(AuditEntry.action, AuditEntry.entity).where(
+                AuditEntry.entity_key == str(case_id)
+            )
+        ).all()
+    assert ("create", "case") in trail and len(trail) == 1 + len(STEPS) + 2
+
+
+def test_credit_rating_review_and_publication(store: Engine) -> None:
+    good = {"general_solid_waste": "1", "hazardous_waste": "1", "noise": "1", "siting_ecology": "1"}
+    rated = credit.rate(store, HUDONG, 2024, "agency:t", good)
+    document = rated["explanation"]
+    measured = next(i for i in document["indicators"] if i["key"] == "air_water_compliance")
+    # 1 exceedance hour of 2 measured hours: compliance 50 % → band 3 (附件1 指标1).
+    assert measured["evidence"]["measured_hours"] == 2
+    assert measured["result"] == "3"
+    # Scores: band 1 floors 80 (weights 5+5+4+2 = 16), band 3 floor 0 (weight 15):
+    # 80 × 16 / 31 = 41.29 → below 60: red (穗环〔2015〕210号).
+    assert document["score"] == "41.29" and rated["grade"] == "red"
+    all_good = credit.rate(store, HUDONG, 2024, "agency:t", {**good, "air_water_compliance": "1"})
+    assert all_good["grade"] == "blue"  # 80 of 100: 良好 (80-100), green needs 100
+    direct = credit.rate(store, HUDONG, 2024, "agency:t", findings=["hidden_discharge"])
+    assert direct["grade"] == "red" and direct["explanation"]["decided_by"] == ["hidden_discharge"]
+    with pytest.raises(SupervisionError, match="indicator results needed"):
+        credit.rate(store, JINGXI, 2024, "agency:t")
+    credit.object_to(store, HUDONG, 2024, "暗管已于2023年拆除，有验收记录", "enterprise:hudong")
+    with pytest.raises(SupervisionError, match="expected decided"):
+        credit.publish(store, HUDONG, 2024, "agency:t")
+    credit.decide(store, HUDONG, 2024, "yellow", "复核：暗管已拆除，改为警示", "agency:t")
+    with pytest.raises(SupervisionError, match="not allowed"):
+        credit.rate(store, HUDONG, 2024, "agency:t", good)
+    credit.publish(store, HUDONG, 2024, "agency:t")
+    public = credit.published_ratings(store, 2024)
+    assert [(r["uscc"], r["grade"], r["blacklisted"]) for r in public] == [
+        (HUDONG, "yellow", False)
+    ]
+
+
+def test_roles_and_disclosure_over_the_api(client: tuple[TestClient, dict[str, str]]) -> None:
+    api, keys = client
+    agency, public = _h(keys["agency"]), _h(keys["public"])
+    for code, region in (("SH-02", "310000"), ("SH-03", "310000")):
+        made = api.put(
+            "/api/v1/supervision/inspectors",
+            headers=agency,
+            json={"code": code, "name": f"张{code}", "region": region},
+        )
+        assert made.status_code == 200
+    assert (
+        api.put(
+            "/api/v1/supervision/objects", headers=agency, json={"uscc": HUDONG, "category": "key"}
+        ).status_code
+        == 200
+    )
+    # Only the agency manages the directories; the public and enterprises are refused.
+    for key in (public, _h(keys["hudong"])):
+        assert api.get("/api/v1/supervision/inspectors", headers=key).status_code == 403
+    assert api.get("/api/v1/supervision/inspectors").status_code == 401
+    bad = api.post(
+        "/api/v1/supervision/draws", headers=agency, json={"title": "x", "rates": {"key": 1.5}}
+    )
+    assert bad.status_code == 422
+    drawn = api.post(
+        "/api/v1/supervision/draws",
+        headers=agency,
+        json={"title": "季度抽查", "rates": {"key": 1.0}, "seed": 99},
+    )
+    assert drawn.status_code == 201, drawn.text
+    draw_id = drawn.json()["id"]
+    assert api.get(f"/api/v1/supervision/public/draws/{draw_id}").status_code == 404
+    api.post(f"/api/v1/supervision/draws/{draw_id}/publish", headers=agency)
+    shown = api.get(f"/api/v1/supervision/public/draws/{draw_id}")
+    assert shown.status_code == 200 and shown.json()["reproduced"] is True
+    assert "张SH" not in shown.text and "drawn_by" not in shown.json()
+    # A case: the agency opens it; 沪东 sees it, 京西 and the public do not.
+    opened = api.post(
+        "/api/v1/supervision/cases",
+        headers=agency,
+        json={
+            "uscc": HUDONG,
+            "title": "超标排放",
+            "violation": "SO2 超标",
+            "discovered_on": "2024-02-20",
+        },
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    assert (
+        api.get(f"/api/v1/supervision/cases/{case_id}", headers=_h(keys["hudong"])).status_code
+        == 200
+    )
+    assert (
+        api.get(f"/api/v1/supervision/cases/{case_id}", headers=_h(keys["jingxi"])).status_code
+        == 404
+    )
+    assert api.get("/api/v1/supervision/cases", headers=_h(keys["jingxi"])).json() == []
+    assert api.get(f"/api/v1/supervision/cases/{case_id}", headers=public).status_code == 403
+    refused = api.post(
+        f"/api/v1/supervision/cases/{case_id}/steps",
+        headers=_h(keys["hudong"]),
+        json={"step": "filed", "on": "2024-03-01"},
+    )
+    assert refused.status_code == 403
+    early = api.post(f"/api/v1/supervision/cases/{case_id}/publish", headers=agency)
+    assert early.status_code == 409 and "not decided" in early.json()["detail"]
+    for step, on in (
+        ("filed", "2024-03-01"),
+        ("investigated", "2024-03-20"),
+        ("notified", "2024-04-01"),
+    ):
+        done = api.post(
+            f"/api/v1/supervision/cases/{case_id}/steps",
+            headers=agency,
+            json={"step": step, "on": on},
+        )
+        assert done.status_code == 200, done.text
+    api.post(
+        f"/api/v1/supervision/cases/{case_id}/steps",
+        headers=agency,
+        json={
+            "step": "decided",
+            "on": "2024-05-20",
+            "penalty_yuan": "100000",
+            "legal_basis": "大气污染防治法 第九十九条",
+        },
+    )
+    assert api.get("/api/v1/supervision/public/penalties").json() == []
+    api.post(f"/api/v1/supervision/cases/{case_id}/publish", headers=agency)
+    penalties = api.get("/api/v1/supervision/public/penalties").json()
+    assert [(p["uscc"], p["penalty_yuan"], p["decided_on"]) for p in penalties] == [
+        (HUDONG, "100000.00", "2024-05-20")
+    ]
+    # Credit: a draft is the enterprise's own until published.
+    rated = api.post(f"/api/v1/supervision/credit/{HUDONG}/2024", headers=agency)
+    assert rated.status_code == 409 and "indicator results needed" in rated.json()["detail"]
+
+
+def test_pages(client: tuple[TestClient, dict[str, str]], store: Engine) -> None:
+    api, _keys = client
+    shown = api.get("/supervision", headers={"accept": "text/html"})
+    assert shown.status_code == 200 and "行政处罚决定公开" in shown.text
+    english = api.get("/supervision?lang=en")
+    assert "Published penalty decisions" in english.text
+    anonymous = api.get("/agency/supervision", follow_redirects=False)
+    assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
+
+
+def test_commands_draw_verify_and_cases(
+    store: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from ecohub.cli.main import app
+    from ecohub.config import get_settings
+
+    monkeypatch.setenv("ECOHUB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(app, ["supervision", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("object", HUDONG, "key")
+    run("inspector", "SH-02", "王五", "310000")
+    run("inspector", "SH-03", "赵六", "310000")
+    drawn = run("draw", "季度抽查", "--rate", "key=1", "--seed", "5", "--publish")
+    assert "seed 5" in drawn and "SH-02, SH-03" in drawn.replace("SH-03, SH-02", "SH-02, SH-03")
+    bad = runner.invoke(app, ["supervision", "draw", "x", "--rate", "key=lots"])
+    assert bad.exit_code != 0 and "CATEGORY=SHARE" in bad.output
+    published = service.get_draw(store, 1, public=True)
+    assert published is not None
+    path = tmp_path / "draw.json"
+    path.write_text(json.dumps(published, default=str, ensure_ascii=False), "utf-8")
+    assert "reproduced" in run("verify", str(path))
+    published["picks"][0]["inspectors"] = ["SH-01", "SH-02"]
+    path.write_text(json.dumps(published, default=str, ensure_ascii=False), "utf-8")
+    forged = runner.invoke(app, ["supervision", "verify", str(path)])
+    assert forged.exit_code == 1 and "NOT" in forged.output
+    assert "case 1 opened" in run("case", HUDONG, "超标", "SO2 超标", "2024-02-20")
+    refused = runner.invoke(app, ["supervision", "step", "1", "decided", "2024-03-01"])
+    assert refused.exit_code == 2 and "next step is filed" in refused.output
+    assert '"step": "filed"' in run("step", "1", "filed", "2024-03-01")
+    ranked = run("risk", "2024-01-15", "2024-01-16")
+    assert HUDONG in ranked.replace("\n", "").replace("│", "").replace(" ", "") and "13.3" in ranked
+    get_settings.cache_clear()
