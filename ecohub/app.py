@@ -34,6 +34,7 @@ from ecohub.opendata.api import router as opendata_router
 from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
 from ecohub.supervision.api import router as supervision_router
+from ecohub.supervision.inspections_api import router as inspections_router
 from ecohub.supervision.pages import router as supervision_pages
 from ecohub.web.login import router as login_pages
 from ecohub.web.params import known_query_only
@@ -48,6 +49,7 @@ API_ROUTERS = (
     alarms_router,
     agency_router,
     supervision_router,
+    inspections_router,
     catalogue_router,
 )
 PAGE_ROUTERS = (

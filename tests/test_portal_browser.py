@@ -13,8 +13,10 @@ import datetime as dt
 import os
 import shutil
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -44,6 +46,16 @@ pytestmark = pytest.mark.skipif(
 )
 ARTIFACTS = Path(os.environ.get("ECOHUB_TEST_ARTIFACTS", "test-artifacts"))
 JINGXI = "91110106MA00DEM01H"  # the demo enterprise of P0001
+# A 1×1 grey PNG (signature, IHDR, IDAT, IEND; PNG specification §5): a photo the
+# attachment check accepts.
+PNG = b"\x89PNG\r\n\x1a\n" + b"".join(
+    struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    for kind, data in (
+        (b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)),
+        (b"IDAT", zlib.compress(b"\x00\x80")),
+        (b"IEND", b""),
+    )
+)
 NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
 PASSWORD = "correct horse battery"
 
@@ -320,3 +332,40 @@ def test_supervision_dashboard_and_disclosure(page: object) -> None:
     _shot(page, "supervision-public")
     page.goto("/supervision?lang=en")  # type: ignore[attr-defined]
     assert "Blacklist" in page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]
+
+
+def test_field_inspection_form_with_gps_and_photo(browser: object, portal: str) -> None:
+    """The form on a phone-sized screen with the device's position granted: the record
+    keeps the position, the problem found and the photo."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        base_url=portal,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        geolocation={"latitude": 39.8601, "longitude": 116.2203, "accuracy": 12},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    page.goto("/agency/inspections/new")
+    page.fill("input[name=username]", "inspector")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button")
+    page.wait_for_url("**/agency/inspections/new")
+    page.select_option("select[name=uscc]", JINGXI)
+    page.check("input[name=inspectors][value=BJ-01]")
+    page.check("input[name=result_1][value=problem]")
+    page.fill("input[name=note_1]", "脱硫塔循环泵停运")
+    page.fill("textarea[name=findings]", "脱硫设施未正常运行，现场拍照取证。")
+    page.wait_for_function("document.getElementById('latitude').value !== ''")
+    page.set_input_files(
+        "input[name=photo]", files=[{"name": "现场.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    _shot(page, "inspection-form")
+    page.click("#inspection-form button[type=submit]")
+    page.wait_for_url("**/agency/inspections/*")
+    summary = page.locator("#inspection-summary").inner_text()
+    assert "京西燃气热电" in summary and "39.86010, 116.22030" in summary and "±12 m" in summary
+    problem = page.locator("#checks tr.overdue").inner_text()
+    assert "污染防治设施正常运行" in problem and "脱硫塔循环泵停运" in problem
+    assert "现场.png" in page.locator("#attachments").inner_text()
+    _shot(page, "inspection-record")
+    context.close()

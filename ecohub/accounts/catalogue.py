@@ -186,8 +186,8 @@ DATASETS: dict[str, Dataset] = {
         ),
         Dataset(
             "supervision_directory",
-            "双随机检查对象名录、执法人员名录、抽查记录与企业风险证据",
-            "Inspection directories, draws, and enterprises' evidence and risk scores",
+            "双随机检查对象名录、执法人员名录、抽查与现场检查记录、企业风险证据",
+            "Inspection directories, draws, field inspection records, evidence and risk",
             OWNER,
             "on change",
             Sharing.NOT_SHARED,
@@ -197,6 +197,7 @@ DATASETS: dict[str, Dataset] = {
                 "/api/v1/supervision/draws",
                 "/api/v1/supervision/risk",
                 "/api/v1/supervision/evidence",
+                "/api/v1/supervision/inspections",
             ),
         ),
         Dataset(

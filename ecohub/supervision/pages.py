@@ -1,23 +1,34 @@
 """Supervision pages: the agency's dashboard (risk-ranked enterprises on the map and in a
-table, open cases by step with the overdue ones highlighted) and the public disclosure
-page (published penalty decisions, credit grades with the red list, and double-random
-draws with their seeds). Inspector names and complainants never appear on either."""
+table, open cases by step with the overdue ones highlighted), the inspection form for a
+phone or tablet in the field (check items, findings, GPS, photos and a signature; the
+form's client id makes a resubmission store nothing twice) with its record page, and
+the public disclosure page (published penalty decisions, credit grades with the red
+list, and double-random draws with their seeds). Inspector names and complainants never
+appear on a public page."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import uuid
+from importlib.resources import files
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
+from fastapi.responses import RedirectResponse
+from sqlalchemy import Engine, select
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from ecohub.clock import local_day_start, local_zone, utcnow
-from ecohub.supervision import cases, credit, evidence, service
+from ecohub.supervision import cases, credit, evidence, inspections, service
 from ecohub.supervision.risk import load_weights
+from ecohub.supervision.service import SupervisionError, enterprises
 from ecohub.supervision.tables import CaseStep
-from ecohub.web.render import agency_user, render
+from ecohub.web.render import agency_user, check_form_csrf, language, render
 
 router = APIRouter(include_in_schema=False)
 OPEN_STEPS = [step.value for step in CaseStep if step != CaseStep.CLOSED]
@@ -83,3 +94,120 @@ def _public(engine: Engine) -> dict[str, Any]:
 async def public_page(request: Request) -> Response:
     context = await run_in_threadpool(_public, request.app.state.engine)
     return render(request, "supervision/public.html", **context)
+
+
+def check_items(lang: str) -> list[str]:
+    """The default check items (``data/check_items.csv``) in the page's language."""
+    text = files("ecohub.supervision").joinpath("data/check_items.csv").read_text("utf-8")
+    rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
+    return [row["item_en" if lang == "en" else "item_zh"] for row in rows]
+
+
+def _form_context(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        objects = connection.execute(
+            select(enterprises.c.uscc, enterprises.c.name).order_by(enterprises.c.name)
+        ).all()
+    staff = [item for item in service.list_inspectors(engine) if item["active"]]
+    return {"enterprises": objects, "inspectors": staff, "client_id": uuid.uuid4().hex}
+
+
+@router.get("/agency/inspections/new")
+async def inspection_form(request: Request) -> Response:
+    user = agency_user(request)
+    if isinstance(user, Response):
+        return user
+    context = await run_in_threadpool(_form_context, request.app.state.engine)
+    return render(
+        request,
+        "supervision/inspection_form.html",
+        items=check_items(language(request)),
+        error=None,
+        **context,
+    )
+
+
+@router.post("/agency/inspections")
+async def inspection_submit(request: Request) -> Response:
+    """The form's record and its files in one post (resubmitting it stores nothing twice:
+    the form's client id and the files' hashes make it idempotent)."""
+    user = agency_user(request)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_files=12, max_fields=200)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    engine = request.app.state.engine
+    lang = language(request)
+    items = check_items(lang)
+    try:
+        record = _record_from_form(form, items)
+        stored, _created = await run_in_threadpool(
+            inspections.submit, engine, record, user.principal.actor
+        )
+        for kind in ("photo", "signature"):
+            for upload in form.getlist(kind):
+                if isinstance(upload, StarletteUpload) and upload.filename:
+                    data = await upload.read(inspections.MAX_ATTACHMENT_BYTES + 1)
+                    await run_in_threadpool(
+                        inspections.add_attachment,
+                        engine,
+                        Path(request.app.state.settings.var_dir) / "attachments",
+                        stored["id"],
+                        kind,
+                        upload.filename,
+                        data,
+                        user.principal.actor,
+                    )
+    except (SupervisionError, ValueError) as error:
+        context = await run_in_threadpool(_form_context, engine)
+        return render(
+            request,
+            "supervision/inspection_form.html",
+            422,
+            items=items,
+            error=str(error),
+            **context,
+        )
+    return RedirectResponse(f"/agency/inspections/{stored['id']}", status.HTTP_303_SEE_OTHER)
+
+
+def _record_from_form(form: Any, items: list[str]) -> inspections.InspectionRecord:
+    checks = tuple(
+        inspections.Check(
+            item, str(form.get(f"result_{index}", "na")), str(form.get(f"note_{index}", ""))[:2000]
+        )
+        for index, item in enumerate(items)
+    )
+    moment = str(form.get("inspected_at") or "")
+    inspected = dt.datetime.fromisoformat(moment) if moment else utcnow()
+    if inspected.tzinfo is None:
+        inspected = inspected.replace(tzinfo=local_zone())
+
+    def number(name: str) -> float | None:
+        text = str(form.get(name) or "").strip()
+        return float(text) if text else None
+
+    return inspections.InspectionRecord(
+        client_id=str(form.get("client_id", ""))[:64],
+        uscc=str(form.get("uscc", "")),
+        inspectors=tuple(str(code) for code in form.getlist("inspectors"))[:10],
+        inspected_at=inspected,
+        checks=checks,
+        findings=str(form.get("findings", ""))[:8000],
+        longitude=number("longitude"),
+        latitude=number("latitude"),
+        accuracy_m=number("accuracy_m"),
+    )
+
+
+@router.get("/agency/inspections/{inspection_id}")
+async def inspection_page(request: Request, inspection_id: int) -> Response:
+    user = agency_user(request)
+    if isinstance(user, Response):
+        return user
+    found = await run_in_threadpool(
+        inspections.get_inspection, request.app.state.engine, inspection_id
+    )
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
+    return render(request, "supervision/inspection.html", i=found)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -186,4 +187,43 @@ credit_ratings = Table(
     PrimaryKeyConstraint("enterprise_id", "year"),
     CheckConstraint(_in("grade", CreditGrade), name="grade"),
     CheckConstraint(_in("status", RatingStatus), name="status"),
+)
+
+inspections = Table(
+    "inspections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The submitting device's own id of the record: submitting again (a flaky
+    # connection) finds the same record instead of making a second one.
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("draw_id", Integer, ForeignKey("draws.id")),
+    Column("inspector_codes", JSON, nullable=False),
+    Column("inspected_at", UTCDateTime, nullable=False),  # on site, as the device says
+    Column("longitude", Float),
+    Column("latitude", Float),
+    Column("accuracy_m", Float),
+    Column("checks", JSON, nullable=False),  # [{item, result: ok|problem|na, note}]
+    Column("findings", Text, nullable=False),
+    Column("problems", Integer, nullable=False),  # check items found wanting
+    Column("digest", String(64), nullable=False),  # SHA-256 of the submitted record
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime, nullable=False),
+)
+Index("ix_inspections_enterprise", inspections.c.enterprise_id, inspections.c.inspected_at)
+
+inspection_attachments = Table(
+    "inspection_attachments",
+    metadata,
+    Column(
+        "inspection_id", Integer, ForeignKey("inspections.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("sha256", String(64), nullable=False),  # the content's hash: its name in the store
+    Column("kind", String(10), nullable=False),  # photo, document, signature
+    Column("content_type", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("inspection_id", "sha256"),
+    CheckConstraint("kind IN ('photo', 'document', 'signature')", name="kind"),
 )

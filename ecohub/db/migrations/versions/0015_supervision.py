@@ -1,7 +1,7 @@
 """Supervision (``ecohub/supervision/tables.py``): the double-random directories of
 inspection objects and inspectors with declared conflicts, the draws with their seeds,
-inputs and picks, penalty cases with their steps and re-inspections, and enterprise
-credit ratings.
+inputs and picks, penalty cases with their steps and re-inspections, enterprise
+credit ratings, and inspection records from the field with their attachments.
 
 Revision ID: 0015
 Revises: 0014
@@ -119,6 +119,39 @@ def upgrade() -> None:
         batch_op.create_index("ix_draw_picks_enterprise", ["enterprise_id"], unique=False)
 
     op.create_table(
+        "inspections",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("enterprise_id", sa.Integer(), nullable=False),
+        sa.Column("draw_id", sa.Integer(), nullable=True),
+        sa.Column("inspector_codes", sa.JSON(), nullable=False),
+        sa.Column("inspected_at", ecohub.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("longitude", sa.Float(), nullable=True),
+        sa.Column("latitude", sa.Float(), nullable=True),
+        sa.Column("accuracy_m", sa.Float(), nullable=True),
+        sa.Column("checks", sa.JSON(), nullable=False),
+        sa.Column("findings", sa.Text(), nullable=False),
+        sa.Column("problems", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("submitted_by", sa.String(length=100), nullable=False),
+        sa.Column("submitted_at", ecohub.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["draw_id"], ["draws.id"], name=op.f("fk_inspections_draw_id_draws")
+        ),
+        sa.ForeignKeyConstraint(
+            ["enterprise_id"],
+            ["enterprises.id"],
+            name=op.f("fk_inspections_enterprise_id_enterprises"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspections")),
+        sa.UniqueConstraint("client_id", name=op.f("uq_inspections_client_id")),
+    )
+    with op.batch_alter_table("inspections", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_inspections_enterprise", ["enterprise_id", "inspected_at"], unique=False
+        )
+
+    op.create_table(
         "inspector_conflicts",
         sa.Column("inspector_id", sa.Integer(), nullable=False),
         sa.Column("enterprise_id", sa.Integer(), nullable=False),
@@ -183,13 +216,39 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("case_id", "step", name=op.f("pk_case_steps")),
     )
+    op.create_table(
+        "inspection_attachments",
+        sa.Column("inspection_id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("content_type", sa.String(length=40), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("added_at", ecohub.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "kind IN ('photo', 'document', 'signature')",
+            name=op.f("ck_inspection_attachments_kind"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspections.id"],
+            name=op.f("fk_inspection_attachments_inspection_id_inspections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("inspection_id", "sha256", name=op.f("pk_inspection_attachments")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("inspection_attachments")
     op.drop_table("case_steps")
     op.drop_table("case_reinspections")
     op.drop_table("supervision_objects")
     op.drop_table("inspector_conflicts")
+    with op.batch_alter_table("inspections", schema=None) as batch_op:
+        batch_op.drop_index("ix_inspections_enterprise")
+
+    op.drop_table("inspections")
     with op.batch_alter_table("draw_picks", schema=None) as batch_op:
         batch_op.drop_index("ix_draw_picks_enterprise")
 

@@ -1,0 +1,344 @@
+"""Inspections in the field (移动执法): a record made on a phone or tablet — the
+enterprise, the team, when and where (GPS and its accuracy), each check item with its
+result, the findings — and its attachments (photos, documents, signatures as images),
+each stored once under its SHA-256 in a content-addressed folder.
+
+Made for a flaky connection: the device gives every record its own ``client_id``, so a
+record submitted again (the answer was lost) finds the record already stored and answers
+it instead of making a second one; the same ``client_id`` with different contents is
+refused. An attachment submitted again is the same attachment (same hash). Attachments
+are checked by their bytes, not by the name or type the sender claims: JPEG and PNG for
+photos and signatures, those and PDF for documents, at most :data:`MAX_ATTACHMENT_BYTES`
+each and :data:`MAX_ATTACHMENTS` a record. Every record and attachment is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from ecohub.clock import utcnow
+from ecohub.db.engine import write_transaction
+from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
+from ecohub.supervision.tables import draws, inspection_attachments, inspections, inspectors
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENTS = 30
+RESULTS = ("ok", "problem", "na")  # 符合, 存在问题, 不适用
+# Content types by their opening bytes (JPEG: FF D8 FF; PNG: its 8-byte signature; PDF).
+MAGIC = {
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "application/pdf": b"%PDF-",
+}
+ALLOWED = {
+    "photo": ("image/jpeg", "image/png"),
+    "signature": ("image/png", "image/jpeg"),
+    "document": ("application/pdf", "image/jpeg", "image/png"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    item: str
+    result: str  # ok, problem, na
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class InspectionRecord:
+    """One inspection as the device submits it."""
+
+    client_id: str
+    uscc: str
+    inspectors: tuple[str, ...]
+    inspected_at: dt.datetime
+    checks: tuple[Check, ...]
+    findings: str
+    longitude: float | None = None
+    latitude: float | None = None
+    accuracy_m: float | None = None
+    draw_id: int | None = None
+
+    def digest(self) -> str:
+        """SHA-256 of the record's canonical JSON (what tells a resubmission apart from a
+        different record under the same ``client_id``)."""
+        document = asdict(self)
+        document["inspected_at"] = self.inspected_at.astimezone(dt.UTC).isoformat()
+        document["inspectors"] = sorted(self.inspectors)
+        text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check(record: InspectionRecord, now: dt.datetime) -> None:
+    if not record.inspectors:
+        raise SupervisionError("an inspection needs its inspectors (at least one)")
+    if not record.checks:
+        raise SupervisionError("an inspection needs its check items")
+    for number, check in enumerate(record.checks, start=1):
+        if check.result not in RESULTS:
+            raise SupervisionError(
+                f"check {number} ({check.item}): result {check.result!r}, expected "
+                + ", ".join(RESULTS)
+            )
+    if record.inspected_at.tzinfo is None:
+        raise SupervisionError("inspected_at needs its offset (e.g. +08:00)")
+    if record.inspected_at > now + dt.timedelta(minutes=10):
+        raise SupervisionError(f"inspected_at {record.inspected_at.isoformat()} is in the future")
+    if (record.latitude is None) != (record.longitude is None):
+        raise SupervisionError("a position needs both latitude and longitude")
+
+
+def submit(engine: Engine, record: InspectionRecord, actor: str) -> tuple[dict[str, Any], bool]:
+    """Store ``record``; returns the stored record and whether it is new (False: the
+    same record was already submitted under its ``client_id``)."""
+    _check(record, utcnow())
+    digest = record.digest()
+    with write_transaction(engine) as connection:
+        found = connection.execute(
+            select(inspections.c.id, inspections.c.digest).where(
+                inspections.c.client_id == record.client_id
+            )
+        ).first()
+        if found is not None:
+            if found.digest != digest:
+                raise SupervisionError(
+                    f"client_id {record.client_id} already names a different inspection "
+                    f"(#{found.id}); give a new record a new client_id"
+                )
+            existing = int(found.id)
+        else:
+            existing = None
+            ident = enterprise_id(connection, record.uscc)
+            known = set(
+                connection.execute(
+                    select(inspectors.c.code).where(
+                        inspectors.c.code.in_(record.inspectors), inspectors.c.active.is_(True)
+                    )
+                ).scalars()
+            )
+            unknown = sorted(set(record.inspectors) - known)
+            if unknown:
+                raise SupervisionError(f"not active inspectors: {', '.join(unknown)}")
+            if (
+                record.draw_id is not None
+                and connection.execute(
+                    select(draws.c.id).where(draws.c.id == record.draw_id)
+                ).first()
+                is None
+            ):
+                raise SupervisionError(f"no draw {record.draw_id}")
+            new_id = _insert(connection, record, ident, digest, actor)
+    if existing is not None:
+        return _must(get_inspection(engine, existing)), False
+    return _must(get_inspection(engine, new_id)), True
+
+
+def _insert(connection: Any, record: InspectionRecord, ident: int, digest: str, actor: str) -> int:
+    checks = [asdict(check) for check in record.checks]
+    new_id = int(
+        connection.execute(
+            insert(inspections)
+            .values(
+                client_id=record.client_id,
+                enterprise_id=ident,
+                draw_id=record.draw_id,
+                inspector_codes=sorted(record.inspectors),
+                inspected_at=record.inspected_at,
+                longitude=record.longitude,
+                latitude=record.latitude,
+                accuracy_m=record.accuracy_m,
+                checks=checks,
+                findings=record.findings,
+                problems=sum(1 for check in record.checks if check.result == "problem"),
+                digest=digest,
+                submitted_by=actor,
+                submitted_at=utcnow(),
+            )
+            .returning(inspections.c.id)
+        ).scalar_one()
+    )
+    audit(
+        connection,
+        actor,
+        "create",
+        "inspection",
+        str(new_id),
+        None,
+        {"client_id": record.client_id, "enterprise": record.uscc, "digest": digest},
+    )
+    return new_id
+
+
+def _must(found: dict[str, Any] | None) -> dict[str, Any]:
+    if found is None:
+        raise SupervisionError("the inspection vanished")
+    return found
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type the bytes open with (None: none of :data:`MAGIC`)."""
+    for content_type, magic in MAGIC.items():
+        if data.startswith(magic):
+            return content_type
+    return None
+
+
+def attachment_path(folder: Path, sha256: str) -> Path:
+    """Where an attachment's bytes live: ``folder/ab/abcdef…`` (by hash)."""
+    return folder / sha256[:2] / sha256
+
+
+def add_attachment(
+    engine: Engine,
+    folder: Path,
+    inspection_id: int,
+    kind: str,
+    filename: str,
+    data: bytes,
+    actor: str,
+) -> dict[str, Any]:
+    """Store one attachment of an inspection (idempotent: the same bytes again are the
+    same attachment). The file is written before the row, atomically (a temporary file
+    renamed), so a row never names missing bytes."""
+    if kind not in ALLOWED:
+        raise SupervisionError(f"kind {kind!r}: expected one of {', '.join(ALLOWED)}")
+    if not data:
+        raise SupervisionError(f"{filename}: the file is empty")
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise SupervisionError(
+            f"{filename}: {len(data):,} bytes, at most {MAX_ATTACHMENT_BYTES:,} are accepted"
+        )
+    content_type = sniff(data)
+    if content_type not in ALLOWED[kind]:
+        raise SupervisionError(
+            f"{filename}: a {kind} must be {' or '.join(ALLOWED[kind])}; the file's bytes are "
+            + (content_type or "none of these")
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    target = attachment_path(folder, sha)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(f".{os.getpid()}.part")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    name = Path(filename).name[:200] or sha
+    with write_transaction(engine) as connection:
+        if (
+            connection.execute(
+                select(inspections.c.id).where(inspections.c.id == inspection_id)
+            ).first()
+            is None
+        ):
+            raise SupervisionError(f"no inspection {inspection_id}")
+        stored = connection.execute(
+            select(inspection_attachments.c.sha256).where(
+                inspection_attachments.c.inspection_id == inspection_id
+            )
+        ).all()
+        if sha not in {row.sha256 for row in stored}:
+            if len(stored) >= MAX_ATTACHMENTS:
+                raise SupervisionError(
+                    f"inspection {inspection_id} has {MAX_ATTACHMENTS} attachments, the most "
+                    "one record takes"
+                )
+            connection.execute(
+                insert(inspection_attachments).values(
+                    inspection_id=inspection_id,
+                    sha256=sha,
+                    kind=kind,
+                    content_type=content_type,
+                    size=len(data),
+                    filename=name,
+                    added_at=utcnow(),
+                )
+            )
+            audit(
+                connection,
+                actor,
+                "create",
+                "inspection_attachment",
+                f"{inspection_id}/{sha}",
+                None,
+                {"kind": kind, "size": len(data)},
+            )
+    return {
+        "sha256": sha,
+        "kind": kind,
+        "content_type": content_type,
+        "size": len(data),
+        "filename": name,
+    }
+
+
+def get_inspection(engine: Engine, inspection_id: int) -> dict[str, Any] | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(inspections, enterprises.c.uscc, enterprises.c.name.label("enterprise"))
+            .join(enterprises, enterprises.c.id == inspections.c.enterprise_id)
+            .where(inspections.c.id == inspection_id)
+        ).first()
+        if row is None:
+            return None
+        files = connection.execute(
+            select(
+                inspection_attachments.c.sha256,
+                inspection_attachments.c.kind,
+                inspection_attachments.c.content_type,
+                inspection_attachments.c.size,
+                inspection_attachments.c.filename,
+            )
+            .where(inspection_attachments.c.inspection_id == inspection_id)
+            .order_by(inspection_attachments.c.added_at)
+        ).all()
+    document = dict(row._mapping)
+    document["attachments"] = [dict(item._mapping) for item in files]
+    return document
+
+
+def list_inspections(
+    engine: Engine, uscc: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    query = (
+        select(
+            inspections.c.id,
+            inspections.c.client_id,
+            enterprises.c.uscc,
+            enterprises.c.name.label("enterprise"),
+            inspections.c.inspected_at,
+            inspections.c.inspector_codes,
+            inspections.c.problems,
+        )
+        .join(enterprises, enterprises.c.id == inspections.c.enterprise_id)
+        .order_by(inspections.c.inspected_at.desc())
+        .limit(limit)
+    )
+    if uscc is not None:
+        query = query.where(enterprises.c.uscc == uscc)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query).all()]
+
+
+def record_from(document: Mapping[str, Any], client_id: str) -> InspectionRecord:
+    """A record from its API form (already validated by the route's model)."""
+    checks: Sequence[Mapping[str, Any]] = document["checks"]
+    return InspectionRecord(
+        client_id=client_id,
+        uscc=document["uscc"],
+        inspectors=tuple(document["inspectors"]),
+        inspected_at=document["inspected_at"],
+        checks=tuple(Check(c["item"], c["result"], c.get("note") or "") for c in checks),
+        findings=document.get("findings") or "",
+        longitude=document.get("longitude"),
+        latitude=document.get("latitude"),
+        accuracy_m=document.get("accuracy_m"),
+        draw_id=document.get("draw_id"),
+    )

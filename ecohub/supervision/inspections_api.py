@@ -1,0 +1,143 @@
+"""Routes of inspections in the field (``router``), under
+``/api/v1/supervision/inspections``, for the agency's own callers (catalogue dataset
+``supervision_directory``): submit a record idempotently by the device's ``client_id``
+(``PUT``: 201 when stored, 200 when the same record was already there, 409 when the id
+names another record), add attachments (multipart, checked by their bytes), read back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from ecohub.supervision import inspections
+from ecohub.supervision.api import Agency
+from ecohub.supervision.service import SupervisionError
+from ecohub.web.params import RowId
+
+router = APIRouter(prefix="/api/v1/supervision/inspections", tags=["supervision"])
+ClientId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+class CheckIn(BaseModel):
+    item: str = Field(min_length=1, max_length=200)
+    result: str = Field(pattern=r"^(ok|problem|na)$")
+    note: str = Field(default="", max_length=2000)
+
+
+class InspectionIn(BaseModel):
+    uscc: Annotated[str, Field(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")]
+    inspectors: list[Annotated[str, Field(max_length=32)]] = Field(min_length=1, max_length=10)
+    inspected_at: dt.datetime
+    checks: list[CheckIn] = Field(min_length=1, max_length=100)
+    findings: str = Field(default="", max_length=8000)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
+    draw_id: RowId | None = None
+
+
+def attachments_folder(request: Request) -> FilePath:
+    return FilePath(request.app.state.settings.var_dir) / "attachments"
+
+
+@router.put("/{client_id}", summary="Submit an inspection record (idempotent by client_id)")
+async def put_inspection(
+    request: Request, response: Response, client_id: ClientId, body: InspectionIn, caller: Agency
+) -> dict[str, Any]:
+    record = inspections.record_from(body.model_dump(), client_id)
+    try:
+        stored, created = await run_in_threadpool(
+            inspections.submit, request.app.state.engine, record, caller.actor
+        )
+    except SupervisionError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return stored
+
+
+@router.post(
+    "/{inspection_id}/attachments", status_code=201, summary="Add a photo, document or signature"
+)
+async def post_attachment(
+    request: Request,
+    inspection_id: RowId,
+    caller: Agency,
+    kind: Annotated[str, Form(pattern=r"^(photo|document|signature)$")],
+    file: Annotated[UploadFile, File()],
+) -> dict[str, Any]:
+    data = await file.read(inspections.MAX_ATTACHMENT_BYTES + 1)
+    try:
+        return await run_in_threadpool(
+            inspections.add_attachment,
+            request.app.state.engine,
+            attachments_folder(request),
+            inspection_id,
+            kind,
+            file.filename or "attachment",
+            data,
+            caller.actor,
+        )
+    except SupervisionError as error:
+        code = 413 if "bytes, at most" in str(error) else 422 if "must be" in str(error) else 409
+        raise HTTPException(code, str(error)) from None
+
+
+@router.get("", summary="Inspection records, newest first")
+async def get_inspections(
+    request: Request,
+    caller: Agency,
+    uscc: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    return await run_in_threadpool(
+        inspections.list_inspections, request.app.state.engine, uscc, limit
+    )
+
+
+@router.get("/{inspection_id}", summary="One inspection record with its attachments")
+async def get_inspection(request: Request, inspection_id: RowId, caller: Agency) -> dict[str, Any]:
+    found = await run_in_threadpool(
+        inspections.get_inspection, request.app.state.engine, inspection_id
+    )
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
+    return found
+
+
+@router.get("/{inspection_id}/attachments/{sha256}", summary="An attachment's bytes")
+async def get_attachment(
+    request: Request,
+    inspection_id: RowId,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    caller: Agency,
+) -> FileResponse:
+    found = await run_in_threadpool(
+        inspections.get_inspection, request.app.state.engine, inspection_id
+    )
+    files = {item["sha256"]: item for item in (found or {}).get("attachments", [])}
+    if sha256 not in files:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such attachment of this inspection")
+    item = files[sha256]
+    return FileResponse(
+        inspections.attachment_path(attachments_folder(request), sha256),
+        media_type=item["content_type"],
+        filename=item["filename"],
+    )
