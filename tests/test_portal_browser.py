@@ -330,6 +330,10 @@ def test_supervision_dashboard_and_disclosure(page: object) -> None:
     draws = page.locator("#draws").inner_text()  # type: ignore[attr-defined]
     assert "第四季度双随机抽查" in draws and "检查员" not in draws
     _shot(page, "supervision-public")
+    # The red grade follows the enterprise to its disclosure page and its permits.
+    page.goto(f"/enterprises/{JINGXI}")  # type: ignore[attr-defined]
+    assert "黑名单" in page.locator("#credit-grade").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("#permit-flag").count() == 1  # type: ignore[attr-defined]
     page.goto("/supervision?lang=en")  # type: ignore[attr-defined]
     assert "Blacklist" in page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]
 

@@ -32,6 +32,7 @@ from ecohub.registry.models import (
 )
 from ecohub.registry.regions import region_prefix
 from ecohub.registry.uscc import validate_uscc
+from ecohub.supervision.credit import latest_published
 from ecohub.timeseries.tables import rollups
 from ecohub.web.params import MAX_ROW_ID, json_response, shared_as
 
@@ -134,6 +135,9 @@ def fetch_disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
                 }
                 for permit in sorted(enterprise.permits, key=lambda p: p.permit_no)
             ],
+            # The latest published environmental credit grade; red (环保不良) is the
+            # blacklist, flagged wherever the enterprise is shown (its permits too).
+            "credit": latest_published(engine, uscc),
         }
 
 

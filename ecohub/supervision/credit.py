@@ -252,7 +252,9 @@ def publish(engine: Engine, uscc: str, year: int, actor: str) -> dict[str, Any]:
     )
 
 
-def published_ratings(engine: Engine, year: int | None = None) -> list[dict[str, Any]]:
+def published_ratings(
+    engine: Engine, year: int | None = None, uscc: str | None = None
+) -> list[dict[str, Any]]:
     """Published grades: enterprise, year, grade and the rating's explanation text."""
     query = (
         select(
@@ -269,6 +271,8 @@ def published_ratings(engine: Engine, year: int | None = None) -> list[dict[str,
     )
     if year is not None:
         query = query.where(credit_ratings.c.year == year)
+    if uscc is not None:
+        query = query.where(enterprises.c.uscc == uscc)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     return [
@@ -284,3 +288,12 @@ def published_ratings(engine: Engine, year: int | None = None) -> list[dict[str,
         }
         for r in rows
     ]
+
+
+def latest_published(engine: Engine, uscc: str) -> dict[str, Any] | None:
+    """An enterprise's latest published grade (year, grade, blacklisted), or None."""
+    found = published_ratings(engine, uscc=uscc)
+    if not found:
+        return None
+    latest = found[0]  # newest year first
+    return {key: latest[key] for key in ("year", "grade", "blacklisted", "name_zh")}

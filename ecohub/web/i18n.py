@@ -58,6 +58,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "sv_year": ("年度", "Year"),
     "sv_grade": ("信用等级", "Credit grade"),
     "sv_blacklist": ("黑名单", "Blacklist"),
+    "sv_permit_flag": (
+        "该企业被评为环保不良企业（黑名单）：其排污许可的变更、延续从严审查。",
+        "This enterprise is rated poor (blacklist): changes and renewals of its permits are "
+        "examined strictly.",
+    ),
     "sv_seed": ("随机种子", "Seed"),
     "sv_digest": ("输入摘要（SHA-256）", "Inputs digest (SHA-256)"),
     "sv_draw_title": ("抽查任务", "Draw"),
