@@ -19,6 +19,7 @@ import json
 import warnings
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -393,3 +394,34 @@ def test_commands_draw_verify_and_cases(
     ranked = run("risk", "2024-01-15", "2024-01-16")
     assert HUDONG in ranked.replace("\n", "").replace("│", "").replace(" ", "") and "13.3" in ranked
     get_settings.cache_clear()
+
+
+def test_evidence_counts_cases_by_their_local_dates(store: Engine) -> None:
+    case_id = _case_through_decision(store)  # discovered 2024-02-20, filed 03-01, …
+    cases.record_step(
+        store,
+        case_id,
+        "decided",
+        dt.date(2024, 4, 10),
+        "agency:t",
+        penalty_yuan=Decimal("50000"),
+        legal_basis="大气污染防治法 第九十九条",
+    )
+    cases.order_correction(store, case_id, dt.date(2024, 4, 12), "agency:t")
+    cases.reinspect(store, case_id, dt.date(2024, 4, 20), True, "agency:t")
+
+    def day(first: dt.date, last: dt.date) -> dict[str, Any]:
+        start = dt.datetime.combine(first, dt.time(), CST)
+        end = dt.datetime.combine(last, dt.time(), CST)
+        return evidence.gather(store, start, end)[2].as_dict()
+
+    # The local day 2024-04-10 holds the decision; the day before holds nothing.
+    assert day(dt.date(2024, 4, 10), dt.date(2024, 4, 11))["penalties"] == 1
+    assert day(dt.date(2024, 4, 9), dt.date(2024, 4, 10))["penalties"] == 0
+    spring = day(dt.date(2024, 2, 1), dt.date(2024, 5, 1))
+    assert (spring["cases_opened"], spring["penalties"], spring["penalty_yuan"]) == (
+        1,
+        1,
+        "50000.00",
+    )
+    assert spring["overdue_rectifications"] == 1 and spring["sources"]["cases"] == [case_id]

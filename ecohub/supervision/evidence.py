@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, func, select
 
 from ecohub.alarms.tables import alarms
+from ecohub.clock import local_zone
 from ecohub.registry.models import MonitoringPoint, Outlet
 from ecohub.registry.regions import region_prefix
 from ecohub.supervision.risk import Weight, evidence_values, risk_score
@@ -213,7 +214,8 @@ def _data_evidence(
 def _case_evidence(
     connection: Any, found: dict[int, Evidence], start: dt.datetime, end: dt.datetime
 ) -> None:
-    first, last = start.date(), end.date()
+    zone = local_zone()  # case dates are local (Beijing) dates
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     opened = connection.execute(
         select(
             cases.c.id,
