@@ -100,6 +100,10 @@ def test_demo_load_and_export(cli_env: str, tmp_path: Path) -> None:
     loaded = runner.invoke(app, ["demo", "load", "--days", "2", "--cnemc-dir", str(empty)])
     assert loaded.exit_code == 0, loaded.output
     assert "SIMULATED" in loaded.output
+    # The supervision pages get a published draw of the demo enterprises, once.
+    assert "10 simulated inspectors, draw 1 published" in " ".join(loaded.output.split())
+    again = runner.invoke(app, ["demo", "load", "--days", "2", "--cnemc-dir", str(empty)])
+    assert again.exit_code == 0 and "draw 2" not in again.output
     # The demo user's password went to the test's own folder, never the user's var/.
     assert (users_file.read_bytes() if users_file.exists() else None) == before
     assert (Path(get_settings().var_dir) / "demo-credentials.txt").exists()

@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from ecohub.commands import console, engine, print_report
 from ecohub.config import get_settings
 from ecohub.registry.importer import import_file
+from ecohub.registry.models import Enterprise
 
 demo_app = typer.Typer(help="Demo data for a first look.")
 CREDENTIALS_FILE = "demo-credentials.txt"
@@ -87,6 +88,7 @@ def demo_load(
     release = water or _water_release(cnemc_dir.parent / "water")
     if release is not None:
         _real_water(store, release)
+    _supervision_demo(store)
     _demo_user(store)
 
 
@@ -132,6 +134,47 @@ def _judge_alarms(store: Engine, first: dt.date | None, last: dt.date | None) ->
     console.print(
         f"alarm rules judged over {done.days} days: {done.events} alarm events, "
         f"{len(warnings)} heavy-pollution warnings in {len({w.city for w in warnings})} cities"
+    )
+
+
+DEMO_DRAW = "演示：双随机抽查（模拟执法人员）"
+DEMO_INSPECTORS = (
+    ("DEMO-BJ-1", "110000"),
+    ("DEMO-BJ-2", "110000"),
+    ("DEMO-SH-1", "310000"),
+    ("DEMO-SH-2", "310000"),
+    ("DEMO-GZ-1", "440100"),
+    ("DEMO-GZ-2", "440100"),
+    ("DEMO-HB-1", "130100"),
+    ("DEMO-HB-2", "130100"),
+    ("DEMO-HL-1", "230100"),
+    ("DEMO-HL-2", "230100"),
+)
+
+
+def _supervision_demo(store: Engine) -> None:
+    """The demo enterprises in the inspection-object directory, simulated inspectors
+    (named as such) and one published double-random draw, so that the supervision pages
+    show something; loading the demo again adds no second draw."""
+    from ecohub.supervision import service
+    from ecohub.supervision.draw import DrawRules
+
+    with store.connect() as connection:
+        usccs = [row[0] for row in connection.execute(select(Enterprise.uscc)).all()]
+    for number, uscc in enumerate(sorted(usccs)):
+        service.set_object(store, uscc, "key" if number % 2 == 0 else "general", "demo")
+    for code, region in DEMO_INSPECTORS:
+        service.set_inspector(store, code, f"模拟执法人员 {code}", region, "demo")
+    if any(item["title"] == DEMO_DRAW for item in service.list_draws(store, public=False)):
+        return
+    drawn = service.run_draw(
+        store, DEMO_DRAW, DrawRules({"key": 1.0, "general": 0.5}), "demo", seed=20251201
+    )
+    service.publish_draw(store, drawn["id"], "demo")
+    console.print(
+        f"supervision: {len(usccs)} enterprises in the object directory, "
+        f"{len(DEMO_INSPECTORS)} simulated inspectors, draw {drawn['id']} published (seed "
+        f"{drawn['seed']}, {len(drawn['picks'])} enterprises drawn)"
     )
 
 
