@@ -29,6 +29,7 @@ from ecohub.ingest.hj212_guard import GuardSettings
 from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.upload import shared_writer_submit
 from ecohub.runtime import run_event_loop, tune_garbage_collector, tune_memory_allocator
+from ecohub.supervision.overdue import sweep_overdue_cases
 
 logger = logging.getLogger("ecohub.serve")
 
@@ -84,7 +85,9 @@ async def serve_forever(
     if settings.alarms_enabled:
         extras.append(
             loop.create_task(
-                run_housekeeping(engine, stop, settings.alarm_sweep_seconds),
+                run_housekeeping(
+                    engine, stop, settings.alarm_sweep_seconds, sweeps=(sweep_overdue_cases,)
+                ),
                 name="alarm-housekeeping",
             )
         )

@@ -425,3 +425,35 @@ def test_evidence_counts_cases_by_their_local_dates(store: Engine) -> None:
         "50000.00",
     )
     assert spring["overdue_rectifications"] == 1 and spring["sources"]["cases"] == [case_id]
+
+
+def test_overdue_steps_raise_escalate_and_close_alarms(store: Engine) -> None:
+    from ecohub.alarms.lifecycle import get_alarm, list_alarms
+    from ecohub.supervision.overdue import sweep_overdue_cases
+
+    case_id = _case_through_decision(store)  # filed 2024-03-01: decide by 2024-05-30
+    noon = dt.time(12, tzinfo=CST)
+    assert sweep_overdue_cases(store, dt.datetime.combine(dt.date(2024, 5, 30), noon)) == []
+    opened = sweep_overdue_cases(store, dt.datetime.combine(dt.date(2024, 5, 31), noon))
+    assert [event.action for event in opened] == ["opened"]
+    alarm = get_alarm(store, opened[0].alarm_id)
+    assert alarm is not None and alarm["kind"] == "case_overdue"
+    assert alarm["enterprise_id"] == 2 and alarm["severity"] == "warning"
+    assert alarm["evidence"]["peak"]["rule"] == "decide_case"
+    assert alarm["evidence"]["peak"]["due"] == "2024-05-30"
+    # Still undecided 31 days after the deadline: serious, for the level above.
+    later = sweep_overdue_cases(store, dt.datetime.combine(dt.date(2024, 6, 30), noon))
+    assert [event.action for event in later] == ["escalated"]
+    assert get_alarm(store, opened[0].alarm_id)["severity"] == "serious"  # type: ignore[index]
+    cases.record_step(
+        store,
+        case_id,
+        "decided",
+        dt.date(2024, 7, 1),
+        "agency:t",
+        penalty_yuan=Decimal("100000"),
+        legal_basis="大气污染防治法 第九十九条",
+    )
+    closed = sweep_overdue_cases(store, dt.datetime.combine(dt.date(2024, 7, 2), noon))
+    assert [event.action for event in closed] == ["closed"]
+    assert list_alarms(store, status="unclosed", kind="case_overdue") == []

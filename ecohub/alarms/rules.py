@@ -337,6 +337,17 @@ def describe(kind: str, evidence: dict[str, Any], lang: str = "zh") -> str | Non
         if zh:
             return f"{peak['target']} 口令错误 {peak['failures']} 次，已封禁 {minutes} 分钟"
         return f"{peak['failures']} wrong passwords for {peak['target']}, blocked for {minutes} min"
+    if "case_id" in peak and "due" in peak:
+        if zh:
+            return (
+                f"案件 #{peak['case_id']}「{peak.get('title', '')}」{peak.get('name_zh', '')}"
+                f"期限 {peak['due']}，已超期 {peak.get('days_over')} 天"
+                f"（{peak.get('citation', '')}）"
+            )
+        return (
+            f'case #{peak["case_id"]} "{peak.get("title", "")}": {peak.get("step")} was due '
+            f"{peak['due']}, {peak.get('days_over')} days over ({peak.get('citation', '')})"
+        )
     if "silent_seconds" in peak:
         minutes = round(peak["silent_seconds"] / 60)
         if zh:

@@ -40,6 +40,7 @@ class AlarmKind(enum.StrEnum):
     OFFLINE = "offline"  # a point silent longer than a multiple of its interval
     HEAVY_POLLUTION = "heavy_pollution"  # city yellow/orange/red warning
     PASSWORD_GUESSING = "password_guessing"  # wrong HJ 212 passwords: an MN or sender blocked
+    CASE_OVERDUE = "case_overdue"  # a penalty case's step past its legal deadline
 
 
 class AlarmStatus(enum.StrEnum):

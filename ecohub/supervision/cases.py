@@ -29,8 +29,8 @@ STEPS = tuple(CaseStep)
 
 def deadlines(dates: dict[str, dt.date], today: dt.date) -> list[dict[str, Any]]:
     """Every deadline whose clock has started (:func:`rules.case_due_dates` over the
-    packaged table): due date, the date its step was done, and whether it is overdue
-    (not done and ``today`` past the due date). A rule counted from its own step (the
+    packaged table): due date, the date its step was done, whether it is overdue (not
+    done and ``today`` past the due date) and whether it was done late. A rule counted from its own step (the
     party's window to ask for a hearing, the serving of a decision) is a window: shown,
     never overdue for the agency."""
     table = rules.case_deadlines()
@@ -47,8 +47,8 @@ def deadlines(dates: dict[str, dt.date], today: dt.date) -> list[dict[str, Any]]
                 "due": due.isoformat(),
                 "done_on": done.isoformat() if done else None,
                 "window": window,
-                "overdue": (not window and done is None and today > due)
-                or (done is not None and done > due),
+                "overdue": not window and done is None and today > due,
+                "late": done is not None and done > due,
                 "citation": rule.citation,
             }
         )

@@ -19,6 +19,7 @@ from ecohub.commands import engine as _engine
 from ecohub.config import get_settings
 from ecohub.supervision import cases, credit, evidence, service
 from ecohub.supervision.draw import DrawRules
+from ecohub.supervision.overdue import sweep_overdue_cases
 from ecohub.supervision.risk import load_weights
 from ecohub.supervision.service import SupervisionError
 
@@ -248,6 +249,14 @@ def rate(uscc: str, year: int) -> None:
         _print(credit.rate(_engine(), uscc, year, actor()))
     except SupervisionError as error:
         raise fail(str(error)) from None
+
+
+@supervision_app.command("sweep")
+def sweep() -> None:
+    """Raise (and close) the alarms of penalty-case steps past their legal deadlines;
+    ``ecohub serve`` does this in its housekeeping."""
+    events = sweep_overdue_cases(_engine())
+    console.print(f"{len(events)} alarm events (opened, escalated or closed)")
 
 
 def register(app: typer.Typer) -> None:

@@ -283,6 +283,7 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {
         "offline": ("离线", "Offline"),
         "heavy_pollution": ("重污染天气预警", "Heavy-pollution warning"),
         "password_guessing": ("口令猜测", "Password guessing"),
+        "case_overdue": ("案件办理超期", "Case step overdue"),
     },
     "alarm_status": {
         "open": ("未处理", "Open"),
