@@ -30,9 +30,9 @@ STEPS = tuple(CaseStep)
 def deadlines(dates: dict[str, dt.date], today: dt.date) -> list[dict[str, Any]]:
     """Every deadline whose clock has started (:func:`rules.case_due_dates` over the
     packaged table): due date, the date its step was done, whether it is overdue (not
-    done and ``today`` past the due date) and whether it was done late. A rule counted from its own step (the
-    party's window to ask for a hearing, the serving of a decision) is a window: shown,
-    never overdue for the agency."""
+    done and ``today`` past the due date) and whether it was done late. A rule counted
+    from its own step (the party's window to ask for a hearing, the serving of a
+    decision) is a window: shown, never overdue for the agency."""
     table = rules.case_deadlines()
     out = []
     for key, due in sorted(rules.case_due_dates(dates).items(), key=lambda item: item[1]):
