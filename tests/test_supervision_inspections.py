@@ -163,3 +163,54 @@ def test_attachments_are_checked_hashed_and_kept_once(
     assert read.headers["content-type"] == "image/png"
     missing = client.get(f"{url}/{'0' * 64}", headers=agency)
     assert missing.status_code == 404
+
+
+def test_an_inspector_sees_and_files_only_their_own(
+    api: tuple[TestClient, dict[str, str]], engine: Engine
+) -> None:
+    from ecohub.supervision.draw import DrawRules
+
+    client, keys = api
+    with Session(engine) as session:
+        # An inspector's account is named by their badge code.
+        own = issue_key(session, name="SH-02", role=Role.INSPECTOR, created_by="t")
+        session.commit()
+    service.set_inspector(engine, "SH-04", "检查员SH-04", "310000", "t")
+    service.set_object(engine, HUDONG, "key", "t")
+    drawn = service.run_draw(engine, "季度抽查", DrawRules({"key": 1.0}), "t", seed=3)
+    team = drawn["picks"][0]["inspectors"]
+    mine = client.get("/api/v1/supervision/assignments", headers=_h(own)).json()
+    assert [a["uscc"] for a in mine] == ([HUDONG] if "SH-02" in team else [])
+    everyone = client.get("/api/v1/supervision/assignments", headers=_h(keys["agency"])).json()
+    assert [a["uscc"] for a in everyone] == [HUDONG]
+    # Not the directories: names of colleagues and the draws are the agency's.
+    assert client.get("/api/v1/supervision/inspectors", headers=_h(own)).status_code == 403
+    assert client.get("/api/v1/supervision/draws", headers=_h(own)).status_code == 403
+    # Files a record naming themselves; not one naming only others.
+    filed = client.put(
+        "/api/v1/supervision/inspections/phone-sh02-0001", json=RECORD, headers=_h(own)
+    )
+    assert filed.status_code == 201, filed.text
+    others = {**RECORD, "inspectors": ["SH-03", "SH-04"]}
+    refused = client.put(
+        "/api/v1/supervision/inspections/phone-sh02-0002", json=others, headers=_h(own)
+    )
+    assert refused.status_code == 403
+    theirs = client.put(
+        "/api/v1/supervision/inspections/agency-0003", json=others, headers=_h(keys["agency"])
+    )
+    assert theirs.status_code == 201
+    listed = client.get("/api/v1/supervision/inspections", headers=_h(own)).json()
+    assert [item["id"] for item in listed] == [filed.json()["id"]]
+    hidden = client.get(f"/api/v1/supervision/inspections/{theirs.json()['id']}", headers=_h(own))
+    assert hidden.status_code == 404
+    upload = client.post(
+        f"/api/v1/supervision/inspections/{theirs.json()['id']}/attachments",
+        headers=_h(own),
+        data={"kind": "photo"},
+        files={"file": ("a.png", png(), "image/png")},
+    )
+    assert upload.status_code == 404
+    assert (
+        len(client.get("/api/v1/supervision/inspections", headers=_h(keys["agency"])).json()) == 2
+    )

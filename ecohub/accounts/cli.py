@@ -45,7 +45,10 @@ def _password(given: str | None) -> str:
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="The sign-in name.")],
-    role: Annotated[str, typer.Option(help="admin, agency, enterprise or public.")] = "agency",
+    role: Annotated[
+        str,
+        typer.Option(help="admin, agency, inspector (named by badge code), enterprise or public."),
+    ] = "agency",
     enterprise: Annotated[
         str | None, typer.Option(help="Unified social credit code (enterprise users).")
     ] = None,

@@ -31,6 +31,9 @@ class Role(enum.StrEnum):
     ENTERPRISE = "enterprise"  # only its own enterprise's points
     OPERATOR = "operator"  # a third-party operator uploading for the points it is given
     PUBLIC = "public"  # a registered member of the public: what anyone sees, signed in
+    # A field inspector (执法人员): the account's name is their badge code in the
+    # inspector directory; they see their own assignments and inspections only.
+    INSPECTOR = "inspector"
 
 
 class ApiKey(Base):

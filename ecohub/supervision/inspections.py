@@ -305,8 +305,9 @@ def get_inspection(engine: Engine, inspection_id: int) -> dict[str, Any] | None:
 
 
 def list_inspections(
-    engine: Engine, uscc: str | None = None, limit: int = 100
+    engine: Engine, uscc: str | None = None, limit: int = 100, inspector: str | None = None
 ) -> list[dict[str, Any]]:
+    """Records, newest first (``inspector``: only those naming that badge code)."""
     query = (
         select(
             inspections.c.id,
@@ -319,12 +320,17 @@ def list_inspections(
         )
         .join(enterprises, enterprises.c.id == inspections.c.enterprise_id)
         .order_by(inspections.c.inspected_at.desc())
-        .limit(limit)
     )
     if uscc is not None:
         query = query.where(enterprises.c.uscc == uscc)
+    found: list[dict[str, Any]] = []
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query).all()]
+        for row in connection.execute(query):
+            if inspector is None or inspector in row.inspector_codes:
+                found.append(dict(row._mapping))
+                if len(found) >= limit:
+                    break
+    return found
 
 
 def record_from(document: Mapping[str, Any], client_id: str) -> InspectionRecord:

@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, select
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from ecohub.accounts.keys import Role
 from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.supervision import cases, credit, evidence, inspections, service
 from ecohub.supervision.risk import load_weights
@@ -103,21 +104,31 @@ def check_items(lang: str) -> list[str]:
     return [row["item_en" if lang == "en" else "item_zh"] for row in rows]
 
 
-def _form_context(engine: Engine) -> dict[str, Any]:
+FIELD = frozenset({Role.INSPECTOR})  # who may use the field pages besides the agency
+
+
+def _own_code(user: Any) -> str | None:
+    """An inspector's badge code (None for the agency's users)."""
+    return str(user.principal.name) if user.principal.role == Role.INSPECTOR else None
+
+
+def _form_context(engine: Engine, own: str | None = None) -> dict[str, Any]:
     with engine.connect() as connection:
         objects = connection.execute(
             select(enterprises.c.uscc, enterprises.c.name).order_by(enterprises.c.name)
         ).all()
     staff = [item for item in service.list_inspectors(engine) if item["active"]]
+    if own is not None:  # an inspector files records naming themselves
+        staff = [item for item in staff if item["code"] == own]
     return {"enterprises": objects, "inspectors": staff, "client_id": uuid.uuid4().hex}
 
 
 @router.get("/agency/inspections/new")
 async def inspection_form(request: Request) -> Response:
-    user = agency_user(request)
+    user = agency_user(request, FIELD)
     if isinstance(user, Response):
         return user
-    context = await run_in_threadpool(_form_context, request.app.state.engine)
+    context = await run_in_threadpool(_form_context, request.app.state.engine, _own_code(user))
     return render(
         request,
         "supervision/inspection_form.html",
@@ -131,7 +142,7 @@ async def inspection_form(request: Request) -> Response:
 async def inspection_submit(request: Request) -> Response:
     """The form's record and its files in one post (resubmitting it stores nothing twice:
     the form's client id and the files' hashes make it idempotent)."""
-    user = agency_user(request)
+    user = agency_user(request, FIELD)
     if isinstance(user, Response):
         return user
     form = await request.form(max_files=12, max_fields=200)
@@ -141,6 +152,9 @@ async def inspection_submit(request: Request) -> Response:
     items = check_items(lang)
     try:
         record = _record_from_form(form, items)
+        own = _own_code(user)
+        if own is not None and own not in record.inspectors:
+            raise SupervisionError(f"inspector {own} files records naming themselves")
         stored, _created = await run_in_threadpool(
             inspections.submit, engine, record, user.principal.actor
         )
@@ -159,7 +173,7 @@ async def inspection_submit(request: Request) -> Response:
                         user.principal.actor,
                     )
     except (SupervisionError, ValueError) as error:
-        context = await run_in_threadpool(_form_context, engine)
+        context = await run_in_threadpool(_form_context, engine, _own_code(user))
         return render(
             request,
             "supervision/inspection_form.html",
@@ -202,12 +216,13 @@ def _record_from_form(form: Any, items: list[str]) -> inspections.InspectionReco
 
 @router.get("/agency/inspections/{inspection_id}")
 async def inspection_page(request: Request, inspection_id: int) -> Response:
-    user = agency_user(request)
+    user = agency_user(request, FIELD)
     if isinstance(user, Response):
         return user
     found = await run_in_threadpool(
         inspections.get_inspection, request.app.state.engine, inspection_id
     )
-    if found is None:
+    own = _own_code(user)
+    if found is None or (own is not None and own not in found["inspector_codes"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no inspection {inspection_id}")
     return render(request, "supervision/inspection.html", i=found)

@@ -461,3 +461,45 @@ def publish_draw(engine: Engine, draw_id: int, actor: str) -> dt.datetime:
             {"published_at": now.isoformat()},
         )
     return now
+
+
+def assignments(engine: Engine, inspector: str | None, limit: int = 200) -> list[dict[str, Any]]:
+    """Draw picks, newest draw first: every pick (``inspector`` None) or those whose team
+    names ``inspector``."""
+    query = (
+        select(
+            draws.c.id,
+            draws.c.title,
+            draws.c.drawn_at,
+            draws.c.published_at,
+            enterprises.c.uscc,
+            enterprises.c.name,
+            enterprises.c.longitude,
+            enterprises.c.latitude,
+            draw_picks.c.inspector_codes,
+        )
+        .select_from(draw_picks)
+        .join(draws, draws.c.id == draw_picks.c.draw_id)
+        .join(enterprises, enterprises.c.id == draw_picks.c.enterprise_id)
+        .order_by(draws.c.id.desc(), draw_picks.c.position)
+    )
+    found = []
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            if inspector is None or inspector in row.inspector_codes:
+                found.append(
+                    {
+                        "draw_id": row.id,
+                        "draw": row.title,
+                        "drawn_at": row.drawn_at,
+                        "published_at": row.published_at,
+                        "uscc": row.uscc,
+                        "enterprise": row.name,
+                        "longitude": row.longitude,
+                        "latitude": row.latitude,
+                        "inspectors": list(row.inspector_codes),
+                    }
+                )
+                if len(found) >= limit:
+                    break
+    return found

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from ecohub.accounts.auth import signed_in
 from ecohub.accounts.catalogue import AGENCY_ROLES
+from ecohub.accounts.keys import Role
 from ecohub.accounts.users import SignedIn
 from ecohub.clock import local_time
 from ecohub.web.i18n import LANGUAGES, term, text
@@ -74,12 +75,13 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
-def agency_user(request: Request) -> SignedIn | Response:
-    """The signed-in agency user, a redirect to sign in, or a 403 page."""
+def agency_user(request: Request, also: frozenset[Role] = frozenset()) -> SignedIn | Response:
+    """The signed-in agency user (or one of the roles ``also`` admits), a redirect to
+    sign in, or a 403 page."""
     user = signed_in(request)
     if user is None:
         return RedirectResponse(f"/login?next={request.url.path}", status.HTTP_303_SEE_OTHER)
-    if user.principal.role not in AGENCY_ROLES:
+    if user.principal.role not in AGENCY_ROLES | also:
         return render(request, "message.html", 403, message=text(language(request))["forbidden"])
     return user
 
