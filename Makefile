@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.soak
 	$(BIN)/python -m benchmarks.qc_saqc
 	$(BIN)/python -m benchmarks.cnemc_import
+	$(BIN)/python -m benchmarks.supervision_risk
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

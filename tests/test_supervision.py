@@ -89,14 +89,16 @@ def test_evidence_and_risk_from_an_exceedance(store: Engine) -> None:
     assert top["exceedance_pollutants"] == ["a21026"]
     assert top["max_exceedance_multiple"] == pytest.approx(0.6)  # (80 − 50) / 50
     assert top["sources"]["alarms"]["source_exceedance"] == [alarm_id]
-    # Two series of P0002 reported 1 hour each of the day's 24: 2 / 48.
-    assert top["transmission_rate"] == pytest.approx(2 / 48)
+    # P0002 reports every 60 s: 1,440 values a day expected of each of its two series
+    # (SO2, flow), 1 received each: 2 / 2,880; one valid hour each of the day's 24: 2 / 48.
+    assert top["transmission_rate"] == pytest.approx(2 / 2880)
+    assert top["effective_rate"] == pytest.approx(2 / 48)
     parts = {part["component"]: part for part in top["risk"]["components"]}
     # Weight 30 of 100, cap 100 h: 1 h scores 100 × 30 × 0.01 / 100 = 0.3 points.
     assert parts["exceedance_hours"]["points"] == pytest.approx(0.3)
     # Multiple 0.6 of cap 2, weight 10: 100 × 10 × 0.3 / 100 = 3 points.
     assert parts["max_multiple"]["points"] == pytest.approx(3.0)
-    # Transmission gap 46/48 of cap 0.5 → scaled 1, weight 10: 10 points.
+    # Transmission gap 2,878/2,880 of cap 0.5 → scaled 1, weight 10: 10 points.
     assert parts["transmission_gap"]["points"] == pytest.approx(10.0)
     assert top["risk"]["score"] == pytest.approx(13.3)
     # An enterprise without data has no transmission rate and no gap.

@@ -44,7 +44,7 @@ def measured_indicator(engine: Engine, enterprise_id: int, year: int) -> dict[st
     """Indicator 1 from the year's data: measured hours, exceedance hours, the rate."""
     start, end = local_year_bounds(year)
     found = evidence.gather(engine, start, end, [enterprise_id])[enterprise_id]
-    measured = found.received_hours
+    measured = found.valid_hours
     if not measured:
         return {
             "result": None,

@@ -8,9 +8,9 @@ For every enterprise (or the ones asked for), from what the store holds:
   multiple (超标倍数) their evidence recorded; alarm ids listed;
 - data anomalies (``data_anomaly``, falsification-pattern flags lasting hours) and
   offline time (``offline`` alarms, hours), alarm ids listed;
-- the hourly data received: hours with a value of each of the enterprise's points in the
-  period (hourly rollups) against the hours of the period, i.e. the transmission rate
-  per HJ 356-2019's 数据传输率 on hourly data, and the valid share (有效率);
+- the data received (数据传输率: values received ÷ values expected at each point's
+  interval) and the valid hours (有效率: valid hours ÷ the period's hours), both from
+  the daily rollups of the enterprise's outlet points;
 - cases: opened in the period, decided penalties (amount) and rectifications overdue —
   an order to correct whose latest re-inspection still found the violation; case ids
   listed.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from ecohub.alarms.tables import alarms
 from ecohub.clock import local_zone
@@ -60,9 +60,11 @@ class Evidence:
     max_multiple: float = 0.0
     anomaly_hours: float = 0.0
     offline_hours: float = 0.0
-    expected_hours: int = 0  # hours of the period × parameters measured
-    received_hours: int = 0
-    valid_hours: int = 0
+    # Over the (point, parameter) series of its outlets that reported in the period:
+    expected_values: float = 0.0  # the period ÷ each point's interval, summed
+    received_values: int = 0  # raw values received (the daily rollups' ``received``)
+    series_hours: int = 0  # the period's hours × series
+    valid_hours: int = 0  # valid hours (the daily rollups' ``samples``)
     cases_opened: int = 0
     penalties: int = 0
     penalty_yuan: Decimal = Decimal(0)
@@ -72,11 +74,16 @@ class Evidence:
 
     @property
     def transmission_rate(self) -> float | None:
-        return self.received_hours / self.expected_hours if self.expected_hours else None
+        """数据传输率: values received ÷ values expected (HJ 356-2019 / HJ 75-2017: 实际
+        传输的数据个数 ÷ 应传输的数据个数; a point is expected once per interval)."""
+        if not self.expected_values:
+            return None
+        return min(1.0, self.received_values / self.expected_values)
 
     @property
     def effective_rate(self) -> float | None:
-        return self.valid_hours / self.expected_hours if self.expected_hours else None
+        """数据有效率 on hours: valid hours ÷ the period's hours of every series."""
+        return self.valid_hours / self.series_hours if self.series_hours else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -180,35 +187,37 @@ def _alarm_evidence(
 def _data_evidence(
     connection: Any, found: dict[int, Evidence], start: dt.datetime, end: dt.datetime
 ) -> None:
-    """Hours received and valid per enterprise, from the hourly rollups of its outlets'
-    points; expected: the period's hours for every (point, parameter) that reported."""
-    hours = int((end - start).total_seconds() // 3600)
+    """Values received and valid hours per enterprise, from the **daily** rollups of its
+    outlets' points (a day's ``received`` counts its raw values, ``samples`` its valid
+    hours: 24 times fewer rows than the hourly ones); expected: the period over each
+    point's interval, for every (point, parameter) that reported in the period."""
+    seconds = (end - start).total_seconds()
     per_series = (
         select(
             outlets.c.enterprise_id,
             rollups.c.point_id,
             rollups.c.parameter_code,
-            func.count().label("received"),
-            func.sum(case((rollups.c.valid, 1), else_=0)).label("valid"),
+            points.c.interval_seconds,
+            func.sum(rollups.c.received).label("received"),
+            func.sum(rollups.c.samples).label("valid"),
         )
         .join(points, points.c.id == rollups.c.point_id)
         .join(outlets, outlets.c.id == points.c.outlet_id)
-        .where(rollups.c.period == "hour", rollups.c.ts >= start, rollups.c.ts < end)
-        .group_by(outlets.c.enterprise_id, rollups.c.point_id, rollups.c.parameter_code)
-        .subquery()
+        .where(rollups.c.period == "day", rollups.c.ts >= start, rollups.c.ts < end)
+        .group_by(
+            outlets.c.enterprise_id,
+            rollups.c.point_id,
+            rollups.c.parameter_code,
+            points.c.interval_seconds,
+        )
     )
-    totals = select(
-        per_series.c.enterprise_id,
-        func.count(),
-        func.sum(per_series.c.received),
-        func.sum(per_series.c.valid),
-    ).group_by(per_series.c.enterprise_id)
-    for enterprise_id, series, received, valid in connection.execute(totals).all():
+    for enterprise_id, _point, _code, interval, received, valid in connection.execute(per_series):
         evidence = found.get(enterprise_id)
         if evidence is not None:
-            evidence.expected_hours = int(series) * hours
-            evidence.received_hours = int(received or 0)
-            evidence.valid_hours = int(valid or 0)
+            evidence.expected_values += seconds / max(1, int(interval))
+            evidence.received_values += int(received or 0)
+            evidence.series_hours += int(seconds // 3600)
+            evidence.valid_hours += int(valid or 0)
 
 
 def _case_evidence(
