@@ -459,3 +459,52 @@ def test_overdue_steps_raise_escalate_and_close_alarms(store: Engine) -> None:
     closed = sweep_overdue_cases(store, dt.datetime.combine(dt.date(2024, 7, 2), noon))
     assert [event.action for event in closed] == ["closed"]
     assert list_alarms(store, status="unclosed", kind="case_overdue") == []
+
+
+def test_credit_repair_after_rectification(
+    client: tuple[TestClient, dict[str, str]], store: Engine
+) -> None:
+    from ecohub.supervision import repair
+
+    api, keys = client
+    hudong, agency = _h(keys["hudong"]), _h(keys["agency"])
+    year = dt.date.today().year
+    credit.rate(store, HUDONG, year, "agency:t", findings=["hidden_discharge"])
+    credit.decide(store, HUDONG, year, "red", "私设旁路", "agency:t")
+    url = f"/api/v1/supervision/credit/{HUDONG}/{year}"
+    early = api.post(f"{url}/repair", headers=hudong, json={"text": "已拆除旁路"})
+    assert early.status_code == 409 and "not published" in early.json()["detail"]
+    credit.publish(store, HUDONG, year, "agency:t")
+    # Rectification comes first: no re-inspection has found the violation corrected.
+    missing = api.post(f"{url}/repair", headers=hudong, json={"text": "已拆除旁路"})
+    assert missing.status_code == 409 and "rectification comes first" in missing.json()["detail"]
+    case_id = cases.open_case(store, HUDONG, "私设旁路", "旁路排放", dt.date.today(), "agency:t")
+    cases.order_correction(store, case_id, dt.date.today(), "agency:t")
+    cases.reinspect(store, case_id, dt.date.today() + dt.timedelta(days=1), False, "agency:t")
+    assert api.post(f"{url}/repair", headers=agency, json={"text": "x"}).status_code == 403
+    asked = api.post(f"{url}/repair", headers=hudong, json={"text": "已拆除旁路，见复查记录"})
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["evidence"][0]["case_id"] == case_id
+    assert api.post(f"{url}/repair", headers=hudong, json={"text": "again"}).status_code == 409
+    refused = api.post(f"{url}/repair/decision", headers=hudong, json={"grant": True, "text": "x"})
+    assert refused.status_code == 403
+    granted = api.post(
+        f"{url}/repair/decision",
+        headers=agency,
+        json={"grant": True, "text": "现场复查确认整改到位"},
+    )
+    assert granted.status_code == 200, granted.text
+    # One level up (粤环函〔2015〕947号 as Guangzhou applies it): red → yellow.
+    assert granted.json()["to_grade"] == "yellow"
+    public = api.get("/api/v1/supervision/public/credit").json()
+    assert [(r["uscc"], r["grade"], r["blacklisted"]) for r in public] == [
+        (HUDONG, "yellow", False)
+    ]
+    rating = credit.get_rating(store, HUDONG, year)
+    assert rating is not None and rating["explanation"]["repairs"][0]["from"] == "red"
+    # Past the window of 183 days after publication a request is refused.
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(days=200)
+    with pytest.raises(SupervisionError, match="window closed"):
+        repair.request_repair(store, HUDONG, year, "再次申请", "enterprise:hudong", now=late)
+    assert repair.repaired_grade("yellow", repair.repair_rules()) == "blue"
+    assert repair.repaired_grade("blue", repair.repair_rules()) == "blue"  # green is earned

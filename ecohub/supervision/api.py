@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from ecohub.accounts.catalogue import AGENCY_ROLES, dataset_access
 from ecohub.accounts.keys import Principal, Role
 from ecohub.clock import local_day_start, local_zone, utcnow
-from ecohub.supervision import cases, credit, evidence, service
+from ecohub.supervision import cases, credit, evidence, repair, service
 from ecohub.supervision.draw import DrawRules
 from ecohub.supervision.risk import load_weights
 from ecohub.supervision.service import SupervisionError
@@ -466,6 +466,40 @@ async def post_publish_rating(
 ) -> dict[str, Any]:
     _agency_only(caller)
     return await _run(credit.publish, request.app.state.engine, uscc, year, caller.actor)
+
+
+class RepairDecisionIn(BaseModel):
+    grant: bool
+    text: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/credit/{uscc}/{year}/repair", status_code=201, summary="Ask for credit repair")
+async def post_repair(
+    request: Request, uscc: UsccPath, year: YearPath, body: Text, caller: CaseReader
+) -> dict[str, Any]:
+    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
+    _own_rating(caller, found, uscc)
+    if caller.role != Role.ENTERPRISE:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the rated enterprise may ask")
+    return await _run(
+        repair.request_repair, request.app.state.engine, uscc, year, body.text, caller.actor
+    )
+
+
+@router.post("/credit/{uscc}/{year}/repair/decision", summary="Grant or refuse a credit repair")
+async def post_repair_decision(
+    request: Request, uscc: UsccPath, year: YearPath, body: RepairDecisionIn, caller: CaseReader
+) -> dict[str, Any]:
+    _agency_only(caller)
+    return await _run(
+        repair.decide_repair,
+        request.app.state.engine,
+        uscc,
+        year,
+        body.grant,
+        body.text,
+        caller.actor,
+    )
 
 
 # --- public -------------------------------------------------------------------------------

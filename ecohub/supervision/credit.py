@@ -247,9 +247,8 @@ def decide(
 
 def publish(engine: Engine, uscc: str, year: int, actor: str) -> dict[str, Any]:
     """Publish a decided rating (on the portal and the open API)."""
-    return _move(
-        engine, uscc, year, actor, (RatingStatus.DECIDED,), {"status": RatingStatus.PUBLISHED.value}
-    )
+    values = {"status": RatingStatus.PUBLISHED.value, "published_at": utcnow()}
+    return _move(engine, uscc, year, actor, (RatingStatus.DECIDED,), values)
 
 
 def published_ratings(

@@ -184,6 +184,7 @@ credit_ratings = Table(
     Column("decision", Text),
     Column("computed_at", UTCDateTime, nullable=False),
     Column("updated_by", String(100), nullable=False),
+    Column("published_at", UTCDateTime),  # when first published (the repair window runs from it)
     PrimaryKeyConstraint("enterprise_id", "year"),
     CheckConstraint(_in("grade", CreditGrade), name="grade"),
     CheckConstraint(_in("status", RatingStatus), name="status"),
@@ -227,3 +228,23 @@ inspection_attachments = Table(
     PrimaryKeyConstraint("inspection_id", "sha256"),
     CheckConstraint("kind IN ('photo', 'document', 'signature')", name="kind"),
 )
+
+credit_repairs = Table(
+    "credit_repairs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("enterprise_id", Integer, ForeignKey("enterprises.id"), nullable=False),
+    Column("year", Integer, nullable=False),  # the rating repaired
+    Column("status", String(10), nullable=False),  # requested, granted, refused
+    Column("from_grade", String(8), nullable=False),
+    Column("to_grade", String(8)),  # when granted
+    Column("reason", Text, nullable=False),  # the enterprise's account of its rectification
+    Column("evidence", JSON, nullable=False),  # the re-inspections that found it corrected
+    Column("decision", Text),
+    Column("requested_by", String(100), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(100)),
+    Column("decided_at", UTCDateTime),
+    CheckConstraint("status IN ('requested', 'granted', 'refused')", name="status"),
+)
+Index("ix_credit_repairs_rating", credit_repairs.c.enterprise_id, credit_repairs.c.year)
