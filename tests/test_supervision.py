@@ -508,3 +508,90 @@ def test_credit_repair_after_rectification(
         repair.request_repair(store, HUDONG, year, "再次申请", "enterprise:hudong", now=late)
     assert repair.repaired_grade("yellow", repair.repair_rules()) == "blue"
     assert repair.repaired_grade("blue", repair.repair_rules()) == "blue"  # green is earned
+
+
+def test_alarm_to_inspection_to_case_to_penalty_to_rectification_to_grade(store: Engine) -> None:
+    """The whole chain on one enterprise, each step linked to the one before, audited."""
+    from ecohub.supervision import inspections
+
+    with store.connect() as connection:
+        alarm_id = connection.execute(select(alarms.c.id)).scalar_one()  # 沪东's SO2 hour
+    service.set_inspector(store, "SH-02", "检查员SH-02", "310000", "t")
+    record = inspections.InspectionRecord(
+        client_id="chain-0001",
+        uscc=HUDONG,
+        inspectors=("SH-02",),
+        inspected_at=dt.datetime(2024, 1, 16, 10, tzinfo=CST),
+        checks=(inspections.Check("污染防治设施正常运行", "problem", "RTO 停运"),),
+        findings="RTO焚烧炉停运，二氧化硫超标。",
+        latitude=31.27,
+        longitude=121.71,
+    )
+    inspected, _new = inspections.submit(store, record, "user:SH-02")
+    with pytest.raises(SupervisionError, match="not one of"):
+        cases.open_case(
+            store,
+            JINGXI,
+            "x",
+            "y",
+            dt.date(2024, 1, 16),
+            "agency:t",
+            source_inspection_id=inspected["id"],
+        )
+    case_id = cases.open_case(
+        store,
+        HUDONG,
+        "二氧化硫超标排放",
+        inspected["findings"],
+        dt.date(2024, 1, 16),
+        "agency:t",
+        source_alarm_id=alarm_id,
+        source_inspection_id=inspected["id"],
+    )
+    for step, on in (
+        ("filed", dt.date(2024, 1, 20)),
+        ("investigated", dt.date(2024, 2, 1)),
+        ("notified", dt.date(2024, 2, 5)),
+    ):
+        cases.record_step(store, case_id, step, on, "agency:t")
+    cases.record_step(
+        store,
+        case_id,
+        "decided",
+        dt.date(2024, 2, 20),
+        "agency:t",
+        penalty_yuan=Decimal("200000"),
+        legal_basis="大气污染防治法 第九十九条",
+    )
+    cases.order_correction(store, case_id, dt.date(2024, 2, 21), "agency:t")
+    cases.reinspect(store, case_id, dt.date(2024, 3, 1), False, "agency:t", "整改到位")
+    found = cases.get_case(store, case_id, today=dt.date(2024, 3, 2))
+    assert found is not None
+    assert (found["source_alarm_id"], found["source_inspection_id"]) == (alarm_id, inspected["id"])
+    assert found["daily_penalty_days"] == 0  # corrected at the first re-inspection
+    rated = credit.rate(
+        store,
+        HUDONG,
+        2024,
+        "agency:t",
+        {"general_solid_waste": "1", "hazardous_waste": "1", "noise": "1", "siting_ecology": "1"},
+    )
+    assert rated["grade"] == "red"  # indicator 1 at 50 % compliance (see above): 41.29
+    with store.connect() as connection:
+        trail = {
+            (entity, action)
+            for entity, action in connection.execute(
+                select(AuditEntry.entity, AuditEntry.action).where(
+                    AuditEntry.entity.in_(
+                        ["inspection", "case", "case_reinspection", "credit_rating"]
+                    )
+                )
+            ).all()
+        }
+    assert trail == {
+        ("inspection", "create"),
+        ("case", "create"),
+        ("case", "update"),
+        ("case_reinspection", "create"),
+        ("credit_rating", "rate"),
+    }

@@ -247,6 +247,7 @@ class CaseIn(BaseModel):
     violation: str = Field(min_length=1, max_length=4000)
     discovered_on: dt.date
     source_alarm_id: RowId | None = None
+    source_inspection_id: RowId | None = None
 
 
 class StepIn(BaseModel):
@@ -288,6 +289,7 @@ async def post_case(request: Request, body: CaseIn, caller: CaseReader) -> dict[
         body.discovered_on,
         caller.actor,
         source_alarm_id=body.source_alarm_id,
+        source_inspection_id=body.source_inspection_id,
     )
     return await _visible_case(request, caller, case_id)
 

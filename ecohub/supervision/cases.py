@@ -18,11 +18,18 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from ecohub.alarms.tables import alarms
 from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision import rules
 from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
-from ecohub.supervision.tables import CaseStep, case_reinspections, case_steps, cases
+from ecohub.supervision.tables import (
+    CaseStep,
+    case_reinspections,
+    case_steps,
+    cases,
+    inspections,
+)
 
 STEPS = tuple(CaseStep)
 
@@ -64,12 +71,25 @@ def open_case(
     actor: str,
     *,
     source_alarm_id: int | None = None,
+    source_inspection_id: int | None = None,
 ) -> int:
-    """Open a case at its discovery; returns its id."""
+    """Open a case at its discovery (from an alarm, a field inspection, or neither);
+    returns its id. A source must concern the same enterprise."""
     if not title.strip() or not violation.strip():
         raise SupervisionError("a case needs a title and the violation found")
     with write_transaction(engine) as connection:
         ident = enterprise_id(connection, uscc)
+        for table, key, name in (
+            (alarms, source_alarm_id, "alarm"),
+            (inspections, source_inspection_id, "inspection"),
+        ):
+            if key is None:
+                continue
+            owner = connection.execute(
+                select(table.c.enterprise_id).where(table.c.id == key)
+            ).first()
+            if owner is None or owner.enterprise_id != ident:
+                raise SupervisionError(f"{name} {key} is not one of {uscc}'s")
         case_id = int(
             connection.execute(
                 insert(cases)
@@ -80,6 +100,7 @@ def open_case(
                     step=CaseStep.DISCOVERED.value,
                     daily_penalty=False,
                     source_alarm_id=source_alarm_id,
+                    source_inspection_id=source_inspection_id,
                     created_by=actor,
                     created_at=utcnow(),
                 )
@@ -108,6 +129,7 @@ def open_case(
                 "title": title,
                 "discovered_on": discovered_on.isoformat(),
                 "source_alarm_id": source_alarm_id,
+                "source_inspection_id": source_inspection_id,
             },
         )
     return case_id

@@ -142,6 +142,7 @@ cases = Table(
     Column("daily_penalty", Boolean, nullable=False),  # Art. 59 EPL applies
     Column("order_served_on", Date),  # 责令改正决定书送达之日
     Column("source_alarm_id", Integer),  # the alarm it grew from, if any
+    Column("source_inspection_id", Integer),  # the field inspection that found it, if any
     Column("published_at", UTCDateTime),
     Column("created_by", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),

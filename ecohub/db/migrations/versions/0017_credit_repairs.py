@@ -1,7 +1,8 @@
 """Credit repair (信用修复): the requests of enterprises rated yellow or red to have their
 published grade repaired after rectification, with the agency's decision
 (``credit_repairs``), and the time a rating was first published
-(``credit_ratings.published_at``), from which the repair window runs.
+(``credit_ratings.published_at``), from which the repair window runs; and the field
+inspection a case grew from (``cases.source_inspection_id``).
 
 Revision ID: 0017
 Revises: 0016
@@ -50,6 +51,9 @@ def upgrade() -> None:
     with op.batch_alter_table("credit_repairs", schema=None) as batch_op:
         batch_op.create_index("ix_credit_repairs_rating", ["enterprise_id", "year"], unique=False)
 
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("source_inspection_id", sa.Integer(), nullable=True))
+
     with op.batch_alter_table("credit_ratings", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("published_at", ecohub.db.types.UTCDateTime(timezone=True), nullable=True)
@@ -57,6 +61,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_column("source_inspection_id")
+
     with op.batch_alter_table("credit_ratings", schema=None) as batch_op:
         batch_op.drop_column("published_at")
 
