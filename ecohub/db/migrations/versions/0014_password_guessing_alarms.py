@@ -7,7 +7,7 @@ deletes its alarm history and notifications through their ON DELETE CASCADE. The
 constraint is widened in the stored schema instead, as SQLite's documentation describes
 for changes that leave every stored row valid ("Making Other Kinds Of Table Schema
 Changes", https://www.sqlite.org/lang_altertable.html#otheralter). PostgreSQL drops and
-adds the constraint.
+adds the constraint (both in ``ecohub.db.migrate.replace_check``).
 
 Revision ID: 0014
 Revises: 0013
@@ -17,6 +17,8 @@ Create Date: 2026-12-05
 from collections.abc import Sequence
 
 from alembic import op
+
+from ecohub.db.migrate import replace_check
 
 revision: str = "0014"
 down_revision: str | None = "0013"
@@ -40,21 +42,4 @@ def downgrade() -> None:
 
 
 def _replace(old: str, new: str) -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.drop_constraint("ck_alarms_kind", "alarms", type_="check")
-        op.create_check_constraint("ck_alarms_kind", "alarms", f"kind IN ({new})")
-        return
-    sql = bind.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alarms'"
-    ).scalar_one()
-    if f"kind IN ({old})" not in sql:
-        raise RuntimeError(f"alarms: the kind CHECK is not the expected one: {sql}")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-    bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    bind.exec_driver_sql(
-        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'alarms'",
-        (sql.replace(f"kind IN ({old})", f"kind IN ({new})"),),
-    )
-    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-    bind.exec_driver_sql("PRAGMA writable_schema = OFF")
+    replace_check("alarms", "ck_alarms_kind", f"kind IN ({old})", f"kind IN ({new})")

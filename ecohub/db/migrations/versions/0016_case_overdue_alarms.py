@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from ecohub.db.migrate import replace_check
+
 revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
@@ -36,21 +38,4 @@ def downgrade() -> None:
 
 
 def _replace(old: str, new: str) -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        op.drop_constraint("ck_alarms_kind", "alarms", type_="check")
-        op.create_check_constraint("ck_alarms_kind", "alarms", f"kind IN ({new})")
-        return
-    sql = bind.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alarms'"
-    ).scalar_one()
-    if f"kind IN ({old})" not in sql:
-        raise RuntimeError(f"alarms: the kind CHECK is not the expected one: {sql}")
-    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
-    bind.exec_driver_sql("PRAGMA writable_schema = ON")
-    bind.exec_driver_sql(
-        "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'alarms'",
-        (sql.replace(f"kind IN ({old})", f"kind IN ({new})"),),
-    )
-    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-    bind.exec_driver_sql("PRAGMA writable_schema = OFF")
+    replace_check("alarms", "ck_alarms_kind", f"kind IN ({old})", f"kind IN ({new})")
