@@ -398,6 +398,17 @@ class RatingIn(BaseModel):
     green_extras: int = Field(default=0, ge=0, le=20)
 
 
+async def _rated_enterprise(
+    request: Request, caller: Principal, uscc: str, year: int, action: str
+) -> None:
+    """Only the rated enterprise itself may object or ask for repair (404 for another's
+    rating, 403 for the agency)."""
+    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
+    _own_rating(caller, found, uscc)
+    if caller.role != Role.ENTERPRISE:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only the rated enterprise may {action}")
+
+
 @router.post("/credit/{uscc}/{year}", summary="Rate an enterprise's credit for a year (draft)")
 async def post_rating(
     request: Request,
@@ -432,10 +443,7 @@ async def get_rating(
 async def post_objection(
     request: Request, uscc: UsccPath, year: YearPath, body: Text, caller: CaseReader
 ) -> dict[str, Any]:
-    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
-    _own_rating(caller, found, uscc)
-    if caller.role != Role.ENTERPRISE:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the rated enterprise may object")
+    await _rated_enterprise(request, caller, uscc, year, "object")
     return await _run(
         credit.object_to,
         request.app.state.engine,
@@ -479,10 +487,7 @@ class RepairDecisionIn(BaseModel):
 async def post_repair(
     request: Request, uscc: UsccPath, year: YearPath, body: Text, caller: CaseReader
 ) -> dict[str, Any]:
-    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
-    _own_rating(caller, found, uscc)
-    if caller.role != Role.ENTERPRISE:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the rated enterprise may ask")
+    await _rated_enterprise(request, caller, uscc, year, "ask")
     return await _run(
         repair.request_repair, request.app.state.engine, uscc, year, body.text, caller.actor
     )

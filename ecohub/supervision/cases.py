@@ -22,9 +22,9 @@ from ecohub.alarms.tables import alarms
 from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision import rules
+from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
 from ecohub.supervision.tables import (
-    CaseStep,
     case_reinspections,
     case_steps,
     cases,
@@ -145,8 +145,6 @@ def record_step(
     note: str | None = None,
     penalty_yuan: Decimal | None = None,
     legal_basis: str | None = None,
-    daily_penalty: bool | None = None,
-    order_served_on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Record the next step of a case (steps go in order; a date before the previous
     step's is refused). A decision needs its penalty and legal basis."""
@@ -182,10 +180,6 @@ def record_step(
                     "a decision needs the penalty (yuan, ≥ 0) and its legal basis"
                 )
             changes |= {"penalty_yuan": penalty_yuan, "legal_basis": legal_basis}
-        if daily_penalty is not None:
-            changes["daily_penalty"] = daily_penalty
-        if order_served_on is not None:
-            changes["order_served_on"] = order_served_on
         connection.execute(update(cases).where(cases.c.id == case_id).values(**changes))
         connection.execute(
             insert(case_steps).values(

@@ -36,8 +36,9 @@ from ecohub.clock import local_zone
 from ecohub.registry.models import MonitoringPoint, Outlet
 from ecohub.registry.regions import region_prefix
 from ecohub.supervision.risk import Weight, evidence_values, risk_score
+from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import enterprises
-from ecohub.supervision.tables import CaseStep, case_reinspections, case_steps, cases
+from ecohub.supervision.tables import case_reinspections, case_steps, cases
 from ecohub.timeseries.tables import rollups
 
 points = MonitoringPoint.__table__

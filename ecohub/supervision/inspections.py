@@ -192,6 +192,11 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def attachments_folder(var_dir: str | Path) -> Path:
+    """The content-addressed folder of attachments under the store's ``var`` folder."""
+    return Path(var_dir) / "attachments"
+
+
 def attachment_path(folder: Path, sha256: str) -> Path:
     """Where an attachment's bytes live: ``folder/ab/abcdef…`` (by hash)."""
     return folder / sha256[:2] / sha256

@@ -91,7 +91,7 @@ async def get_assignments(
 
 
 def attachments_folder(request: Request) -> FilePath:
-    return FilePath(request.app.state.settings.var_dir) / "attachments"
+    return inspections.attachments_folder(request.app.state.settings.var_dir)
 
 
 @router.put(

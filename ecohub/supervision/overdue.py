@@ -22,8 +22,9 @@ from ecohub.alarms.tables import AlarmKind, AlarmStatus, alarms
 from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision.cases import deadlines
+from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import enterprises
-from ecohub.supervision.tables import CaseStep, case_steps, cases
+from ecohub.supervision.tables import case_steps, cases
 
 ESCALATE_AFTER_DAYS = 30
 DAY = dt.timedelta(days=1)

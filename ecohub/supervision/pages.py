@@ -14,7 +14,6 @@ import io
 import json
 import uuid
 from importlib.resources import files
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -27,8 +26,8 @@ from ecohub.accounts.keys import Role
 from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.supervision import cases, credit, evidence, inspections, service
 from ecohub.supervision.risk import load_weights
+from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import SupervisionError, enterprises
-from ecohub.supervision.tables import CaseStep
 from ecohub.web.render import agency_user, check_form_csrf, language, render
 
 router = APIRouter(include_in_schema=False)
@@ -165,7 +164,7 @@ async def inspection_submit(request: Request) -> Response:
                     await run_in_threadpool(
                         inspections.add_attachment,
                         engine,
-                        Path(request.app.state.settings.var_dir) / "attachments",
+                        inspections.attachments_folder(request.app.state.settings.var_dir),
                         stored["id"],
                         kind,
                         upload.filename,

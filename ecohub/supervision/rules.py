@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import io
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +31,20 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
-# The steps of a penalty case, in order (发现线索, 立案, 调查取证, 告知, 决定, 执行, 结案).
-CASE_STEPS = ("discovered", "filed", "investigated", "notified", "decided", "executed", "closed")
+
+class CaseStep(enum.StrEnum):
+    """The steps of a penalty case, in order (生态环境行政处罚办法, 2023)."""
+
+    DISCOVERED = "discovered"  # 发现线索
+    FILED = "filed"  # 立案
+    INVESTIGATED = "investigated"  # 调查取证终结
+    NOTIFIED = "notified"  # 告知 (with the right to a hearing)
+    DECIDED = "decided"  # 处罚决定
+    EXECUTED = "executed"  # 执行
+    CLOSED = "closed"  # 结案
+
+
+CASE_STEPS = tuple(step.value for step in CaseStep)
 # Events that start a clock: the steps, and the day the party receives the decision (送达):
 # 行政处罚法 第六十七条 counts the payment period "自收到行政处罚决定书之日起".
 CASE_EVENTS = (*CASE_STEPS, "served")

@@ -10,6 +10,7 @@ and picks record inspector codes (badge numbers), which is what the public sees.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 
 from ecohub.db.base import metadata
 from ecohub.db.types import UTCDateTime
+from ecohub.supervision.rules import GRADE_ORDER, CaseStep
 
 
 class ObjectCategory(enum.StrEnum):
@@ -42,25 +44,6 @@ class ObjectCategory(enum.StrEnum):
     SPECIAL = "special"  # 特殊监管对象
 
 
-class CaseStep(enum.StrEnum):
-    """The steps of a penalty case, in order (生态环境行政处罚办法, 2023)."""
-
-    DISCOVERED = "discovered"  # 发现线索
-    FILED = "filed"  # 立案
-    INVESTIGATED = "investigated"  # 调查取证终结
-    NOTIFIED = "notified"  # 告知 (with the right to a hearing)
-    DECIDED = "decided"  # 处罚决定
-    EXECUTED = "executed"  # 执行
-    CLOSED = "closed"  # 结案
-
-
-class CreditGrade(enum.StrEnum):
-    GREEN = "green"  # 环保诚信企业
-    BLUE = "blue"  # 环保良好企业
-    YELLOW = "yellow"  # 环保警示企业
-    RED = "red"  # 环保不良企业
-
-
 class RatingStatus(enum.StrEnum):
     DRAFT = "draft"  # computed, in its review window
     OBJECTED = "objected"  # the enterprise objected; the agency decides
@@ -68,8 +51,8 @@ class RatingStatus(enum.StrEnum):
     PUBLISHED = "published"  # on the portal and the open API
 
 
-def _in(column: str, kind: type[enum.StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(item.value) for item in kind)})"
+def _in(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
 
 
 supervision_objects = Table(
@@ -187,7 +170,7 @@ credit_ratings = Table(
     Column("updated_by", String(100), nullable=False),
     Column("published_at", UTCDateTime),  # when first published (the repair window runs from it)
     PrimaryKeyConstraint("enterprise_id", "year"),
-    CheckConstraint(_in("grade", CreditGrade), name="grade"),
+    CheckConstraint(_in("grade", GRADE_ORDER), name="grade"),
     CheckConstraint(_in("status", RatingStatus), name="status"),
 )
 
