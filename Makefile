@@ -55,6 +55,8 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.qc_saqc
 	$(BIN)/python -m benchmarks.cnemc_import
 	$(BIN)/python -m benchmarks.supervision_risk
+	$(BIN)/python -m benchmarks.complaints_linking
+	$(BIN)/python -m benchmarks.complaints_intake
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

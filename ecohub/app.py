@@ -27,6 +27,8 @@ from ecohub.alarms.api import router as alarms_router
 from ecohub.alarms.pages import router as alarm_pages
 from ecohub.assessment.api import router as assessment_router
 from ecohub.assessment.pages import router as assessment_pages
+from ecohub.complaints.api import router as complaints_router
+from ecohub.complaints.pages import router as complaints_pages
 from ecohub.config import Settings, get_settings
 from ecohub.ingest.upload import Submit, install
 from ecohub.ingest.upload import router as upload_router
@@ -50,6 +52,7 @@ API_ROUTERS = (
     agency_router,
     supervision_router,
     inspections_router,
+    complaints_router,
     catalogue_router,
 )
 PAGE_ROUTERS = (
@@ -59,6 +62,7 @@ PAGE_ROUTERS = (
     alarm_pages,
     agency_pages,
     supervision_pages,
+    complaints_pages,
 )
 MESSAGES = {403: "forbidden", 404: "not_found"}
 

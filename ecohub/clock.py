@@ -1,5 +1,5 @@
-"""Time on the ground floor: the current instant in UTC, China Standard Time, and the
-starts of hours and local days.
+"""Time on the ground floor: the current instant in UTC, China Standard Time, the
+starts of hours and local days, and working days (legal periods counted in them).
 
 The store keeps UTC; HJ 212 and CNEMC times are Beijing time (UTC+8, no daylight saving),
 converted at the edge. Daily values follow the local calendar day of ``ECOHUB_TIMEZONE``
@@ -11,6 +11,7 @@ time zone: Python compares two aware datetimes field by field only when they sha
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -83,3 +84,29 @@ def local_time(moment: dt.datetime | str | None) -> str:
 def iso_z(moment: dt.datetime) -> str:
     """An instant as ISO 8601 in UTC with a ``Z`` (how the API and payloads write times)."""
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_working_day(
+    day: dt.date, holidays: Collection[dt.date] = (), workdays: Collection[dt.date] = ()
+) -> bool:
+    """Whether ``day`` is a working day: Monday to Friday unless a public holiday
+    (法定节假日, ``holidays``), or a weekend day made a working day (调休, ``workdays``).
+    The State Council publishes both lists each year; the caller passes them in."""
+    if day in workdays:
+        return True
+    return day.weekday() < 5 and day not in holidays
+
+
+def add_working_days(
+    start: dt.date,
+    days: int,
+    holidays: Collection[dt.date] = (),
+    workdays: Collection[dt.date] = (),
+) -> dt.date:
+    """The ``days``-th working day after ``start`` (``start`` itself not counted)."""
+    day, left = start, days
+    while left > 0:
+        day += dt.timedelta(days=1)
+        if is_working_day(day, holidays, workdays):
+            left -= 1
+    return day

@@ -49,6 +49,47 @@ class Settings(BaseSettings):
         description="CSV of the risk score's weights and caps overriding the shipped table "
         "(ecohub/supervision/data/risk_weights.csv).",
     )
+    complaints_key: str | None = Field(
+        default=None,
+        description="Key (Fernet, url-safe base64 of 32 bytes) that encrypts complainants' "
+        "contact details and keys the query codes' digests. Unset: a key file "
+        "complaints.key is made in var_dir on first use (mode 600); production sets it "
+        "from a secret store. Losing it makes stored contacts unreadable.",
+    )
+    complaints_link_radius_m: float | None = Field(
+        default=None,
+        gt=0,
+        description="Complaints nearer than this (metres) may be linked into one event "
+        "(unset: the linking module's default, 1250).",
+    )
+    complaints_link_window_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Complaints nearer in time than this (hours) may be linked (unset: 48).",
+    )
+    complaints_link_similarity: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Least text similarity (0..1) of linked complaints (unset: 0.08; 0: "
+        "link on medium, place and time alone).",
+    )
+    complaints_per_client_hour: int = Field(
+        default=10,
+        gt=0,
+        description="Complaints one address may file on the public form per hour.",
+    )
+    complaints_query_attempts: int = Field(
+        default=5,
+        gt=0,
+        description="Wrong query codes per ticket (and per address) in 15 minutes before "
+        "the self-query refuses further tries.",
+    )
+    complaints_deadlines: str | None = Field(
+        default=None,
+        description="CSV of handling deadlines overriding the shipped table "
+        "(ecohub/complaints/data/deadlines.csv).",
+    )
     qc_thresholds: str | None = Field(
         default=None,
         description="CSV of quality-control thresholds overriding the shipped defaults.",

@@ -14,6 +14,7 @@ import ecohub.accounts.keys
 import ecohub.accounts.users
 import ecohub.alarms.tables
 import ecohub.assessment.tables
+import ecohub.complaints.tables
 import ecohub.db.counters
 import ecohub.db.quarantine
 import ecohub.registry.models
@@ -31,6 +32,7 @@ TABLE_MODULES = (
     ecohub.alarms.tables,
     ecohub.assessment.tables,
     ecohub.supervision.tables,
+    ecohub.complaints.tables,
 )
 
 

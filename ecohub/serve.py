@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ecohub.alarms.housekeeping import run_housekeeping
+from ecohub.complaints.overdue import sweep_overdue_complaints
 from ecohub.config import Settings, get_settings
 from ecohub.ingest.events import configure_logging, log_event
 from ecohub.ingest.hj212_gateway import HJ212Gateway
@@ -86,7 +87,10 @@ async def serve_forever(
         extras.append(
             loop.create_task(
                 run_housekeeping(
-                    engine, stop, settings.alarm_sweep_seconds, sweeps=(sweep_overdue_cases,)
+                    engine,
+                    stop,
+                    settings.alarm_sweep_seconds,
+                    sweeps=(sweep_overdue_cases, sweep_overdue_complaints),
                 ),
                 name="alarm-housekeeping",
             )

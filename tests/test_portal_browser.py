@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from ecohub.accounts.keys import Role
 from ecohub.accounts.users import create_user
 from ecohub.app import create_app
+from ecohub.complaints import handling
+from ecohub.complaints.geo import city_of
 from ecohub.db.engine import make_engine
 from ecohub.db.migrate import upgrade
 from ecohub.db.quarantine import Rejected, quarantine_rows
@@ -102,6 +104,11 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ]
     Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
     _supervision(engine)
+    # The agency of the place the complaint test clicks (the map's centre, 35° N 105° E).
+    city = city_of(105.0, 35.0)
+    assert city is not None
+    handling.add_agency(engine, "CP-1", f"{city[1]}生态环境局", city[0], "test")
+    handling.add_handler(engine, "inspector", "CP-1", "test")
     quarantine_rows(
         engine,
         [
@@ -372,4 +379,56 @@ def test_field_inspection_form_with_gps_and_photo(browser: object, portal: str) 
     assert "污染防治设施正常运行" in problem and "脱硫塔循环泵停运" in problem
     assert "现场.png" in page.locator("#attachments").inner_text()
     _shot(page, "inspection-record")
+    context.close()
+
+
+def test_complaint_form_map_click_and_self_query(browser: object, portal: str) -> None:
+    """A complaint filed on a phone: a click on the map's centre places it (35° N, 105° E,
+    the view the form opens on), the ticket and code come back, the self-query shows the
+    progress with the responsible agency; the agency's staff see the contact details."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        base_url=portal, viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    page = context.new_page()
+    page.goto("/complaints/new")
+    page.wait_for_selector("#complaint-map .leaflet-control-zoom")
+    page.select_option("select[name=medium]", "water")
+    page.fill("textarea[name=text]", "河道里有排污口直排污水，水面发黑发臭，还有死鱼")
+    page.fill("input[name=address]", "某镇河道桥下")
+    page.fill("#contact", "赵六 13600000000")
+    box = page.locator("#complaint-map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    latitude = float(page.input_value("#latitude"))
+    longitude = float(page.input_value("#longitude"))
+    assert abs(latitude - 35.0) < 0.5 and abs(longitude - 105.0) < 0.5
+    assert page.locator("#complaint-map .leaflet-marker-icon").count() == 1
+    _shot(page, "complaint-form")
+    page.click("#complaint-submit")
+    page.wait_for_selector("#ticket")
+    ticket = page.inner_text("#ticket").strip()
+    code = page.inner_text("#code").strip()
+    assert len(ticket) == 15 and len(code) == 8
+    _shot(page, "complaint-filed")
+    page.goto("/complaints/query")
+    page.fill("input[name=ticket]", ticket)
+    page.fill("input[name=code]", "WRONGCOD")
+    page.click("#query-form button")
+    assert "不正确" in page.inner_text("#query-error")
+    page.fill("input[name=code]", code)
+    page.click("#query-form button")
+    status = page.inner_text("#status")
+    assert "待受理" in status and "生态环境局" in status and "13600000000" not in status
+    _shot(page, "complaint-self-query")
+    page.goto("/complaints/statistics")
+    page.wait_for_selector("#chart-media canvas")
+    assert page.inner_text("#stat-complaints") == "1"
+    _shot(page, "complaint-statistics")
+    page.goto("/agency/complaints")
+    page.fill("input[name=username]", "inspector")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button")
+    page.wait_for_url("**/agency/complaints")
+    page.click("#events a")
+    assert "13600000000" in page.inner_text("#members")
+    _shot(page, "complaint-agency-event")
     context.close()

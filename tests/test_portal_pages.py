@@ -19,6 +19,8 @@ from ecohub.accounts.keys import Role
 from ecohub.accounts.users import create_user
 from ecohub.alarms.tables import AlarmKind, AlarmStatus
 from ecohub.app import create_app
+from ecohub.complaints.rules import Medium, Step
+from ecohub.complaints.tables import Channel, EventStatus, Satisfaction
 from ecohub.ingest.pipeline import Pipeline
 from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus, WaterBody
 from ecohub.timeseries.observations import Observation
@@ -35,6 +37,11 @@ ENUMS: dict[str, type[enum.StrEnum]] = {
     "outlet_kind": OutletKind,
     "water_body": WaterBody,
     "region_level": RegionLevel,
+    "medium": Medium,
+    "complaint_status": EventStatus,
+    "complaint_step": Step,
+    "satisfaction": Satisfaction,
+    "channel": Channel,
 }
 RAW = {member.value for values in ENUMS.values() for member in values} | {
     "on change",
@@ -109,6 +116,10 @@ def test_every_enumeration_value_has_both_words() -> None:
         "/agency/alarms",
         "/agency/quarantine",
         "/stations/1001A",
+        "/complaints/new",
+        "/complaints/query",
+        "/complaints/statistics",
+        "/agency/complaints",
     ],
 )
 def test_no_raw_enumeration_value_on_a_chinese_page(portal: TestClient, path: str) -> None:

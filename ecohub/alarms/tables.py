@@ -41,6 +41,7 @@ class AlarmKind(enum.StrEnum):
     HEAVY_POLLUTION = "heavy_pollution"  # city yellow/orange/red warning
     PASSWORD_GUESSING = "password_guessing"  # wrong HJ 212 passwords: an MN or sender blocked
     CASE_OVERDUE = "case_overdue"  # a penalty case's step past its legal deadline
+    COMPLAINT_OVERDUE = "complaint_overdue"  # a complaint's handling past its deadline
 
 
 class AlarmStatus(enum.StrEnum):

@@ -20,6 +20,7 @@ from ecohub.alarms import cli as alarms_cli
 from ecohub.assessment import cli as assessment_cli
 from ecohub.cli import serve as serve_cli
 from ecohub.cli import store as store_cli
+from ecohub.complaints import cli as complaints_cli
 from ecohub.demo import cli as demo_cli
 from ecohub.ingest import cli as ingest_cli
 from ecohub.ingest import cli_hj212
@@ -65,6 +66,7 @@ for group in (
     alarms_cli,
     assessment_cli,
     supervision_cli,
+    complaints_cli,
 ):
     group.register(app)
 

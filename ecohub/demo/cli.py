@@ -89,6 +89,7 @@ def demo_load(
     if release is not None:
         _real_water(store, release)
     _supervision_demo(store)
+    _complaints_demo(store)
     _demo_user(store)
 
 
@@ -175,6 +176,93 @@ def _supervision_demo(store: Engine) -> None:
         f"supervision: {len(usccs)} enterprises in the object directory, "
         f"{len(DEMO_INSPECTORS)} simulated inspectors, draw {drawn['id']} published (seed "
         f"{drawn['seed']}, {len(drawn['picks'])} enterprises drawn)"
+    )
+
+
+# Handling agencies of the demo regions (the province above each city's).
+DEMO_AGENCIES = (
+    ("BJ", "北京市生态环境局", "110000", None),
+    ("SH", "上海市生态环境局", "310000", None),
+    ("GD", "广东省生态环境厅", "440000", None),
+    ("GZ", "广州市生态环境局", "440100", "GD"),
+    ("HEB", "河北省生态环境厅", "130000", None),
+    ("SJZ", "石家庄市生态环境局", "130100", "HEB"),
+    ("HLJ", "黑龙江省生态环境厅", "230000", None),
+    ("HRB", "哈尔滨市生态环境局", "230100", "HLJ"),
+)
+# Simulated complaints near each demo enterprise (medium, text), labelled as such.
+DEMO_COMPLAINTS = {
+    "91110106MA00DEM01H": (
+        ("noise", "热电厂冷却塔晚上噪声很大，影响休息"),
+        ("air", "电厂烟囱冒白烟，附近有刺鼻气味"),
+        ("noise", "晚上十一点以后电厂那边还是嗡嗡响，睡不着"),
+    ),
+    "91310115MA1HDEM025": (
+        ("air", "化工厂晚上偷排废气，刺鼻的化学品气味"),
+        ("air", "附近化工厂排放异味，晚上味道特别大，窗户不敢开"),
+        ("air", "又闻到化工厂那股臭味了，头晕恶心"),
+        ("water", "化工厂旁边的河道水发黑，有油花"),
+    ),
+    "91440101MA5CDEM03X": (
+        ("water", "污水处理厂出水口发臭，河水浑浊"),
+        ("air", "污水厂臭味飘到小区，夏天尤其严重"),
+    ),
+    "91130100MA0DDEM04X": (
+        ("air", "钢铁厂粉尘很大，车上落满黑灰"),
+        ("air", "钢厂夜里冒黄烟，空气很呛"),
+        ("noise", "钢厂运料车半夜进出，噪音扰民"),
+    ),
+    "91230100MA1BDEM05Q": (("air", "热电厂烟囱冒黑烟，烧煤味很重"),),
+}
+
+
+def _complaints_demo(store: Engine) -> None:
+    """The demo regions' handling agencies (the demo agency user is staff of Beijing's)
+    and a few SIMULATED complaints near the demo enterprises (ticket source ``DEMO-…``),
+    so that the complaint pages and statistics show something; loading again files
+    nothing twice."""
+    from ecohub.complaints import handling, service
+    from ecohub.complaints.intake import Submission, check, file_complaints
+
+    for code, name, region, parent in DEMO_AGENCIES:
+        handling.add_agency(store, code, name, region, "demo", parent_code=parent)
+    handling.add_handler(store, "agency", "BJ", "demo")
+    settings = get_settings()
+    with store.connect() as connection:
+        places = {
+            row.uscc: (row.longitude, row.latitude)
+            for row in connection.execute(select(Enterprise)).all()
+            if row.longitude is not None
+        }
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    batch = []
+    for uscc, items in DEMO_COMPLAINTS.items():
+        if uscc not in places:
+            continue
+        lon, lat = places[uscc]
+        for number, (medium, words) in enumerate(items):
+            batch.append(
+                check(
+                    Submission(
+                        medium=medium,
+                        text=words,
+                        longitude=lon + 0.002 * (number % 3 - 1),
+                        latitude=lat + 0.0015 * (number % 2),
+                        observed_at=now - dt.timedelta(hours=6 * number + 2),
+                        address="（演示数据，模拟举报）",
+                        channel="hotline",
+                        external_ref=f"DEMO-{uscc[-6:]}-{number}",
+                    ),
+                    now,
+                )
+            )
+    filed = file_complaints(
+        store, service.keys_of(settings), batch, "demo", service.link_settings(settings)
+    )
+    fresh = [item for item in filed if not item.repeat]
+    console.print(
+        f"complaints: {len(DEMO_AGENCIES)} handling agencies, {len(fresh)} SIMULATED complaints "
+        f"filed ({len(filed) - len(fresh)} already there)"
     )
 
 

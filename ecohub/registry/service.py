@@ -9,11 +9,13 @@ writes no audit row the second time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
+from ecohub.clock import utcnow
 from ecohub.db.base import Base
 from ecohub.db.counters import bump_counter, change_counters
 from ecohub.registry.models import (
@@ -91,6 +93,30 @@ def audit(
     session.add(
         AuditEntry(
             actor=actor, action=action, entity=entity, entity_key=key, before=before, after=after
+        )
+    )
+
+
+def audit_row(
+    connection: Connection,
+    actor: str,
+    action: str,
+    entity: str,
+    key: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> None:
+    """One audit row in the caller's transaction (the areas' own records: cases,
+    complaints… — no registry version bump)."""
+    connection.execute(
+        insert(AuditEntry).values(
+            at=utcnow(),
+            actor=actor[:100],
+            action=action,
+            entity=entity,
+            entity_key=key[:200],
+            before=dict(before) if before is not None else None,
+            after=dict(after) if after is not None else None,
         )
     )
 

@@ -248,6 +248,7 @@ class CaseIn(BaseModel):
     discovered_on: dt.date
     source_alarm_id: RowId | None = None
     source_inspection_id: RowId | None = None
+    source_complaint_event_id: RowId | None = None
 
 
 class StepIn(BaseModel):
@@ -290,6 +291,7 @@ async def post_case(request: Request, body: CaseIn, caller: CaseReader) -> dict[
         caller.actor,
         source_alarm_id=body.source_alarm_id,
         source_inspection_id=body.source_inspection_id,
+        source_complaint_event_id=body.source_complaint_event_id,
     )
     return await _visible_case(request, caller, case_id)
 

@@ -20,6 +20,8 @@ from sqlalchemy import Engine, insert, select, update
 
 from ecohub.alarms.tables import alarms
 from ecohub.clock import utcnow
+from ecohub.complaints.handling import note_case
+from ecohub.complaints.intake import ComplaintError
 from ecohub.db.engine import write_transaction
 from ecohub.supervision import rules
 from ecohub.supervision.rules import CaseStep
@@ -72,9 +74,12 @@ def open_case(
     *,
     source_alarm_id: int | None = None,
     source_inspection_id: int | None = None,
+    source_complaint_event_id: int | None = None,
 ) -> int:
-    """Open a case at its discovery (from an alarm, a field inspection, or neither);
-    returns its id. A source must concern the same enterprise."""
+    """Open a case at its discovery (from an alarm, a field inspection, a complaint
+    event, or none); returns its id. A source must concern the same enterprise; the
+    complaint event then names the case and the enterprise (its complainants' reply
+    can say so)."""
     if not title.strip() or not violation.strip():
         raise SupervisionError("a case needs a title and the violation found")
     with write_transaction(engine) as connection:
@@ -107,6 +112,11 @@ def open_case(
                 .returning(cases.c.id)
             ).scalar_one()
         )
+        if source_complaint_event_id is not None:
+            try:
+                note_case(connection, source_complaint_event_id, case_id, ident, actor, utcnow())
+            except ComplaintError as error:
+                raise SupervisionError(str(error)) from None
         connection.execute(
             insert(case_steps).values(
                 case_id=case_id,
@@ -130,6 +140,7 @@ def open_case(
                 "discovered_on": discovered_on.isoformat(),
                 "source_alarm_id": source_alarm_id,
                 "source_inspection_id": source_inspection_id,
+                "source_complaint_event_id": source_complaint_event_id,
             },
         )
     return case_id

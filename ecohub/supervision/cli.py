@@ -193,10 +193,26 @@ def risk(
 
 
 @supervision_app.command("case")
-def open_case(uscc: str, title: str, violation: str, discovered: str) -> None:
+def open_case(
+    uscc: str,
+    title: str,
+    violation: str,
+    discovered: str,
+    complaint_event: Annotated[
+        int | None, typer.Option(help="the complaint event the case grew from")
+    ] = None,
+) -> None:
     """Open a penalty case at the discovery of a violation (DISCOVERED: a date)."""
     try:
-        case_id = cases.open_case(_engine(), uscc, title, violation, _date(discovered), actor())
+        case_id = cases.open_case(
+            _engine(),
+            uscc,
+            title,
+            violation,
+            _date(discovered),
+            actor(),
+            source_complaint_event_id=complaint_event,
+        )
     except SupervisionError as error:
         raise fail(str(error)) from None
     console.print(f"case {case_id} opened")

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from ecohub.alarms.tables import alarms
 from ecohub.clock import local_zone
+from ecohub.complaints.tables import complaint_events
 from ecohub.registry.models import MonitoringPoint, Outlet
 from ecohub.registry.regions import region_prefix
 from ecohub.supervision.risk import Weight, evidence_values, risk_score
@@ -70,8 +71,14 @@ class Evidence:
     penalties: int = 0
     penalty_yuan: Decimal = Decimal(0)
     overdue_rectifications: int = 0
+    # Complaint events received in the period whose handling found this enterprise the
+    # source (the reply named it, or a case was opened from the event), and their
+    # complaints.
+    complaint_events: int = 0
+    complaints: int = 0
     alarm_ids: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     case_ids: list[int] = field(default_factory=list)
+    complaint_event_ids: list[int] = field(default_factory=list)
 
     @property
     def transmission_rate(self) -> float | None:
@@ -105,9 +112,12 @@ class Evidence:
             "penalties": self.penalties,
             "penalty_yuan": str(self.penalty_yuan),
             "overdue_rectifications": self.overdue_rectifications,
+            "complaint_events": self.complaint_events,
+            "complaints": self.complaints,
             "sources": {
                 "alarms": {k: sorted(v) for k, v in self.alarm_ids.items()},
                 "cases": sorted(self.case_ids),
+                "complaint_events": sorted(self.complaint_event_ids),
             },
         }
 
@@ -140,7 +150,31 @@ def gather(
         _alarm_evidence(connection, found, start, end)
         _data_evidence(connection, found, start, end)
         _case_evidence(connection, found, start, end)
+        _complaint_evidence(connection, found, start, end)
     return found
+
+
+def _complaint_evidence(
+    connection: Any, found: dict[int, Evidence], start: dt.datetime, end: dt.datetime
+) -> None:
+    """Complaint events received in the period and traced to an enterprise."""
+    rows = connection.execute(
+        select(
+            complaint_events.c.id,
+            complaint_events.c.enterprise_id,
+            complaint_events.c.complaint_count,
+        ).where(
+            complaint_events.c.enterprise_id.is_not(None),
+            complaint_events.c.received_at >= start,
+            complaint_events.c.received_at < end,
+        )
+    ).all()
+    for event_id, enterprise_id, count in rows:
+        evidence = found.get(enterprise_id)
+        if evidence is not None:
+            evidence.complaint_events += 1
+            evidence.complaints += count
+            evidence.complaint_event_ids.append(event_id)
 
 
 def _alarm_evidence(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,16 +28,11 @@ from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
 from ecohub.supervision.tables import draws, inspection_attachments, inspections, inspectors
+from ecohub.web.uploads import UploadRefused, check_upload, store_bytes
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS = 30
 RESULTS = ("ok", "problem", "na")  # 符合, 存在问题, 不适用
-# Content types by their opening bytes (JPEG: FF D8 FF; PNG: its 8-byte signature; PDF).
-MAGIC = {
-    "image/jpeg": b"\xff\xd8\xff",
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "application/pdf": b"%PDF-",
-}
 ALLOWED = {
     "photo": ("image/jpeg", "image/png"),
     "signature": ("image/png", "image/jpeg"),
@@ -184,24 +178,6 @@ def _must(found: dict[str, Any] | None) -> dict[str, Any]:
     return found
 
 
-def sniff(data: bytes) -> str | None:
-    """The content type the bytes open with (None: none of :data:`MAGIC`)."""
-    for content_type, magic in MAGIC.items():
-        if data.startswith(magic):
-            return content_type
-    return None
-
-
-def attachments_folder(var_dir: str | Path) -> Path:
-    """The content-addressed folder of attachments under the store's ``var`` folder."""
-    return Path(var_dir) / "attachments"
-
-
-def attachment_path(folder: Path, sha256: str) -> Path:
-    """Where an attachment's bytes live: ``folder/ab/abcdef…`` (by hash)."""
-    return folder / sha256[:2] / sha256
-
-
 def add_attachment(
     engine: Engine,
     folder: Path,
@@ -216,25 +192,13 @@ def add_attachment(
     renamed), so a row never names missing bytes."""
     if kind not in ALLOWED:
         raise SupervisionError(f"kind {kind!r}: expected one of {', '.join(ALLOWED)}")
-    if not data:
-        raise SupervisionError(f"{filename}: the file is empty")
-    if len(data) > MAX_ATTACHMENT_BYTES:
-        raise SupervisionError(
-            f"{filename}: {len(data):,} bytes, at most {MAX_ATTACHMENT_BYTES:,} are accepted"
+    try:
+        content_type = check_upload(
+            f"{filename} ({kind})", data, ALLOWED[kind], MAX_ATTACHMENT_BYTES
         )
-    content_type = sniff(data)
-    if content_type not in ALLOWED[kind]:
-        raise SupervisionError(
-            f"{filename}: a {kind} must be {' or '.join(ALLOWED[kind])}; the file's bytes are "
-            + (content_type or "none of these")
-        )
-    sha = hashlib.sha256(data).hexdigest()
-    target = attachment_path(folder, sha)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(f".{os.getpid()}.part")
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
+    except UploadRefused as error:
+        raise SupervisionError(str(error)) from None
+    sha = store_bytes(folder, data)
     name = Path(filename).name[:200] or sha
     with write_transaction(engine) as connection:
         if (

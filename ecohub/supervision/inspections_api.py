@@ -35,6 +35,7 @@ from ecohub.accounts.catalogue import dataset_access
 from ecohub.accounts.keys import Principal, Role
 from ecohub.supervision import inspections, service
 from ecohub.supervision.service import SupervisionError
+from ecohub.web import uploads
 from ecohub.web.params import RowId
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
@@ -91,7 +92,7 @@ async def get_assignments(
 
 
 def attachments_folder(request: Request) -> FilePath:
-    return inspections.attachments_folder(request.app.state.settings.var_dir)
+    return uploads.attachments_folder(request.app.state.settings.var_dir)
 
 
 @router.put(
@@ -183,7 +184,7 @@ async def get_attachment(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such attachment of this inspection")
     item = files[sha256]
     return FileResponse(
-        inspections.attachment_path(attachments_folder(request), sha256),
+        uploads.attachment_path(attachments_folder(request), sha256),
         media_type=item["content_type"],
         filename=item["filename"],
     )

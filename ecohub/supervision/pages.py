@@ -29,6 +29,7 @@ from ecohub.supervision.risk import load_weights
 from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import SupervisionError, enterprises
 from ecohub.web.render import agency_user, check_form_csrf, language, render
+from ecohub.web.uploads import attachments_folder
 
 router = APIRouter(include_in_schema=False)
 OPEN_STEPS = [step.value for step in CaseStep if step != CaseStep.CLOSED]
@@ -164,7 +165,7 @@ async def inspection_submit(request: Request) -> Response:
                     await run_in_threadpool(
                         inspections.add_attachment,
                         engine,
-                        inspections.attachments_folder(request.app.state.settings.var_dir),
+                        attachments_folder(request.app.state.settings.var_dir),
                         stored["id"],
                         kind,
                         upload.filename,

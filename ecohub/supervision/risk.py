@@ -28,6 +28,7 @@ COMPONENTS = (
     "transmission_gap",
     "penalties",
     "overdue_rectifications",
+    "complaint_events",
 )
 
 
@@ -104,4 +105,5 @@ def evidence_values(evidence: Mapping[str, Any]) -> dict[str, float]:
         "transmission_gap": 0.0 if rate is None else max(0.0, 1.0 - float(rate)),
         "penalties": float(evidence["penalties"]),
         "overdue_rectifications": float(evidence["overdue_rectifications"]),
+        "complaint_events": float(evidence.get("complaint_events", 0)),
     }

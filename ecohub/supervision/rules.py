@@ -31,6 +31,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
+from ecohub.clock import add_working_days, is_working_day
+
 
 class CaseStep(enum.StrEnum):
     """The steps of a penalty case, in order (生态环境行政处罚办法, 2023)."""
@@ -118,32 +120,6 @@ def case_deadlines() -> Mapping[str, CaseDeadline]:
             citation=row["citation"],
         )
     return rules
-
-
-def is_working_day(
-    day: dt.date, holidays: Collection[dt.date] = (), workdays: Collection[dt.date] = ()
-) -> bool:
-    """Whether ``day`` is a working day: Monday to Friday unless a public holiday
-    (法定节假日, ``holidays``), or a weekend day made a working day (调休, ``workdays``).
-    The State Council publishes both lists each year; the caller passes them in."""
-    if day in workdays:
-        return True
-    return day.weekday() < 5 and day not in holidays
-
-
-def add_working_days(
-    start: dt.date,
-    days: int,
-    holidays: Collection[dt.date] = (),
-    workdays: Collection[dt.date] = (),
-) -> dt.date:
-    """The ``days``-th working day after ``start`` (``start`` itself not counted)."""
-    day, left = start, days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if is_working_day(day, holidays, workdays):
-            left -= 1
-    return day
 
 
 def due_date(

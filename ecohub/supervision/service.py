@@ -18,7 +18,8 @@ from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, se
 
 from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
-from ecohub.registry.models import AuditEntry, Enterprise
+from ecohub.registry.models import Enterprise
+from ecohub.registry.service import audit_row as audit
 from ecohub.supervision import draw as drawing
 from ecohub.supervision.tables import (
     ObjectCategory,
@@ -29,35 +30,11 @@ from ecohub.supervision.tables import (
     supervision_objects,
 )
 
-audit_log: Table = AuditEntry.__table__  # type: ignore[assignment]
 enterprises: Table = Enterprise.__table__  # type: ignore[assignment]
 
 
 class SupervisionError(ValueError):
     """A request the directories or the draw cannot carry out (the message says why)."""
-
-
-def audit(
-    connection: Connection,
-    actor: str,
-    action: str,
-    entity: str,
-    key: str,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
-) -> None:
-    """One audit row in the caller's transaction."""
-    connection.execute(
-        insert(audit_log).values(
-            at=utcnow(),
-            actor=actor[:100],
-            action=action,
-            entity=entity,
-            entity_key=key[:200],
-            before=dict(before) if before is not None else None,
-            after=dict(after) if after is not None else None,
-        )
-    )
 
 
 def enterprise_id(connection: Connection, uscc: str) -> int:
