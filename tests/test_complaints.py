@@ -370,3 +370,52 @@ def test_a_case_from_an_event_counts_in_the_enterprise_evidence(
     }
     # Weight 10, cap 5 (data/risk_weights.csv): one event scales to 1/5.
     assert parts["complaint_events"]["scaled"] == 0.2
+
+
+def test_transfer_extension_refusal_and_english_pages(
+    setup: tuple[TestClient, dict[str, str]], engine: Engine
+) -> None:
+    """转办 with its reason moves the event to the other agency (whose staff then read
+    the contact, the first agency's no longer); 延期 adds days up to the rule's 30 in all
+    and moves the due date; 不予受理 tells every complainant why. The agency's and the
+    public's pages render in English too."""
+    client, keys = setup
+    event_id = _hotline(client, keys["hotline"]).json()[0]["event_id"]
+    url = f"/api/v1/complaints/events/{event_id}"
+    sjz, heb = _h(keys["sjz-staff"]), _h(keys["heb-staff"])
+    no_reason = client.post(f"{url}/transfer", json={"to_agency": "HEB"}, headers=sjz)
+    assert no_reason.status_code == 409 and "reason" in no_reason.json()["detail"]
+    moved = client.post(
+        f"{url}/transfer", json={"to_agency": "HEB", "reason": "跨县区，省厅督办"}, headers=sjz
+    ).json()
+    assert moved["agency_code"] == "HEB" and moved["steps"][-1]["to_agency_code"] == "HEB"
+    assert client.get(url, headers=heb).json()["complaints"][0]["contact"] == PHONE
+    assert client.get(url, headers=sjz).json()["complaints"][0]["contact"] is None
+    assert client.post(f"{url}/accept", json={}, headers=sjz).status_code == 403
+    accepted = client.post(f"{url}/accept", json={}, headers=heb).json()
+    due = dt.date.fromisoformat(
+        next(d for d in accepted["deadlines"] if d["rule"] == "complete")["due"]
+    )
+    extended = client.post(
+        f"{url}/extend", json={"days": 20, "reason": "需要监测取证"}, headers=heb
+    ).json()
+    new_due = dt.date.fromisoformat(
+        next(d for d in extended["deadlines"] if d["rule"] == "complete")["due"]
+    )
+    assert extended["extension_days"] == 20 and (new_due - due).days >= 20
+    too_long = client.post(f"{url}/extend", json={"days": 11, "reason": "再延"}, headers=heb)
+    assert too_long.status_code == 409 and "30 days of extension" in too_long.json()["detail"]
+
+    other = _hotline(client, keys["hotline"], external_ref="CALL-0002", medium="radiation")
+    other_id = other.json()[0]["event_id"]
+    assert other_id != event_id  # another medium at the same place: another event
+    refused = client.post(
+        f"/api/v1/complaints/events/{other_id}/refuse",
+        json={"reason": "属通信基站辐射，已转交通信管理部门"},
+        headers=sjz,
+    ).json()
+    assert refused["status"] == "not_accepted" and refused["reply"].startswith("属通信基站")
+    for path in ("/complaints/new?lang=en", "/complaints/statistics?lang=en"):
+        page = client.get(path)
+        assert page.status_code == 200 and "complaint" in page.text.lower()
+        assert "举报类别" not in page.text

@@ -190,7 +190,7 @@ DEMO_AGENCIES = (
     ("HLJ", "黑龙江省生态环境厅", "230000", None),
     ("HRB", "哈尔滨市生态环境局", "230100", "HLJ"),
 )
-# Simulated complaints near each demo enterprise (medium, text), labelled as such.
+# Made-up complaints near each demo enterprise (medium, text), labelled as such.
 DEMO_COMPLAINTS = {
     "91110106MA00DEM01H": (
         ("noise", "热电厂冷却塔晚上噪声很大，影响休息"),
@@ -218,7 +218,8 @@ DEMO_COMPLAINTS = {
 
 def _complaints_demo(store: Engine) -> None:
     """The demo regions' handling agencies (the demo agency user is staff of Beijing's)
-    and a few SIMULATED complaints near the demo enterprises (ticket source ``DEMO-…``),
+    and a few made-up complaints near the demo enterprises (ticket source ``DEMO-…``,
+    address 演示数据),
     so that the complaint pages and statistics show something; loading again files
     nothing twice."""
     from ecohub.complaints import handling, service
@@ -261,8 +262,8 @@ def _complaints_demo(store: Engine) -> None:
     )
     fresh = [item for item in filed if not item.repeat]
     console.print(
-        f"complaints: {len(DEMO_AGENCIES)} handling agencies, {len(fresh)} SIMULATED complaints "
-        f"filed ({len(filed) - len(fresh)} already there)"
+        f"complaints: {len(DEMO_AGENCIES)} handling agencies, {len(fresh)} made-up demonstration "
+        f"complaints filed, marked 演示数据 ({len(filed) - len(fresh)} already there)"
     )
 
 
