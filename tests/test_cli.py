@@ -296,3 +296,32 @@ def test_simulate_clean_removes_the_simulated_points_and_their_data(cli_env: str
     again = runner.invoke(app, ["simulate", "clean"])
     assert "removed 0 simulated points" in again.output
     engine.dispose()
+
+
+def test_complaint_commands_import_list_and_evidence(cli_env: str, tmp_path: Path) -> None:
+    """A call centre's CSV through `ecohub complaints import`: the bad line named with its
+    number (exit 1), the good ones filed and linked into one event; a re-import files
+    nothing; `events`, `show` and `evidence` read them back."""
+    assert runner.invoke(app, ["complaints", "agency", "SJZ", "石家庄", "130100"]).exit_code == 0
+    calls = tmp_path / "calls.csv"
+    calls.write_text(
+        "ref,medium,text,longitude,latitude,observed_at\n"
+        "A1,air,化工厂夜里排放刺鼻废气,114.539,38.042,2026-12-01 22:00\n"
+        "A2,air,晚上化工厂废气味道很重,114.540,38.0425,2026-12-01 23:30\n"
+        "A3,noise,,114.5,38.0,2026-12-01 23:00\n",
+        "utf-8",
+    )
+    first = runner.invoke(app, ["complaints", "import", str(calls)])
+    said = " ".join(first.output.split())  # rich wraps at the terminal's width
+    assert first.exit_code == 1
+    assert "calls.csv line 4: missing text" in said
+    assert "filed 2 complaints, 0 already filed, 1 lines refused" in said
+    again = runner.invoke(app, ["complaints", "import", str(calls)])
+    assert "filed 0 complaints, 2 already filed" in " ".join(again.output.split())
+    listed = runner.invoke(app, ["complaints", "events"])
+    assert listed.exit_code == 0 and "SJZ" in listed.output
+    shown = runner.invoke(app, ["complaints", "show", "1"])
+    assert shown.exit_code == 0 and '"complaint_count": 2' in shown.output
+    assert '"contact": null' in shown.output
+    assert runner.invoke(app, ["complaints", "evidence", "2"]).exit_code == 0
+    assert runner.invoke(app, ["complaints", "show", "9"]).exit_code == 2

@@ -79,6 +79,7 @@ def import_csv(path: Path) -> None:
             )
         except ComplaintError as error:
             raise fail(str(error)) from None
+        bar.update(task, completed=rows)  # refused lines count as read
     for line in report.errors[:50]:
         console.print(f"[yellow]{line}[/yellow]")
     if len(report.errors) > 50:
