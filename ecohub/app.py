@@ -35,6 +35,8 @@ from ecohub.ingest.upload import router as upload_router
 from ecohub.opendata.api import router as opendata_router
 from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
+from ecohub.permits.api import router as permits_router
+from ecohub.permits.pages import router as permits_pages
 from ecohub.supervision.api import router as supervision_router
 from ecohub.supervision.inspections_api import router as inspections_router
 from ecohub.supervision.pages import router as supervision_pages
@@ -53,6 +55,7 @@ API_ROUTERS = (
     supervision_router,
     inspections_router,
     complaints_router,
+    permits_router,
     catalogue_router,
 )
 PAGE_ROUTERS = (
@@ -63,6 +66,7 @@ PAGE_ROUTERS = (
     agency_pages,
     supervision_pages,
     complaints_pages,
+    permits_pages,
 )
 MESSAGES = {403: "forbidden", 404: "not_found"}
 

@@ -242,6 +242,17 @@ DATASETS: dict[str, Dataset] = {
             paths=("/api/v1/complaints/events", "/api/v1/complaints/agencies"),
         ),
         Dataset(
+            "permits_tax",
+            "排放量核算与环境保护税计算",
+            "Emissions accounting and environmental protection tax per month",
+            OWNER,
+            "on change",
+            Sharing.CONDITIONAL,
+            roles=frozenset({Role.ADMIN, Role.AGENCY, Role.ENTERPRISE}),
+            condition=OWN_ENTERPRISE,
+            paths=("/api/v1/permits",),
+        ),
+        Dataset(
             "registry",
             "污染源与监测点位名录（含设备与口令配置）",
             "Registry with device settings, and its audit log",
