@@ -108,6 +108,13 @@ def test_submit_twice_is_stored_once(
         headers=agency,
     )
     assert bad.status_code == 422
+    # Found by the schema test's fuzzing: a time with no UTC instant is refused, not a 500.
+    ancient = client.put(
+        "/api/v1/supervision/inspections/phone-7f3a-0004",
+        json={**RECORD, "inspected_at": "0001-01-01T00:00:00+00:01"},
+        headers=agency,
+    )
+    assert ancient.status_code == 409 and "too long ago" in ancient.json()["detail"]
     for key in (keys["public"], keys["hudong"]):
         assert client.put(url, json=RECORD, headers=_h(key)).status_code == 403
         assert client.get("/api/v1/supervision/inspections", headers=_h(key)).status_code == 403

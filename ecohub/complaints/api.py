@@ -187,8 +187,10 @@ async def get_statistics(
 ) -> dict[str, Any]:
     first = start or (utcnow().date() - dt.timedelta(days=365))
     last = end or utcnow().date()
-    if last < first or (last - first).days > 3660:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "start..end: up to 10 years")
+    if last < first or (last - first).days > 3660 or first.year < 2000 or last.year > 2100:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "start..end: up to 10 years within 2000-2100"
+        )
     begin = dt.datetime.combine(first, dt.time(), dt.UTC)
     finish = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
     return await run_in_threadpool(queries.statistics_of, request.app.state.engine, begin, finish)

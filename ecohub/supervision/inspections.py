@@ -87,6 +87,8 @@ def _check(record: InspectionRecord, now: dt.datetime) -> None:
         raise SupervisionError("inspected_at needs its offset (e.g. +08:00)")
     if record.inspected_at > now + dt.timedelta(minutes=10):
         raise SupervisionError(f"inspected_at {record.inspected_at.isoformat()} is in the future")
+    if record.inspected_at.year < 2000:  # and 0001-01-01+00:01 has no UTC instant at all
+        raise SupervisionError(f"inspected_at {record.inspected_at.isoformat()} is too long ago")
     if (record.latitude is None) != (record.longitude is None):
         raise SupervisionError("a position needs both latitude and longitude")
 
