@@ -20,14 +20,15 @@ import warnings
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from ecohub.accounts.keys import Role, issue_key
 from ecohub.app import create_app
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.permits.accounting import month_hours
+from ecohub.permits.accounting import enterprise_year, month_hours
 from ecohub.permits.tax import month_tax
+from ecohub.registry.models import PermitLimit
 from ecohub.timeseries.observations import Observation
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -109,3 +110,25 @@ def test_who_may_read_a_month(march: Engine) -> None:
     assert client.get(url, headers={"Authorization": f"Bearer {keys['agency']}"}).json()[
         "tax"
     ] == pytest.approx(month_tax(march, JINGXI, 2024, 3)["tax"])
+
+
+def test_a_year_against_the_permits_annual_mass(march: Engine) -> None:
+    """The year 2024 holds only March's hours: its SO2 mass is March's (107.1144 kg, by
+    hand above), against an annual limit of 100 kg set on the permit: over it, 1.0711 of
+    the limit; the other months' hours are unresolved (no data, no neighbours)."""
+    with march.begin() as connection:
+        connection.execute(
+            update(PermitLimit)
+            .where(PermitLimit.parameter_code == "a21026", PermitLimit.outlet_id == 1)
+            .values(annual_mass_limit_kg=100.0)
+        )
+    found = enterprise_year(march, JINGXI, 2024)
+    so2 = next(row for row in found["pollutants"] if row["parameter_code"] == "a21026")
+    assert so2["mass_kg"] == pytest.approx(107.1144, abs=1e-4)
+    assert so2["annual_mass_limit_kg"] == 100.0 and so2["over_limit"]
+    assert so2["share_of_limit"] == pytest.approx(1.0711, abs=1e-4)
+    assert so2["months"]["2024-03"] == pytest.approx(107.1144, abs=1e-4)
+    assert so2["months"]["2024-02"] == 0.0 and len(so2["months"]) == 12
+    assert so2["hours_measured"] == 740 and not so2["usable_as_basis"]
+    nox = next(row for row in found["pollutants"] if row["parameter_code"] == "a21002")
+    assert nox["annual_mass_limit_kg"] is None and nox["over_limit"] is False

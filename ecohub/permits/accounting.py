@@ -42,13 +42,14 @@ class AccountingError(ValueError):
 
 
 @dataclass(frozen=True)
-class PollutantMonth:
+class PollutantPeriod:
     """One pollutant of one outlet in one month, as accounted."""
 
     parameter_code: str
     name: str
     unit: str
     limit: float | None
+    annual_mass_limit_kg: float | None
     accounting: cems.Accounting
     mean_concentration: float | None  # of the measured hours (实施条例 第十条)
     highest_concentration: float | None  # the highest measured hourly mean
@@ -59,6 +60,18 @@ def month_hours(year: int, month: int) -> list[dt.datetime]:
     zone = local_zone()
     start = dt.datetime(year, month, 1, tzinfo=zone)
     end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return span_hours(start, end)
+
+
+def year_hours(year: int) -> list[dt.datetime]:
+    """The hours of a calendar year in the local time zone."""
+    zone = local_zone()
+    return span_hours(
+        dt.datetime(year, 1, 1, tzinfo=zone), dt.datetime(year + 1, 1, 1, tzinfo=zone)
+    )
+
+
+def span_hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     hours, at = [], start.astimezone(dt.UTC)
     while at < end.astimezone(dt.UTC):
         hours.append(at)
@@ -76,10 +89,18 @@ def outlets_of(connection: Connection, uscc: str) -> tuple[Any, list[Any]]:
     return enterprise, list(found)
 
 
-def _limits(connection: Connection, outlet_id: int, first: dt.date, last: dt.date) -> dict:
-    """The concentration limits of the permit in force in the month (the latest one)."""
+def _limits(
+    connection: Connection, outlet_id: int, first: dt.date, last: dt.date
+) -> dict[str, tuple[float, float | None]]:
+    """The concentration and annual mass limits (kg) of the permit in force in the period
+    (the latest one)."""
     rows = connection.execute(
-        select(PermitLimit.parameter_code, PermitLimit.concentration_limit, Permit.valid_from)
+        select(
+            PermitLimit.parameter_code,
+            PermitLimit.concentration_limit,
+            PermitLimit.annual_mass_limit_kg,
+            Permit.valid_from,
+        )
         .join(Permit, Permit.id == PermitLimit.permit_id)
         .where(
             PermitLimit.outlet_id == outlet_id,
@@ -88,7 +109,7 @@ def _limits(connection: Connection, outlet_id: int, first: dt.date, last: dt.dat
         )
         .order_by(Permit.valid_from)
     ).all()
-    return {code: limit for code, limit, _ in rows}
+    return {code: (limit, annual) for code, limit, annual, _ in rows}
 
 
 def _series(
@@ -134,12 +155,12 @@ def _state(entry: tuple[float | None, bool] | None) -> cems.HourState:
 
 
 def account_outlet(
-    connection: Connection, outlet: Any, year: int, month: int
-) -> list[PollutantMonth]:
-    """Every pollutant the outlet's permit limits, accounted for the month."""
+    connection: Connection, outlet: Any, hours: list[dt.datetime]
+) -> list[PollutantPeriod]:
+    """Every pollutant the outlet's permit limits, accounted over ``hours`` (a month's or
+    a year's, :func:`month_hours`, :func:`year_hours`)."""
     if outlet.kind not in FLOW:
         raise AccountingError(f"outlet {outlet.code}: kind {outlet.kind!r} has no flow")
-    hours = month_hours(year, month)
     zone = local_zone()
     limits = _limits(
         connection,
@@ -167,7 +188,7 @@ def account_outlet(
     }
     flows = series.get(flow_code, {})
     out = []
-    for code, limit in sorted(limits.items()):
+    for code, (limit, annual) in sorted(limits.items()):
         values = series.get(code, {})
         made = []
         for at in hours:
@@ -191,11 +212,12 @@ def account_outlet(
         ]
         name, unit = names.get(code, (code, ""))
         out.append(
-            PollutantMonth(
+            PollutantPeriod(
                 parameter_code=code,
                 name=name,
                 unit=unit,
                 limit=limit,
+                annual_mass_limit_kg=annual,
                 accounting=accounting,
                 mean_concentration=sum(measured) / len(measured) if measured else None,
                 highest_concentration=max(measured) if measured else None,
@@ -216,7 +238,46 @@ def enterprise_month(engine: Engine, uscc: str, year: int, month: int) -> dict[s
         raise AccountingError(f"month {year}-{month:02d} is not a month")
     with engine.connect() as connection:
         enterprise, outlets = outlets_of(connection, uscc)
-        accounted = {
-            outlet.id: account_outlet(connection, outlet, year, month) for outlet in outlets
-        }
+        hours = month_hours(year, month)
+        accounted = {outlet.id: account_outlet(connection, outlet, hours) for outlet in outlets}
     return {"enterprise": enterprise, "outlets": outlets, "accounted": accounted}
+
+
+def enterprise_year(engine: Engine, uscc: str, year: int) -> dict[str, Any]:
+    """The year's mass of every pollutant of every outlet against the permit's annual
+    mass limit, with each month's mass and the hours measured and substituted."""
+    if not 2000 <= year <= 2200:
+        raise AccountingError(f"year {year} is out of range")
+    hours = year_hours(year)
+    zone = local_zone()
+    months = [(at.astimezone(zone).year, at.astimezone(zone).month) for at in hours]
+    with engine.connect() as connection:
+        enterprise, outlets = outlets_of(connection, uscc)
+        accounted = {outlet.id: account_outlet(connection, outlet, hours) for outlet in outlets}
+    rows = []
+    for outlet in outlets:
+        for item in accounted[outlet.id]:
+            totals = item.accounting.totals
+            by_month = cems.totals_by_key(months, item.accounting)
+            limit = item.annual_mass_limit_kg
+            rows.append(
+                {
+                    "outlet": outlet.code,
+                    "parameter_code": item.parameter_code,
+                    "name": item.name,
+                    "mass_kg": round(totals.mass_kg, 4),
+                    "annual_mass_limit_kg": limit,
+                    "share_of_limit": round(totals.mass_kg / limit, 4) if limit else None,
+                    "over_limit": bool(limit) and totals.mass_kg > (limit or 0),
+                    "hours_measured": totals.hours_measured,
+                    "hours_substituted": totals.hours_substituted,
+                    "hours_shutdown": totals.hours_shutdown,
+                    "hours_unresolved": totals.hours_unresolved,
+                    "usable_as_basis": item.accounting.usable_as_basis,
+                    "months": {
+                        f"{key[0]}-{key[1]:02d}": round(value.mass_kg, 4)
+                        for key, value in by_month.items()
+                    },
+                }
+            )
+    return {"uscc": enterprise.uscc, "name": enterprise.name, "year": year, "pollutants": rows}

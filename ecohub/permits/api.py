@@ -1,6 +1,7 @@
 """Routes of the permits area under ``/api/v1/permits`` (catalogue dataset
 ``permits_tax``: the agency, and an enterprise for itself): a month's emissions
-accounting and environmental protection tax of an enterprise, every step kept."""
+accounting and environmental protection tax of an enterprise, every step kept; a year's
+emissions against the permit's annual mass limits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ecohub.accounts.catalogue import dataset_access
 from ecohub.accounts.keys import Principal, Role
-from ecohub.permits.accounting import AccountingError, enterprise_id_of
+from ecohub.permits.accounting import AccountingError, enterprise_id_of, enterprise_year
 from ecohub.permits.tax import month_tax
 
 router = APIRouter(prefix="/api/v1/permits", tags=["permits"])
@@ -28,14 +29,18 @@ def parse_month(text: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-def compute(engine: Any, caller: Principal | None, uscc: str, month: str) -> dict[str, Any]:
-    """The month's tax if the caller may see this enterprise's (404 otherwise)."""
+def _may_see(engine: Any, caller: Principal | None, uscc: str) -> None:
     if (
         caller is not None
         and caller.role == Role.ENTERPRISE
         and enterprise_id_of(engine, uscc) != caller.enterprise_id
     ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enterprise {uscc}")
+
+
+def compute(engine: Any, caller: Principal | None, uscc: str, month: str) -> dict[str, Any]:
+    """The month's tax if the caller may see this enterprise's (404 otherwise)."""
+    _may_see(engine, caller, uscc)
     try:
         year, number = parse_month(month)
         found = month_tax(engine, uscc, year, number)
@@ -54,3 +59,21 @@ async def get_tax(
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
 ) -> dict[str, Any]:
     return await run_in_threadpool(compute, request.app.state.engine, caller, uscc, month)
+
+
+def year_emissions(engine: Any, caller: Principal | None, uscc: str, year: int) -> dict[str, Any]:
+    _may_see(engine, caller, uscc)
+    try:
+        return enterprise_year(engine, uscc, year)
+    except AccountingError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+
+
+@router.get("/{uscc}/emissions", summary="A year's emissions against the permit's mass limits")
+async def get_emissions(
+    request: Request,
+    uscc: Uscc,
+    caller: Reader,
+    year: Annotated[int, Query(ge=2000, le=2200)],
+) -> dict[str, Any]:
+    return await run_in_threadpool(year_emissions, request.app.state.engine, caller, uscc, year)

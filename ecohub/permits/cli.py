@@ -10,7 +10,7 @@ import typer
 
 from ecohub.commands import console, fail
 from ecohub.commands import engine as _engine
-from ecohub.permits.accounting import AccountingError
+from ecohub.permits.accounting import AccountingError, enterprise_year
 from ecohub.permits.api import parse_month
 from ecohub.permits.tax import month_tax
 
@@ -31,6 +31,17 @@ def tax(
         year, number = parse_month(month)
         found = month_tax(_engine(), uscc, year, number, zone=zone)
     except (AccountingError, ValueError) as error:
+        raise fail(str(error)) from None
+    console.print_json(json.dumps(found, default=str, ensure_ascii=False))
+
+
+@permits_app.command("emissions")
+def emissions(uscc: str, year: int) -> None:
+    """The year's emissions of every outlet's pollutants against the permit's annual mass
+    limits, month by month (JSON)."""
+    try:
+        found = enterprise_year(_engine(), uscc, year)
+    except AccountingError as error:
         raise fail(str(error)) from None
     console.print_json(json.dumps(found, default=str, ensure_ascii=False))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ecohub.permits.accounting import AccountingError, PollutantMonth, enterprise_month
+from ecohub.permits.accounting import AccountingError, PollutantPeriod, enterprise_month
 from ecohub.standards import envtax
 
 
@@ -40,7 +40,7 @@ def province_of(region_code: str | None) -> str | None:
     return province_names().get(region_code[:2] + "0000")
 
 
-def _emission(item: PollutantMonth) -> envtax.Emission:
+def _emission(item: PollutantPeriod) -> envtax.Emission:
     return envtax.Emission(
         pollutant=item.parameter_code,
         quantity=item.accounting.totals.mass_kg,
@@ -50,7 +50,7 @@ def _emission(item: PollutantMonth) -> envtax.Emission:
     )
 
 
-def _accounting_row(item: PollutantMonth) -> dict[str, Any]:
+def _accounting_row(item: PollutantPeriod) -> dict[str, Any]:
     totals = item.accounting.totals
     return {
         "parameter_code": item.parameter_code,
@@ -126,7 +126,7 @@ def month_tax(
     }
 
 
-def _taxable(item: PollutantMonth, kind: str) -> bool:
+def _taxable(item: PollutantPeriod, kind: str) -> bool:
     """A pollutant the annex lists for the outlet's medium."""
     try:
         envtax.pollutant(item.parameter_code, envtax.AIR if kind == "gas" else envtax.WATER)
