@@ -31,7 +31,7 @@ from ecohub.complaints import handling, queries, service
 from ecohub.complaints.evidence import evidence_for
 from ecohub.complaints.intake import ComplaintError, Submission, check, file_complaints
 from ecohub.db.limits import EventCounter
-from ecohub.web.params import RowId
+from ecohub.web.params import MAX_ROW_ID, RowId
 from ecohub.web.uploads import attachment_path
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["complaints"])
@@ -76,7 +76,7 @@ class StepIn(BaseModel):
     days: int | None = Field(default=None, ge=1, le=365)
     findings: str = Field(default="", max_length=8000)
     reply: str = Field(default="", max_length=8000)
-    enterprise_id: int | None = Field(default=None, ge=1)
+    enterprise_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     justified: bool | None = None
 
 
@@ -263,7 +263,7 @@ async def get_evidence(
     request: Request,
     event_id: RowId,
     caller: Agency,
-    complaint_id: Annotated[int, Query(ge=1)],
+    complaint_id: Annotated[int, Query(ge=1, le=MAX_ROW_ID)],
     radius_m: Annotated[float, Query(ge=100, le=20_000)] = 3000,
     hours: Annotated[int, Query(ge=1, le=72)] = 6,
 ) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ecohub.complaints.rules import Medium
 from ecohub.complaints.tables import Channel, Satisfaction
 from ecohub.db.limits import WindowLimiter
 from ecohub.web.i18n import text
+from ecohub.web.params import RowId
 from ecohub.web.render import agency_user, check_form_csrf, language, render
 from ecohub.web.uploads import sniff
 
@@ -271,7 +272,7 @@ async def events_page(request: Request, scope: str = "mine", overdue: bool = Fal
 
 
 @router.get("/agency/complaints/{event_id}")
-async def event_page(request: Request, event_id: int, complaint: int | None = None) -> Response:
+async def event_page(request: Request, event_id: RowId, complaint: int | None = None) -> Response:
     user = agency_user(request)
     if isinstance(user, Response):
         return user
@@ -297,7 +298,7 @@ async def event_page(request: Request, event_id: int, complaint: int | None = No
 
 
 @router.post("/agency/complaints/{event_id}/{step}")
-async def event_step(request: Request, event_id: int, step: str) -> Response:
+async def event_step(request: Request, event_id: RowId, step: str) -> Response:
     user = agency_user(request)
     if isinstance(user, Response):
         return user
