@@ -41,10 +41,6 @@ def _layer(name: str) -> tuple[STRtree, tuple[str, ...], tuple[str, ...]]:
     return STRtree(geometries), codes, names
 
 
-def _cities() -> tuple[STRtree, tuple[str, ...], tuple[str, ...]]:
-    return _layer("cities")
-
-
 def in_china(longitude: float, latitude: float) -> bool:
     return (
         LONGITUDE_RANGE[0] <= longitude <= LONGITUDE_RANGE[1]

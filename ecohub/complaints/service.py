@@ -245,10 +245,6 @@ def _file_chunk(
             report.filed.append(item)
 
 
-def decode_contact(keys: Keyring, cipher: str | None) -> str | None:
-    return keys.decrypt(cipher) if cipher else None
-
-
 def complaint_event(engine: Engine, complaint_id: int) -> Any:
     with engine.connect() as connection:
         return connection.execute(

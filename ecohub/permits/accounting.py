@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, select
 
 from ecohub.clock import local_zone
 from ecohub.registry.models import (
@@ -182,7 +182,7 @@ def account_outlet(
         row.code: (row.name_zh, row.unit)
         for row in connection.execute(
             select(Parameter.code, Parameter.name_zh, Parameter.unit).where(
-                or_(Parameter.code.in_(list(limits)))
+                Parameter.code.in_(list(limits))
             )
         ).all()
     }

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ecohub.permits.accounting import AccountingError, PollutantPeriod, enterprise_month
+from ecohub.permits.accounting import PollutantPeriod, enterprise_month
 from ecohub.standards import envtax
 
 
@@ -133,6 +133,3 @@ def _taxable(item: PollutantPeriod, kind: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-__all__ = ["AccountingError", "month_tax", "province_of"]
