@@ -7,9 +7,10 @@ What the platform measures itself fills in indicator 1 (大气及水污染物达
 of the year's measured outlet-hours without a permit-limit exceedance (the online data's
 stand-in for the supervisory-monitoring compliance rate of 附件1: ≥ 90 % band 1, 75-90 %
 band 2, below band 3, below 50 % scores 0), with the exceedance alarms it rests on listed.
-The other indicators (waste, noise, siting, …) are the agency's findings, given with the
-request; a direct rule (一票否决, e.g. 私设暗管) likewise. Every grade explains itself: the
-indicators, their scores and the evidence rows.
+The other indicators (waste, noise, siting, …) are entered by the agency (``result_from``
+of the indicator table: a band 1-3 or a score 0-100 given with the request; none of them
+has evidence in the store); a direct rule (一票否决, e.g. 私设暗管) likewise. Every grade
+explains itself: the indicators, their scores and the evidence rows.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from ecohub.supervision import evidence, rules
 from ecohub.supervision.service import SupervisionError, audit, enterprise_of, enterprises
 from ecohub.supervision.tables import RatingStatus, credit_ratings
 
+# The one indicator of the table marked ``result_from=measured`` (附件1 指标1): the platform
+# computes it from its own data; the others are entered by the agency.
 MEASURED_INDICATOR = "air_water_compliance"
 
 
@@ -153,7 +156,8 @@ def _explanation(
                 "weight": str(item.weight),
                 "result": given.get(key),
                 "score": rules.indicator_score(given[key]) if key in given else None,
-                "evidence": measured if key == MEASURED_INDICATOR else "agency finding",
+                "result_from": item.result_from,
+                "evidence": measured if item.result_from == "measured" else "agency finding",
             }
             for key, item in table.indicators.items()
         ],

@@ -10,9 +10,10 @@ Sources (the article texts and what could not be found: ``docs/supervision.md``)
 - 《中华人民共和国环境保护法》(2014) 第五十九条 and 《环境保护主管部门实施按日连续处罚办法》
   (环境保护部令第28号) 第五条, 第十七条 to 第十九条: daily continuous penalties (按日连续处罚).
 - 《企业环境信用评价办法（试行）》(环发〔2013〕150号) and its 附件1: the four credit grades, the
-  indicators that could be read (``data/credit_indicators.csv``) and the 一票否决 conditions;
-  the score thresholds are Guangzhou's (穗环〔2015〕210号), the national ones were not found
-  (``data/credit_grades.csv``).
+  indicators that could be read (``data/credit_indicators.csv``: 1-5 of 21, each row with
+  its source and whether the platform measures it or the agency enters it) and the 一票否决
+  conditions; the score thresholds are Guangzhou's (穗环〔2015〕210号), the national ones
+  were not found in two searches (``data/credit_grades.csv``, every row with its source).
 
 Tables are data (a locality may change them): every function takes its rules as an argument
 and defaults to the packaged table. No database, no settings.
@@ -245,9 +246,15 @@ def daily_penalty(original: Decimal, days: int) -> Decimal:
 # --- enterprise environmental credit -------------------------------------------------------
 
 
+ResultFrom = Literal["measured", "agency"]
+RESULT_FROM: tuple[ResultFrom, ...] = ("measured", "agency")
+
+
 @dataclass(frozen=True)
 class CreditIndicator:
-    """One indicator of 附件1: its weight (percent) and the text of its three bands."""
+    """One indicator of 附件1: its weight (percent), the text of its three bands, how its
+    result is obtained (``measured`` by the platform from its evidence, or entered by the
+    ``agency``) and where the row was read."""
 
     key: str
     number: int
@@ -255,6 +262,8 @@ class CreditIndicator:
     name_zh: str
     weight: Decimal
     bands: tuple[str, str, str]
+    result_from: ResultFrom = "agency"
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,6 +274,7 @@ class GradeThreshold:
     min_score: Decimal
     min_green_extras: int
     citation: str
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +285,7 @@ class DirectRule:
     grade: Grade
     text: str
     citation: str
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,13 @@ def _grade(value: str) -> Grade:
     raise ValueError(f"unknown credit grade {value!r}")
 
 
+def _result_from(value: str) -> ResultFrom:
+    for kind in RESULT_FROM:
+        if value == kind:
+            return kind
+    raise ValueError(f"unknown result_from {value!r}: expected measured or agency")
+
+
 @cache
 def credit_rules() -> CreditRules:
     """The packaged credit tables (``data/credit_indicators.csv``, ``credit_grades.csv``)."""
@@ -314,6 +332,8 @@ def credit_rules() -> CreditRules:
             name_zh=row["name_zh"],
             weight=Decimal(row["weight"]),
             bands=(row["band_1"], row["band_2"], row["band_3"]),
+            result_from=_result_from(row["result_from"]),
+            source=row["source"],
         )
         for row in _read_rows("credit_indicators")
     }
@@ -325,6 +345,7 @@ def credit_rules() -> CreditRules:
                 Decimal(r["min_score"]),
                 int(r["min_green_extras"]),
                 r["citation"],
+                r["source"],
             )
             for r in grades
             if r["kind"] == "threshold"
@@ -333,7 +354,7 @@ def credit_rules() -> CreditRules:
         reverse=True,
     )
     direct = {
-        r["key"]: DirectRule(r["key"], _grade(r["grade"]), r["text"], r["citation"])
+        r["key"]: DirectRule(r["key"], _grade(r["grade"]), r["text"], r["citation"], r["source"])
         for r in grades
         if r["kind"] == "direct"
     }
