@@ -36,6 +36,8 @@ from ecohub.opendata.api import router as opendata_router
 from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
 from ecohub.permits.api import router as permits_router
+from ecohub.permits.exchange_api import router as permits_exchange_router
+from ecohub.permits.lifecycle_api import router as permits_lifecycle_router
 from ecohub.permits.pages import router as permits_pages
 from ecohub.supervision.api import router as supervision_router
 from ecohub.supervision.inspections_api import router as inspections_router
@@ -56,6 +58,8 @@ API_ROUTERS = (
     inspections_router,
     complaints_router,
     permits_router,
+    permits_lifecycle_router,
+    permits_exchange_router,
     catalogue_router,
 )
 PAGE_ROUTERS = (

@@ -38,6 +38,11 @@ def local_zone() -> ZoneInfo:
     return _zone(get_settings().timezone)
 
 
+def local_today() -> dt.date:
+    """Today's date in the local calendar (Beijing by default)."""
+    return utcnow().astimezone(local_zone()).date()
+
+
 def hour_start(ts: dt.datetime) -> dt.datetime:
     """The start of the UTC hour holding ``ts`` (whole hours are the same in UTC and in
     Beijing time)."""

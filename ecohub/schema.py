@@ -17,6 +17,7 @@ import ecohub.assessment.tables
 import ecohub.complaints.tables
 import ecohub.db.counters
 import ecohub.db.quarantine
+import ecohub.permits.tables
 import ecohub.registry.models
 import ecohub.supervision.tables
 import ecohub.timeseries.tables
@@ -33,6 +34,7 @@ TABLE_MODULES = (
     ecohub.assessment.tables,
     ecohub.supervision.tables,
     ecohub.complaints.tables,
+    ecohub.permits.tables,
 )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecohub.alarms.tables import alarms
-from ecohub.clock import local_zone
+from ecohub.clock import local_today, local_zone
 from ecohub.registry.models import (
     Enterprise,
     MonitoringPoint,
@@ -29,6 +29,7 @@ from ecohub.registry.models import (
     Permit,
     PermitLimit,
     Region,
+    versions_shown,
 )
 from ecohub.registry.regions import region_prefix
 from ecohub.registry.uscc import validate_uscc
@@ -115,6 +116,8 @@ def fetch_disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
             "permits": [
                 {
                     "permit_no": permit.permit_no,
+                    "version": permit.version,
+                    "status": permit.status,
                     "valid_from": permit.valid_from.isoformat(),
                     "valid_to": permit.valid_to.isoformat(),
                     "limits": [
@@ -133,7 +136,7 @@ def fetch_disclosure(engine: Engine, uscc: str) -> dict[str, Any]:
                         )
                     ],
                 }
-                for permit in sorted(enterprise.permits, key=lambda p: p.permit_no)
+                for permit in versions_shown(enterprise.permits, local_today())
             ],
             # The latest published environmental credit grade; red (环保不良) is the
             # blacklist, flagged wherever the enterprise is shown (its permits too).
@@ -254,6 +257,7 @@ def emissions(engine: Engine, uscc: str, year: int) -> dict[str, Any]:
                     Permit.valid_from <= dt.date(year, 12, 31),
                     Permit.valid_to >= dt.date(year, 1, 1),
                 )
+                .order_by(Permit.valid_from)  # the latest version of the year wins
             )
             if limit is not None
         }

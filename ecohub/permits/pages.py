@@ -1,35 +1,339 @@
-"""The page of an enterprise's month of emissions and environmental protection tax: each
-outlet's pollutants with the hours measured, substituted, shut down and unresolved, then
-every step of the tax (mass, equivalent value, equivalents, rank, taxable, concentration
-against the permit's limit, reduction, rate, tax). For the agency, and an enterprise's
-own users for their enterprise."""
+"""The permits area's pages: the online service hall (applications, their steps,
+documents and decisions), the versions of a permit, the execution reports (generated,
+completed, signed, reviewed), and an enterprise's month of emissions and environmental
+protection tax with every step (and, for the agency, its reconciliation with the
+declared tax). For the agency, and an enterprise's own users for their enterprise; forms
+post with the session's CSRF token."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
 
 from ecohub.accounts.keys import Role
 from ecohub.clock import local_zone, utcnow
-from ecohub.permits.api import compute
-from ecohub.web.render import agency_user, render
+from ecohub.permits import lifecycle, reconcile, reports, versions, words
+from ecohub.permits.accounting import AccountingError, enterprise_id_of
+from ecohub.permits.api import compute, parse_month
+from ecohub.permits.exchange import ExchangeError
+from ecohub.web.i18n import register
+from ecohub.web.params import RowId
+from ecohub.web.render import SignedIn, agency_user, check_form_csrf, render
+from ecohub.web.uploads import UploadRefused, attachments_folder
 
+register(words.WORDS, words.TERMS)
 router = APIRouter(include_in_schema=False)
+ENTERPRISE = frozenset({Role.ENTERPRISE})
+FAILURES = (lifecycle.PermitError, reports.ReportError, UploadRefused, ValueError)
+
+
+def _mine(user: SignedIn) -> int | None:
+    """The enterprise whose records the user sees (None: the agency sees all)."""
+    return user.principal.enterprise_id if user.principal.role == Role.ENTERPRISE else None
+
+
+def _deny_other(user: SignedIn, enterprise_id: int) -> None:
+    mine = _mine(user)
+    if mine is not None and mine != enterprise_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+
+
+def _back(path: str, error: str | None = None) -> Response:
+    target = path if error is None else f"{path}?error={quote(error[:300])}"
+    return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+
+
+def _rows(text: str, width: int, name: str) -> list[list[str]]:
+    """Comma-separated lines of a form's text area, each with at least ``width`` cells."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = [cell.strip() for cell in line.replace("，", ",").split(",")]
+        if len(cells) < width:
+            raise ValueError(f"{name}, line {number}: {width} comma-separated values expected")
+        rows.append(cells)
+    return rows
+
+
+def content_from_form(form: Any) -> dict[str, Any]:
+    """An application's content from the hall's form (lines of comma-separated cells)."""
+    limits = [
+        {
+            "outlet_code": cells[0],
+            "parameter_code": cells[1],
+            "concentration_limit": float(cells[2]),
+            "unit": cells[3],
+            "annual_mass_limit_kg": float(cells[4]) if len(cells) > 4 and cells[4] else None,
+        }
+        for cells in _rows(str(form.get("limits") or ""), 4, "limits")
+    ]
+    monitoring = [
+        {"outlet_code": c[0], "parameter_code": c[1], "frequency": c[2]}
+        for c in _rows(str(form.get("monitoring") or ""), 3, "monitoring")
+    ]
+    outlets = [
+        {"code": c[0], "name": c[1], "kind": c[2]}
+        for c in _rows(str(form.get("outlets") or ""), 3, "outlets")
+    ]
+    content: dict[str, Any] = {"limits": limits, "monitoring": monitoring, "outlets": outlets}
+    if form.get("effective_on"):
+        content["effective_on"] = str(form.get("effective_on"))
+    if form.get("reason"):
+        content["reason"] = str(form.get("reason"))
+    return content
+
+
+@router.get("/permits")
+async def hall(request: Request) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    engine = request.app.state.engine
+    found = await run_in_threadpool(lifecycle.list_applications, engine, _mine(user))
+    listed = await run_in_threadpool(reports.list_reports, engine, _mine(user))
+    return render(
+        request,
+        "permits/hall.html",
+        applications=found,
+        reports=listed,
+        error=request.query_params.get("error"),
+    )
+
+
+@router.post("/permits/apply")
+async def apply(request: Request) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_fields=20)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    engine = request.app.state.engine
+    uscc = str(form.get("uscc") or "")
+    if _mine(user) is not None and enterprise_id_of(engine, uscc) != _mine(user):
+        return _back("/permits", f"no enterprise {uscc}")
+    try:
+        made = await run_in_threadpool(
+            lambda: lifecycle.apply(
+                engine,
+                uscc=uscc,
+                kind=str(form.get("kind") or ""),
+                management_class=str(form.get("management_class") or ""),
+                content=content_from_form(form),
+                actor=user.principal.actor,
+                permit_no=str(form.get("permit_no") or "") or None,
+            )
+        )
+    except FAILURES as error:
+        return _back("/permits", str(error))
+    return _back(f"/permits/applications/{made['id']}")
+
+
+@router.get("/permits/applications/{application_id}")
+async def application_page(request: Request, application_id: RowId) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await run_in_threadpool(
+            lifecycle.get_application, request.app.state.engine, application_id
+        )
+    except lifecycle.PermitError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    _deny_other(user, found["enterprise_id"])
+    return render(
+        request, "permits/application.html", a=found, error=request.query_params.get("error")
+    )
+
+
+@router.post("/permits/applications/{application_id}/{action}")
+async def application_action(request: Request, application_id: RowId, action: str) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_fields=10, max_files=1)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    engine, settings = request.app.state.engine, request.app.state.settings
+    here = f"/permits/applications/{application_id}"
+    try:
+        found = await run_in_threadpool(lifecycle.get_application, engine, application_id)
+        _deny_other(user, found["enterprise_id"])
+        if action == "document":
+            upload = form.get("file")
+            data = await upload.read(lifecycle.DOCUMENT_MAX_BYTES + 1)  # type: ignore[union-attr]
+            await run_in_threadpool(
+                lambda: lifecycle.add_document(
+                    engine,
+                    attachments_folder(settings.var_dir),
+                    application_id,
+                    title=str(getattr(upload, "filename", "") or "document"),
+                    data=data,
+                    actor=user.principal.actor,
+                )
+            )
+        elif action == "decision":
+            on = str(form.get("on") or "")
+            await run_in_threadpool(
+                lambda: lifecycle.decide(
+                    engine,
+                    application_id,
+                    str(form.get("status") or ""),
+                    actor=user.principal.actor,
+                    by="enterprise" if _mine(user) is not None else "agency",
+                    reason=str(form.get("reason") or "") or None,
+                    site_check=form.get("site_check") == "yes",
+                    on=dt.date.fromisoformat(on) if on else None,
+                )
+            )
+        else:
+            raise HTTPException(status.HTTP_404_NOT_FOUND)
+    except FAILURES as error:
+        return _back(here, str(error))
+    return _back(here)
+
+
+@router.get("/permits/versions/{permit_no}")
+async def versions_page(request: Request, permit_no: str) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    engine = request.app.state.engine
+    try:
+        found = await run_in_threadpool(versions.permit_versions, engine, permit_no[:64])
+    except lifecycle.PermitError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    _deny_other(user, enterprise_id_of(engine, found["uscc"]) or 0)
+    return render(request, "permits/versions.html", p=found)
+
+
+@router.post("/permits/reports")
+async def generate_report(request: Request) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_fields=10)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    engine = request.app.state.engine
+    permit_no = str(form.get("permit_no") or "")
+    try:
+        found = await run_in_threadpool(versions.permit_versions, engine, permit_no[:64])
+        _deny_other(user, enterprise_id_of(engine, found["uscc"]) or 0)
+        made = await run_in_threadpool(
+            lambda: reports.generate(
+                engine,
+                permit_no,
+                str(form.get("kind") or ""),
+                dt.date.fromisoformat(str(form.get("day") or "")),
+                actor=user.principal.actor,
+            )
+        )
+    except FAILURES as error:
+        return _back("/permits", str(error))
+    return _back(f"/permits/reports/{made['id']}")
+
+
+@router.get("/permits/reports/{report_id}")
+async def report_page(request: Request, report_id: RowId) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await run_in_threadpool(reports.get_report, request.app.state.engine, report_id)
+    except reports.ReportError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    _deny_other(user, found["enterprise_id"])
+    return render(
+        request,
+        "permits/report.html",
+        r=found,
+        g=found["generated"],
+        mine=_mine(user) is not None,
+        error=request.query_params.get("error"),
+    )
+
+
+@router.post("/permits/reports/{report_id}/{action}")
+async def report_action(request: Request, report_id: RowId, action: str) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_fields=200, max_files=1)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    engine, settings = request.app.state.engine, request.app.state.settings
+    here, actor = f"/permits/reports/{report_id}", user.principal.actor
+    try:
+        found = await run_in_threadpool(reports.get_report, engine, report_id)
+        _deny_other(user, found["enterprise_id"])
+        if action == "complete" and _mine(user) is not None:
+            texts = {k[5:]: str(v) for k, v in form.items() if k.startswith("text:") and str(v)}
+            notes = {k[8:]: str(v) for k, v in form.items() if k.startswith("explain:") and str(v)}
+            await run_in_threadpool(
+                lambda: reports.complete(
+                    engine, report_id, texts=texts, explanations=notes, actor=actor
+                )
+            )
+        elif action == "submit" and _mine(user) is not None:
+            upload = form.get("file")
+            data = await upload.read(reports.SIGNATURE_MAX_BYTES + 1)  # type: ignore[union-attr]
+            name = str(getattr(upload, "filename", "") or "signature")
+            folder = attachments_folder(settings.var_dir)
+            await run_in_threadpool(
+                lambda: reports.submit(
+                    engine, folder, report_id, signature=data, name=name, actor=actor
+                )
+            )
+        elif action == "review" and _mine(user) is None:
+            await run_in_threadpool(
+                lambda: reports.review(
+                    engine,
+                    report_id,
+                    accept=form.get("accept") == "yes",
+                    note=str(form.get("note") or "") or None,
+                    actor=actor,
+                )
+            )
+        else:
+            raise HTTPException(status.HTTP_403_FORBIDDEN)
+    except FAILURES as error:
+        return _back(here, str(error))
+    return _back(here)
+
+
+def _last_month() -> str:
+    now = utcnow().astimezone(local_zone())
+    return f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
 
 
 @router.get("/enterprises/{uscc}/tax")
 async def tax_page(request: Request, uscc: str, month: str | None = None) -> Response:
-    user = agency_user(request, frozenset({Role.ENTERPRISE}))
+    user = agency_user(request, ENTERPRISE)
     if isinstance(user, Response):
         return user
-    if month is None:
-        now = utcnow().astimezone(local_zone())
-        month = f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
+    month = month or _last_month()
+    engine = request.app.state.engine
     try:
-        found = await run_in_threadpool(
-            compute, request.app.state.engine, user.principal, uscc, month
-        )
+        found = await run_in_threadpool(compute, engine, user.principal, uscc, month)
     except HTTPException as error:
         return render(request, "permits/tax.html", error.status_code, found=None,
-                      error=str(error.detail), month=month, uscc=uscc)  # fmt: skip
-    return render(request, "permits/tax.html", found=found, error=None, month=month, uscc=uscc)
+                      error=str(error.detail), month=month, uscc=uscc, checked=None)  # fmt: skip
+    checked = None
+    if _mine(user) is None:  # the agency sees the declared tax beside it
+        try:
+            year, number = parse_month(month)
+            checked = await run_in_threadpool(reconcile.reconcile, engine, uscc, year, number)
+        except (AccountingError, ExchangeError, ValueError):
+            checked = None
+    return render(
+        request,
+        "permits/tax.html",
+        found=found,
+        error=None,
+        month=month,
+        uscc=uscc,
+        checked=checked,
+    )

@@ -161,14 +161,36 @@ class Outlet(Base):
     enterprise: Mapped[Enterprise] = relationship(back_populates="outlets")
 
 
+class PermitStatus(enum.StrEnum):
+    """A permit version's standing; expiry is read from ``valid_to``."""
+
+    IN_FORCE = "in_force"
+    REVOKED = "revoked"  # 撤销 (排污许可管理条例): valid_to is then the day before
+
+
 class Permit(Base):
-    """A pollutant discharge permit (排污许可证) with its validity dates."""
+    """One version of a pollutant discharge permit (排污许可证) with its validity dates.
+
+    A change (变更) or renewal (延续) issues a new version under the same number: the
+    versions of one number have consecutive validity ranges, so that the version in force
+    on a day is the one whose range holds it (limits, alarms, accounting, disclosure)."""
 
     __tablename__ = "permits"
-    __table_args__ = (CheckConstraint("valid_to >= valid_from", name="validity"),)
+    __table_args__ = (
+        CheckConstraint("valid_to >= valid_from", name="validity"),
+        CheckConstraint("version >= 1", name="version"),
+        CheckConstraint(_enum_check("status", PermitStatus), name="status"),
+        UniqueConstraint("permit_no", "version", name="uq_permits_number_version"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    permit_no: Mapped[str] = mapped_column(String(64), unique=True)
+    permit_no: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    status: Mapped[str] = mapped_column(
+        String(12), default=PermitStatus.IN_FORCE.value, server_default="in_force"
+    )
+    # 重点管理 (key) or 简化管理 (simplified), 固定污染源排污许可分类管理名录.
+    management_class: Mapped[str | None] = mapped_column(String(12))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_to: Mapped[dt.date] = mapped_column(Date)
@@ -177,6 +199,18 @@ class Permit(Base):
     limits: Mapped[list[PermitLimit]] = relationship(
         back_populates="permit", cascade="all, delete-orphan"
     )
+
+
+def versions_shown(permits: list[Permit], day: dt.date) -> list[Permit]:
+    """Of each permit number, the version in force on ``day``, else its latest version,
+    ordered by number."""
+    chosen: dict[str, Permit] = {}
+    for permit in sorted(permits, key=lambda p: (p.permit_no, p.version)):
+        current = chosen.get(permit.permit_no)
+        in_force = permit.valid_from <= day <= permit.valid_to
+        if current is None or in_force or not (current.valid_from <= day <= current.valid_to):
+            chosen[permit.permit_no] = permit
+    return [chosen[number] for number in sorted(chosen)]
 
 
 class PermitLimit(Base):

@@ -244,7 +244,10 @@ def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
             raise RegistryError(f"unknown parameter code {limit.parameter_code!r}")
         limits.append((outlet, code, limit))
 
-    existing = session.scalars(select(Permit).filter_by(permit_no=record.permit_no)).one_or_none()
+    # A permit with several versions (changes, renewals) is edited in its latest one.
+    existing = session.scalars(
+        select(Permit).filter_by(permit_no=record.permit_no).order_by(Permit.version.desc())
+    ).first()
     before = _permit_snapshot(existing) if existing else None
     permit = existing or Permit(permit_no=record.permit_no)
     permit.enterprise_id = enterprise.id
@@ -333,6 +336,9 @@ def delete_entity(session: Session, entity: str, key: str, actor: str) -> None:
     if entity not in _DELETABLE:
         raise RegistryError(f"cannot delete {entity!r}; one of {', '.join(_DELETABLE)}")
     model, column = _DELETABLE[entity]
+    if model is Permit:
+        _delete_permit(session, key, actor)
+        return
     row = _require(session, model, f"{entity} {key}", **{column: key})
     if isinstance(row, MonitoringPoint):
         _refuse_if_it_has_data(session, row)
@@ -340,3 +346,17 @@ def delete_entity(session: Session, entity: str, key: str, actor: str) -> None:
     session.delete(row)
     session.flush()
     audit(session, actor, "delete", model.__tablename__, key, before, None)
+
+
+def _delete_permit(session: Session, permit_no: str, actor: str) -> None:
+    """Delete every version of a permit, auditing each as it was."""
+    versions = session.scalars(
+        select(Permit).filter_by(permit_no=permit_no).order_by(Permit.version)
+    ).all()
+    if not versions:
+        raise RegistryError(f"unknown permits {permit_no}")
+    for row in versions:
+        before = _permit_snapshot(row)
+        session.delete(row)
+        session.flush()
+        audit(session, actor, "delete", "permits", permit_no, before, None)

@@ -568,3 +568,15 @@ def term(lang: str, category: str, value: object) -> str:
     if pair is None:
         return str(value)
     return pair[1] if lang == "en" and pair[1] else pair[0]
+
+
+def register(
+    words: dict[str, tuple[str, str]], terms: dict[str, dict[str, tuple[str, str]]]
+) -> None:
+    """An area's own words and terms, added when its pages module is imported (a key may
+    not be taken twice)."""
+    taken = sorted(set(words) & set(WORDS)) + sorted(set(terms) & set(TERMS))
+    if taken:
+        raise ValueError(f"i18n keys registered twice: {', '.join(taken)}")
+    WORDS.update(words)
+    TERMS.update(terms)
