@@ -35,6 +35,7 @@ from ecohub.db.engine import make_engine
 from ecohub.db.migrate import upgrade
 from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
+from ecohub.permits import lifecycle, reports
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
 from ecohub.supervision import cases, credit, service
@@ -104,6 +105,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ]
     Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
     _supervision(engine)
+    _permits(engine)
     # The agency of the place the complaint test clicks (the map's centre, 35° N 105° E).
     city = city_of(105.0, 35.0)
     assert city is not None
@@ -154,6 +156,43 @@ def _supervision(engine: Engine) -> None:
         service.set_inspector(engine, code, f"检查员{code}", "110000", "test")
     drawn = service.run_draw(engine, "第四季度双随机抽查", DrawRules({"key": 1.0}), "test", seed=1)
     service.publish_draw(engine, drawn["id"], "test")
+
+
+def _permits(engine: Engine) -> None:
+    """A change of 京西's permit (a stricter SO2 limit) from the first of this month,
+    applied for, documented, accepted and issued; and this month's execution report,
+    whose SO2 hours at 30 mg/m³ are above the limit."""
+    day = (NOW - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    made = lifecycle.apply(
+        engine,
+        uscc=JINGXI,
+        kind="change",
+        management_class="key",
+        permit_no=f"{JINGXI}001P",
+        content={
+            "limits": [
+                {"outlet_code": "DA001", "parameter_code": code, "concentration_limit": limit,
+                 "unit": "mg/m³", "annual_mass_limit_kg": annual}
+                for code, limit, annual in (("a21026", 8, 900), ("a21002", 30, None), ("a34013", 5, None))
+            ],
+            "monitoring": [{"outlet_code": "DA001", "parameter_code": "a21026", "frequency": "自动监测"}],
+            "effective_on": day.replace(day=1).isoformat(),
+            "reason": "执行地方新排放标准",
+        },
+        actor="test",
+    )  # fmt: skip
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    lifecycle.add_document(
+        engine,
+        ARTIFACTS / "attachments",
+        made["id"],
+        title="变更申请表.pdf",
+        data=pdf,
+        actor="test",
+    )
+    lifecycle.decide(engine, made["id"], "accepted", actor="test", by="agency", on=day)
+    lifecycle.decide(engine, made["id"], "issued", actor="test", by="agency", on=day)
+    reports.generate(engine, f"{JINGXI}001P", "monthly", day, actor="test")
 
 
 @pytest.fixture(scope="module")
@@ -432,3 +471,34 @@ def test_complaint_form_map_click_and_self_query(browser: object, portal: str) -
     assert "13600000000" in page.inner_text("#members")
     _shot(page, "complaint-agency-event")
     context.close()
+
+
+def test_permit_versions_documents_report_and_tax(page: object) -> None:
+    page.goto("/permits")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "inspector")  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("form.login button")  # type: ignore[attr-defined]
+    page.wait_for_url("**/permits")  # type: ignore[attr-defined]
+    assert "变更" in page.locator("#applications").inner_text()  # type: ignore[attr-defined]
+    _shot(page, "permits-hall")
+    page.click("#applications a")  # type: ignore[attr-defined]
+    assert "变更申请表.pdf" in page.locator("#documents").inner_text()  # type: ignore[attr-defined]
+    assert "已核发" in page.locator("#steps").inner_text()  # type: ignore[attr-defined]
+    _shot(page, "permit-application")
+    page.click("#permit-link")  # type: ignore[attr-defined]
+    versions = page.locator("#versions > li")  # type: ignore[attr-defined]
+    assert versions.count() == 2 and "有效" in versions.nth(1).inner_text()
+    assert "8 mg/m³" in versions.nth(1).inner_text()
+    _shot(page, "permit-versions")
+    page.goto("/permits")  # type: ignore[attr-defined]
+    page.click("#reports a")  # type: ignore[attr-defined]
+    emissions = page.locator("table.emissions").first.inner_text()  # type: ignore[attr-defined]
+    assert "二氧化硫" in emissions
+    assert page.locator("textarea[name='explain:DA001/a21026']").count() == 1  # type: ignore[attr-defined]
+    _shot(page, "permit-report")
+    month = (NOW - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    page.goto(f"/enterprises/{JINGXI}/tax?month={month:%Y-%m}")  # type: ignore[attr-defined]
+    assert "二氧化硫" in page.locator("table.steps").inner_text()  # type: ignore[attr-defined]
+    _shot(page, "permit-tax")
+    page.goto(f"/permits/versions/{JINGXI}001P?lang=en")  # type: ignore[attr-defined]
+    assert "Version 2" in page.locator("#versions").inner_text()  # type: ignore[attr-defined]

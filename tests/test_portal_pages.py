@@ -22,6 +22,8 @@ from ecohub.app import create_app
 from ecohub.complaints.rules import Medium, Step
 from ecohub.complaints.tables import Channel, EventStatus, Satisfaction
 from ecohub.ingest.pipeline import Pipeline
+from ecohub.permits.report_rules import Frequency, ManagementClass, PeriodKind
+from ecohub.permits.rules import ApplicationKind, ApplicationStatus, ReportStatus
 from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus, WaterBody
 from ecohub.timeseries.observations import Observation
 from ecohub.web.i18n import TERMS
@@ -42,7 +44,14 @@ ENUMS: dict[str, type[enum.StrEnum]] = {
     "complaint_step": Step,
     "satisfaction": Satisfaction,
     "channel": Channel,
+    "application_kind": ApplicationKind,
+    "application_status": ApplicationStatus,
+    "report_status": ReportStatus,
+    "report_period": PeriodKind,
+    "management_class": ManagementClass,
 }
+# Written in Chinese already (the permits' own wording): only their English is needed.
+assert all(TERMS["monitoring_frequency"][f.value][1] for f in Frequency)
 RAW = {member.value for values in ENUMS.values() for member in values} | {
     "on change",
     "hourly",
@@ -121,6 +130,8 @@ def test_every_enumeration_value_has_both_words() -> None:
         "/complaints/statistics",
         "/agency/complaints",
         "/enterprises/91110106MA00DEM01H/tax?month=2024-01",
+        "/permits",
+        "/permits/versions/91110106MA00DEM01H001P",
     ],
 )
 def test_no_raw_enumeration_value_on_a_chinese_page(portal: TestClient, path: str) -> None:

@@ -90,6 +90,7 @@ def demo_load(
         _real_water(store, release)
     _supervision_demo(store)
     _complaints_demo(store)
+    _permits_demo(store)
     _demo_user(store)
 
 
@@ -177,6 +178,39 @@ def _supervision_demo(store: Engine) -> None:
         f"{len(DEMO_INSPECTORS)} simulated inspectors, draw {drawn['id']} published (seed "
         f"{drawn['seed']}, {len(drawn['picks'])} enterprises drawn)"
     )
+
+
+def _permits_demo(store: Engine) -> None:
+    """A renewal of the first demo enterprise's permit, filed for the demonstration and
+    awaiting acceptance, so that the service hall shows the procedure (once)."""
+    from ecohub.permits import lifecycle
+
+    uscc = "91110106MA00DEM01H"
+    if any(row["uscc"] == uscc for row in lifecycle.list_applications(store)):
+        return
+    limits = [
+        {
+            "outlet_code": "DA001",
+            "parameter_code": code,
+            "concentration_limit": limit,
+            "unit": "mg/m³",
+        }
+        for code, limit in (("a34013", 5), ("a21026", 10), ("a21002", 30))
+    ]
+    try:
+        made = lifecycle.apply(
+            store,
+            uscc=uscc,
+            kind="renewal",
+            management_class="key",
+            permit_no=f"{uscc}001P",
+            content={"limits": limits, "reason": "演示数据：许可证延续申请"},
+            actor="demo",
+        )
+    except lifecycle.PermitError as error:  # the registry lacks the demo permit
+        console.print(f"[yellow]permits: no demonstration application ({error})[/yellow]")
+        return
+    console.print(f"permits: a demonstration renewal application {made['reference']} filed")
 
 
 # Handling agencies of the demo regions (the province above each city's).

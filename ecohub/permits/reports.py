@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from ecohub.alarms.tables import alarms
-from ecohub.clock import local_time, local_zone, utcnow
+from ecohub.clock import hour_start, local_time, local_zone, utcnow
 from ecohub.permits import report_rules
 from ecohub.permits.accounting import account_outlet, span_hours
 from ecohub.permits.rules import ReportStatus
@@ -99,12 +99,15 @@ def _pollutant(
             last,
             held if frequency == report_rules.Frequency.AUTOMATIC else measured_days,
         )
+        expected = found.expected
+        if found.frequency == report_rules.Frequency.AUTOMATIC:
+            expected = len(hours)  # the hours accounted (a period not over: up to now)
         complete = {
             "frequency": found.frequency.value,
-            "expected": found.expected,
+            "expected": expected,
             "held": found.held,
-            "missing": found.missing,
-            "ratio": round(found.ratio, 4),
+            "missing": max(expected - found.held, 0),
+            "ratio": round(min(found.held / expected, 1.0), 4) if expected else 1.0,
         }
     return {
         "parameter_code": item.parameter_code,
@@ -138,10 +141,15 @@ def build(
         raise ReportError(f"permit {permit_no} is not in force between {first} and {last}")
     latest = versions[-1]
     zone = local_zone()
-    hours = span_hours(
-        dt.datetime(first.year, first.month, first.day, tzinfo=zone),
-        dt.datetime(last.year, last.month, last.day, tzinfo=zone) + dt.timedelta(days=1),
-    )
+    # A period not yet over is accounted up to the last whole hour (and says so).
+    now = hour_start(utcnow())
+    end = min(dt.datetime(last.year, last.month, last.day, tzinfo=zone) + dt.timedelta(days=1), now)
+    start = dt.datetime(first.year, first.month, first.day, tzinfo=zone)
+    if end <= start:
+        raise ReportError(f"the period {first} – {last} has not begun")
+    hours = span_hours(start, end)
+    partial = end < dt.datetime(last.year, last.month, last.day, tzinfo=zone) + dt.timedelta(days=1)
+    last = (end - dt.timedelta(seconds=1)).astimezone(zone).date() if partial else last
     outlet_ids = sorted(
         set(
             connection.execute(
@@ -184,6 +192,8 @@ def build(
         ],
         "management_class": latest.management_class,
         "period": {"kind": kind, "first": first.isoformat(), "last": last.isoformat()},
+        "partial": partial,
+        "data_until": local_time(end),
         "sections": [section._asdict() for section in report_rules.sections(kind)],
         "outlets": out,
         "exceedance_hours": sum(p["exceedance_hours"] for o in out for p in o["pollutants"]),

@@ -14,7 +14,14 @@ from ecohub.clock import local_today
 from ecohub.permits import rules
 from ecohub.permits.lifecycle import PermitError, versions_of
 from ecohub.permits.tables import permit_applications, permit_monitoring
-from ecohub.registry.models import Enterprise, Outlet, Permit, PermitLimit, PermitStatus
+from ecohub.registry.models import (
+    Enterprise,
+    Outlet,
+    Parameter,
+    Permit,
+    PermitLimit,
+    PermitStatus,
+)
 from ecohub.registry.service import audit
 
 
@@ -61,8 +68,11 @@ def _contents(
             PermitLimit.annual_mass_limit_kg,
             PermitLimit.reference_o2,
             Outlet.code.label("outlet"),
+            Parameter.name_zh,
+            Parameter.name_en,
         )
         .join(Outlet, Outlet.id == PermitLimit.outlet_id)
+        .join(Parameter, Parameter.code == PermitLimit.parameter_code)
         .where(PermitLimit.permit_id.in_(ids))
         .order_by(Outlet.code, PermitLimit.parameter_code)
     ).all()
@@ -123,6 +133,8 @@ def permit_versions(engine: Engine, permit_no: str) -> dict[str, Any]:
                     {
                         "outlet": row.outlet,
                         "parameter_code": row.parameter_code,
+                        "name_zh": row.name_zh,
+                        "name_en": row.name_en,
                         "concentration_limit": row.concentration_limit,
                         "unit": row.unit,
                         "annual_mass_limit_kg": row.annual_mass_limit_kg,

@@ -76,6 +76,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "pm_accept": ("通过", "Accept"),
     "pm_return": ("退回修改", "Return for correction"),
     "pm_missing_explanations": ("尚需说明的超标：%s", "Exceedances still to explain: %s"),
+    "pm_partial": (
+        "报告周期尚未结束：数据截至 %s（北京时间）。",
+        "The period is not over: data until %s (Beijing time).",
+    ),
     "pm_none": ("无", "None"),
     "pm_error": ("未能办理：%s", "Not done: %s"),
     "pm_reconciliation": ("申报与核算对账", "Declared against computed tax"),
@@ -121,6 +125,15 @@ TERMS: dict[str, dict[str, tuple[str, str]]] = {
         "差异": ("差异", "Differs"),
         "未申报": ("未申报", "Not declared"),
         "未核算": ("未核算", "Not computed"),
+    },
+    "monitoring_frequency": {
+        "自动监测": ("自动监测", "Automatic (hourly)"),
+        "1次/日": ("1次/日", "Daily"),
+        "1次/周": ("1次/周", "Weekly"),
+        "1次/月": ("1次/月", "Monthly"),
+        "1次/季度": ("1次/季度", "Quarterly"),
+        "1次/半年": ("1次/半年", "Half-yearly"),
+        "1次/年": ("1次/年", "Yearly"),
     },
     "report_period": {
         "annual": ("年度", "Annual"),
