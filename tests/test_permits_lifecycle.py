@@ -269,3 +269,21 @@ def test_withdrawal_and_refusal(client: tuple[TestClient, dict]) -> None:
     assert done.json()["decision_note"] == "缺少环评批复"
     mine = http.get("/api/v1/permits/applications", headers=as_["jingxi"]).json()
     assert [a["status"] for a in mine] == ["not_accepted", "withdrawn"]
+
+
+def test_the_registry_checks_a_national_permit_number_like_the_credit_code() -> None:
+    from pydantic import ValidationError
+
+    from ecohub.registry.schemas import PermitIn
+
+    def permit(number: str, uscc: str = JINGXI) -> PermitIn:
+        return PermitIn(
+            permit_no=number, enterprise_uscc=uscc, valid_from="2024-01-01", valid_to="2028-12-31"
+        )
+
+    assert permit(f"{JINGXI}001P").permit_no == f"{JINGXI}001P"
+    assert permit("P-1").permit_no == "P-1"  # an older local number, kept as written
+    with pytest.raises(ValidationError, match="not the enterprise's credit code"):
+        permit(f"{HUDONG}001P")
+    with pytest.raises(ValidationError):
+        permit(f"{JINGXI[:-1]}X001P")  # the credit code's check character corrupted

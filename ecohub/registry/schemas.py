@@ -12,6 +12,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus, WaterBody
+from ecohub.registry.source_code import SOURCE_CODE_LENGTH, validate_source_code
 from ecohub.registry.uscc import validate_uscc
 
 _REGION_CODE = re.compile(r"^\d{6}$")
@@ -117,6 +118,17 @@ class PermitIn(_Record):
 
     @model_validator(mode="after")
     def _validity(self) -> PermitIn:
+        # A number of the national system's form (HJ 608-2017, 22 characters) is checked
+        # like the credit code and must be the enterprise's own; an older local number of
+        # another length is kept as written.
+        if len(self.permit_no) == SOURCE_CODE_LENGTH:
+            self.permit_no = validate_source_code(self.permit_no)
+            main = self.permit_no[:18]
+            if not main.startswith("H9") and main != self.enterprise_uscc:
+                raise ValueError(
+                    f"permit {self.permit_no}: its first 18 characters are not the "
+                    f"enterprise's credit code {self.enterprise_uscc} (HJ 608-2017)"
+                )
         if self.valid_to < self.valid_from:
             raise ValueError(
                 f"permit {self.permit_no}: valid_to {self.valid_to} is before "
