@@ -160,8 +160,7 @@ async def post_document(
             actor=caller.actor,
         )
     except UploadRefused as error:
-        code = 413 if "bytes, at most" in str(error) else 422
-        raise HTTPException(code, str(error)) from None
+        raise HTTPException(error.status_code, str(error)) from None
 
 
 @router.get("/versions/{permit_no}", summary="Every version of a permit")
@@ -295,7 +294,7 @@ async def post_submission(
             actor=caller.actor,
         )
     except UploadRefused as error:
-        raise HTTPException(413 if "bytes, at most" in str(error) else 422, str(error)) from None
+        raise HTTPException(error.status_code, str(error)) from None
 
 
 @router.post("/reports/{report_id}/review", summary="Accept or return a submitted report")

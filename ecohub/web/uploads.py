@@ -28,7 +28,11 @@ def sniff(data: bytes) -> str | None:
 
 class UploadRefused(ValueError):
     """An upload that is empty, too large or not of an accepted type (the message names
-    the file and says why)."""
+    the file and says why); ``status_code`` is the HTTP answer: 413 too large, else 422."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.status_code = 413 if too_large else 422
 
 
 def check_upload(name: str, data: bytes, accepted: tuple[str, ...], max_bytes: int) -> str:
@@ -37,7 +41,9 @@ def check_upload(name: str, data: bytes, accepted: tuple[str, ...], max_bytes: i
     if not data:
         raise UploadRefused(f"{name}: the file is empty")
     if len(data) > max_bytes:
-        raise UploadRefused(f"{name}: {len(data):,} bytes, at most {max_bytes:,} are accepted")
+        raise UploadRefused(
+            f"{name}: {len(data):,} bytes, at most {max_bytes:,} are accepted", too_large=True
+        )
     content_type = sniff(data)
     if content_type not in accepted:
         raise UploadRefused(
