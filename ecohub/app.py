@@ -30,6 +30,7 @@ from ecohub.assessment.pages import router as assessment_pages
 from ecohub.complaints.api import router as complaints_router
 from ecohub.complaints.pages import router as complaints_pages
 from ecohub.config import Settings, get_settings
+from ecohub.ingest.pages import router as ingest_pages
 from ecohub.ingest.upload import Submit, install
 from ecohub.ingest.upload import router as upload_router
 from ecohub.opendata.api import router as opendata_router
@@ -71,6 +72,7 @@ PAGE_ROUTERS = (
     supervision_pages,
     complaints_pages,
     permits_pages,
+    ingest_pages,
 )
 MESSAGES = {403: "forbidden", 404: "not_found"}
 

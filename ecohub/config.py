@@ -125,6 +125,36 @@ class Settings(BaseSettings):
         description="Lower the writer process's CPU priority by this much (nice): with a "
         "journal, answers then come sooner in bursts, and the store falls behind more.",
     )
+    bus_url: str = Field(
+        default="",
+        description="NATS server(s) of the ingestion bus, e.g. nats://10.0.0.5:4222 (comma "
+        "for several). Empty: the single-process path with the local journal. Set: the "
+        "doors answer once JetStream has the batch and `ecohub bus writer` processes "
+        "store it (docs/bus.md).",
+    )
+    bus_stream: str = Field(
+        default="ECOHUB_OBS",
+        description="JetStream stream of the bus; its subjects are <stream prefix>.<n>.",
+    )
+    bus_partitions: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Partitions of the points on the bus (point id modulo this); each is "
+        "written by one writer at a time. Fixed once the stream holds data.",
+    )
+    bus_ack_wait: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before JetStream delivers again a batch a writer took and did "
+        "not acknowledge (a killed writer's batches wait this long).",
+    )
+    bus_max_bytes: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="Bytes the bus's stream may hold unwritten; beyond it publishes fail "
+        "and senders are not answered (they send again).",
+    )
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883", description="MQTT broker to subscribe to."
     )

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from ecohub.alarms.housekeeping import run_housekeeping
 from ecohub.complaints.overdue import sweep_overdue_complaints
 from ecohub.config import Settings, get_settings
+from ecohub.ingest.bus import BusConfig, BusPublisher, bus_config, fetch_bus_status
 from ecohub.ingest.events import configure_logging, log_event
 from ecohub.ingest.hj212_gateway import HJ212Gateway
 from ecohub.ingest.hj212_guard import GuardSettings
@@ -57,10 +58,14 @@ async def serve_forever(
     installation has live data at once.
     """
     settings = get_settings()
+    # With ECOHUB_BUS_URL the gateway publishes to NATS JetStream and answers once the
+    # bus has the batch; writer processes (`ecohub bus writer`) store it (docs/bus.md).
+    bus = bus_config(settings)
     gateway = HJ212Gateway(
         engine,
         idle_timeout=idle_timeout,
-        journal_dir=settings.journal_dir or None,
+        journal_dir=None if bus else (settings.journal_dir or None),
+        bus=BusPublisher(bus) if bus else None,
         journal_backlog_rows=settings.journal_backlog_rows,
         guard=guard_settings(settings, raise_file_limit()),
         raise_alarms=settings.alarms_enabled,
@@ -95,6 +100,8 @@ async def serve_forever(
                 name="alarm-housekeeping",
             )
         )
+    if bus is not None:
+        extras.append(loop.create_task(_report_bus(bus, stop), name="bus-status"))
     await stop.wait()
     log_event(logger, "shutdown_requested")
     await asyncio.gather(*extras, return_exceptions=True)
@@ -103,6 +110,25 @@ async def serve_forever(
         with contextlib.suppress(asyncio.CancelledError):
             await demo
     await gateway.close()
+
+
+async def _report_bus(config: BusConfig, stop: asyncio.Event, every: float = 60.0) -> None:
+    """Log the bus's backlog per consumer every minute (the status of `ecohub serve`)."""
+    while not stop.is_set():
+        try:
+            found = await fetch_bus_status(config)
+            log_event(
+                logger,
+                "bus_status",
+                stream=found.get("stream"),
+                messages=found.get("messages"),
+                backlog={c["name"]: c.get("backlog") for c in found.get("consumers", [])},
+                error=found.get("error"),
+            )
+        except Exception:  # the status must not stop the gateway
+            logger.exception("bus status failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def _start_other_doors(

@@ -22,8 +22,8 @@ from ecohub.cli import serve as serve_cli
 from ecohub.cli import store as store_cli
 from ecohub.complaints import cli as complaints_cli
 from ecohub.demo import cli as demo_cli
+from ecohub.ingest import bus_cli, cli_hj212
 from ecohub.ingest import cli as ingest_cli
-from ecohub.ingest import cli_hj212
 from ecohub.permits import cli as permits_cli
 from ecohub.simulate import cli as simulate_cli
 from ecohub.supervision import cli as supervision_cli
@@ -63,6 +63,7 @@ for group in (
     ingest_cli,
     cli_hj212,
     serve_cli,
+    bus_cli,
     accounts_cli,
     alarms_cli,
     assessment_cli,

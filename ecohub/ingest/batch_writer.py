@@ -19,6 +19,9 @@ a door answers its sender only then, so nothing acknowledged is ever lost:
   not hide a store that cannot keep up). A journaled batch is retried until the store
   takes it; batches left uncommitted at shutdown or by a crash are written at the next
   start.
+
+With a bus (``bus``; :mod:`ecohub.ingest.bus`), once JetStream has acknowledged the
+batch; writer processes elsewhere store it, and this process writes nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from sqlalchemy import Engine
 
 from ecohub.config import get_settings
 from ecohub.db.quarantine import Rejected
+from ecohub.ingest.bus import BusPublisher
 from ecohub.ingest.events import log_event
 from ecohub.ingest.journal import Journal, Record
 from ecohub.ingest.pipeline import Pipeline
@@ -127,12 +131,14 @@ class BatchWriter:
         max_backlog_rows: int = MAX_BACKLOG_ROWS,
         store_batch_rows: int = STORE_BATCH_ROWS,
         drain_timeout: float = 60.0,
+        bus: BusPublisher | None = None,
     ) -> None:
         """``journal_dir``: answer once journaled (see the module docstring); at
         :meth:`close` the store gets ``drain_timeout`` seconds to take the journaled
         batches, and what it has not taken by then waits in the journal for the next
-        start."""
+        start. ``bus``: publish batches there instead (no journal, no store writes)."""
         self.engine = engine
+        self.bus = bus
         self.rollup_delay = get_settings().rollup_delay if rollup_delay is None else rollup_delay
         self.pipeline: Pipeline | None = None
         self.max_rows = max_rows
@@ -170,7 +176,9 @@ class BatchWriter:
         self._last_journaled = 0
         self._drainer: asyncio.Task[None] | None = None
         url = engine.url
-        if separate_process and not (
+        if bus is not None:
+            self.journal_dir = None
+        elif separate_process and not (
             url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         ):
             address = url.render_as_string(hide_password=False)
@@ -179,6 +187,10 @@ class BatchWriter:
     async def start(self) -> None:
         """Start the writer (and wait until it is ready to write)."""
         loop = asyncio.get_running_loop()
+        if self.bus is not None:
+            await self.bus.start()
+            self._task = loop.create_task(self._run(), name="batch-writer")
+            return
         if self.journal_dir is not None:
             self._journal = await loop.run_in_executor(
                 self._journal_executor, Journal, self.journal_dir
@@ -248,7 +260,7 @@ class BatchWriter:
     async def _run(self) -> None:
         # In a child process the writer flushes deferred rollups itself; in a thread
         # this loop wakes up for them.
-        wake = self._rollup_wake() if self._journal is None else None  # else: _drain
+        wake = self._rollup_wake() if self._journal is None and self.bus is None else None
         while True:
             if wake is None:
                 await self._wake.wait()
@@ -268,7 +280,9 @@ class BatchWriter:
             self._wake.clear()
             self._full.clear()
             if batch.futures:
-                if self._journal is not None:
+                if self.bus is not None:  # answered once on the bus
+                    await self.bus.dispatch(batch.rows, batch.rejected, batch.futures)
+                elif self._journal is not None:
                     # Journaled here, written to the store by _drain.
                     await self._journal_batch(batch)
                 else:
@@ -542,6 +556,8 @@ class BatchWriter:
         if self._task is not None:
             await self._task
         loop = asyncio.get_running_loop()
+        if self.bus is not None:
+            await self.bus.close()
         if self._process is not None:
             await loop.run_in_executor(self._executor, self._process.close)
         if self._journal is not None:

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from ecohub.db.quarantine import Rejected, raw_text
 from ecohub.ingest.batch_writer import MAX_BACKLOG_ROWS, BatchWriter
+from ecohub.ingest.bus import BusPublisher
 from ecohub.ingest.events import log_event
 from ecohub.ingest.hj212_connection import LoggerConnection, Outcome
 from ecohub.ingest.hj212_defence import Defence
@@ -95,12 +96,14 @@ class HJ212Gateway:
         journal_backlog_rows: int = MAX_BACKLOG_ROWS,
         guard: GuardSettings | None = None,
         raise_alarms: bool = True,
+        bus: BusPublisher | None = None,
     ) -> None:
         """``journal_dir``: answer uploads once journaled there, not once committed
         (see :mod:`ecohub.ingest.batch_writer`). ``max_delay``: seconds uploads are
         gathered into a batch (default: see :func:`_max_delay`). ``guard``: the limits
         on connections, quarantine and passwords; ``raise_alarms``: open an alarm when
-        guessing blocks an MN or address."""
+        guessing blocks an MN or address. ``bus``: answer once the batch is on the
+        ingestion bus (:mod:`ecohub.ingest.bus`); writer processes store it."""
         self.engine = engine
         self.guard = guard or GuardSettings()
         self.idle_timeout = idle_timeout
@@ -109,10 +112,11 @@ class HJ212Gateway:
         self.writer = BatchWriter(
             engine,
             max_rows=max_rows,
-            max_delay=max_delay if max_delay is not None else _max_delay(journal_dir),
+            max_delay=max_delay if max_delay is not None else _max_delay(journal_dir or bus),
             separate_process=separate_writer,
             journal_dir=journal_dir,
             max_backlog_rows=journal_backlog_rows,
+            bus=bus,
         )
         self.stats = GatewayStats()
         self.online: dict[str, PointState] = {}
@@ -509,6 +513,7 @@ def upload_key(point_id: int, cn: str, data_time: dt.datetime) -> int:
 def _max_delay(journal_dir: object) -> float:
     """How long uploads are gathered into one batch: 20 ms when each batch is a store
     transaction (fewer, larger ones cost the store less); 5 ms when it is a journal
-    record, which costs a write and a flush, while the batches waiting for the store are
-    written together anyway. Every answer waits for its batch's delay."""
+    record (or a message on the bus), which costs a write and a flush, while the batches
+    waiting for the store are written together anyway. Every answer waits for its
+    batch's delay."""
     return 0.02 if journal_dir is None else 0.005
