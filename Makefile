@@ -57,6 +57,8 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.supervision_risk
 	$(BIN)/python -m benchmarks.complaints_linking
 	$(BIN)/python -m benchmarks.complaints_intake
+	$(BIN)/python -m benchmarks.permits_tax
+	$(BIN)/python -m benchmarks.bus_throughput
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

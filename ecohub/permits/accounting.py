@@ -54,6 +54,37 @@ class PollutantPeriod:
     mean_concentration: float | None  # of the measured hours (实施条例 第十条)
     highest_concentration: float | None  # the highest measured hourly mean
 
+    def summary(self) -> PollutantTotals:
+        """The totals without the hours: what the tax and its page read."""
+        return PollutantTotals(
+            parameter_code=self.parameter_code,
+            name=self.name,
+            unit=self.unit,
+            limit=self.limit,
+            annual_mass_limit_kg=self.annual_mass_limit_kg,
+            totals=self.accounting.totals,
+            usable_as_basis=self.accounting.usable_as_basis,
+            mean_concentration=self.mean_concentration,
+            highest_concentration=self.highest_concentration,
+        )
+
+
+@dataclass(frozen=True)
+class PollutantTotals:
+    """One pollutant of one outlet over a span, accounted, without its hours: from
+    :meth:`PollutantPeriod.summary`, or from the accounting of every outlet at once
+    (:mod:`ecohub.permits.bulk`)."""
+
+    parameter_code: str
+    name: str
+    unit: str
+    limit: float | None
+    annual_mass_limit_kg: float | None
+    totals: cems.Totals
+    usable_as_basis: bool
+    mean_concentration: float | None
+    highest_concentration: float | None
+
 
 def month_hours(year: int, month: int) -> list[dt.datetime]:
     """The hours (UTC instants) of a calendar month in the local time zone."""

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ecohub.commands import actor, console, fail
+from ecohub.commands import actor, console, fail, progress
 from ecohub.commands import engine as _engine
 from ecohub.permits import exchange, lifecycle, reconcile, reports, versions
 from ecohub.permits.accounting import AccountingError, enterprise_year
@@ -37,6 +37,36 @@ def tax(
     except (AccountingError, ValueError) as error:
         raise fail(str(error)) from None
     console.print_json(json.dumps(found, default=str, ensure_ascii=False))
+
+
+@permits_app.command("tax-all")
+def tax_all(
+    month: Annotated[str, typer.Argument(help="YYYY-MM (Beijing calendar)")],
+    out: Annotated[Path | None, typer.Option(help="write every enterprise's month as JSON")] = None,
+) -> None:
+    """Every enterprise's emissions and tax of a month at once (a progress bar; a line
+    per enterprise, or the whole computation as JSON with --out)."""
+    from ecohub.permits.bulk import month_all
+
+    try:
+        year, number = parse_month(month)
+        with progress() as bar:
+            tasks: dict[str, Any] = {}
+
+            def advance(what: str, done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = bar.add_task(what, total=total)
+                bar.update(tasks[what], completed=done, total=total)
+
+            found = month_all(_engine(), year, number, progress=advance)
+    except (AccountingError, ValueError) as error:
+        raise fail(str(error)) from None
+    if out is not None:
+        out.write_text(json.dumps(found, default=str, ensure_ascii=False), "utf-8")
+    total = sum(item["tax"] for item in found)
+    for item in found if out is None else []:
+        console.print(f"{item['uscc']}  {item['name']}  {item['tax']:.2f} 元")
+    console.print(f"{len(found)} enterprises, {total:,.2f} 元 in all")
 
 
 @permits_app.command("emissions")

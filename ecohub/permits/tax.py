@@ -13,13 +13,14 @@ which then only counts what was measured and substituted — the other sources o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import Engine
 
-from ecohub.permits.accounting import PollutantPeriod, enterprise_month
+from ecohub.permits.accounting import PollutantTotals, enterprise_month
 from ecohub.standards import envtax
 
 
@@ -40,18 +41,18 @@ def province_of(region_code: str | None) -> str | None:
     return province_names().get(region_code[:2] + "0000")
 
 
-def _emission(item: PollutantPeriod) -> envtax.Emission:
+def _emission(item: PollutantTotals) -> envtax.Emission:
     return envtax.Emission(
         pollutant=item.parameter_code,
-        quantity=item.accounting.totals.mass_kg,
+        quantity=item.totals.mass_kg,
         concentration=item.mean_concentration,
         highest=item.highest_concentration,
         limit=item.limit,
     )
 
 
-def _accounting_row(item: PollutantPeriod) -> dict[str, Any]:
-    totals = item.accounting.totals
+def _accounting_row(item: PollutantTotals) -> dict[str, Any]:
+    totals = item.totals
     return {
         "parameter_code": item.parameter_code,
         "name": item.name,
@@ -63,9 +64,68 @@ def _accounting_row(item: PollutantPeriod) -> dict[str, Any]:
         "hours_shutdown": totals.hours_shutdown,
         "hours_unresolved": totals.hours_unresolved,
         "measured_share": totals.measured_share,
-        "usable_as_basis": item.accounting.usable_as_basis,
+        "usable_as_basis": item.usable_as_basis,
         "mean_concentration": item.mean_concentration,
         "highest_concentration": item.highest_concentration,
+    }
+
+
+def outlet_entry(
+    outlet: Any,
+    accounted: Sequence[PollutantTotals],
+    *,
+    province: str | None,
+    rate: dict[str, float] | None = None,
+    zone: str | None = None,
+) -> dict[str, Any]:
+    """One outlet's month (``outlet``: its ``code``, ``name`` and ``kind``): the
+    accounting of its pollutants and the tax of the taxable ones, every step kept; a
+    pollutant the tax cannot be computed for puts its reason in ``error`` (tax 0)."""
+    items = [item for item in accounted if _taxable(item, outlet.kind)]
+    entry: dict[str, Any] = {
+        "code": outlet.code,
+        "name": outlet.name,
+        "kind": outlet.kind,
+        "accounting": [_accounting_row(item) for item in accounted],
+        "usable_as_basis": all(item.usable_as_basis for item in items),
+        "steps": [],
+        "tax": 0.0,
+        "error": None,
+    }
+    medium = envtax.AIR if outlet.kind == "gas" else envtax.WATER
+    if items:
+        try:
+            computed = envtax.outlet_tax(
+                medium,
+                [_emission(item) for item in items],
+                rate=(rate or {}).get(medium),
+                province=None if (rate or {}).get(medium) else province,
+                zone=zone,
+                tax_decimals=2,
+            )
+        except ValueError as error:
+            entry["error"] = str(error)
+        else:
+            entry["steps"] = [step.__dict__ for step in computed.steps]
+            entry["tax"] = computed.tax
+    return entry
+
+
+def enterprise_entry(
+    enterprise: Any, year: int, month: int, outlets: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """An enterprise's month (``enterprise``: its ``uscc``, ``name`` and
+    ``region_code``) from its outlets' entries (:func:`outlet_entry`)."""
+    total = 0.0
+    for entry in outlets:
+        total += entry["tax"]
+    return {
+        "uscc": enterprise.uscc,
+        "name": enterprise.name,
+        "province": province_of(enterprise.region_code),
+        "month": f"{year}-{month:02d}",
+        "outlets": list(outlets),
+        "tax": round(total, 2),
     }
 
 
@@ -84,49 +144,20 @@ def month_tax(
     found = enterprise_month(engine, uscc, year, month)
     enterprise = found["enterprise"]
     province = province_of(enterprise.region_code)
-    outlets = []
-    total = 0.0
-    for outlet in found["outlets"]:
-        items = [item for item in found["accounted"][outlet.id] if _taxable(item, outlet.kind)]
-        entry: dict[str, Any] = {
-            "code": outlet.code,
-            "name": outlet.name,
-            "kind": outlet.kind,
-            "accounting": [_accounting_row(item) for item in found["accounted"][outlet.id]],
-            "usable_as_basis": all(item.accounting.usable_as_basis for item in items),
-            "steps": [],
-            "tax": 0.0,
-            "error": None,
-        }
-        medium = envtax.AIR if outlet.kind == "gas" else envtax.WATER
-        if items:
-            try:
-                computed = envtax.outlet_tax(
-                    medium,
-                    [_emission(item) for item in items],
-                    rate=(rate or {}).get(medium),
-                    province=None if (rate or {}).get(medium) else province,
-                    zone=zone,
-                    tax_decimals=2,
-                )
-            except ValueError as error:
-                entry["error"] = str(error)
-            else:
-                entry["steps"] = [step.__dict__ for step in computed.steps]
-                entry["tax"] = computed.tax
-                total += computed.tax
-        outlets.append(entry)
-    return {
-        "uscc": enterprise.uscc,
-        "name": enterprise.name,
-        "province": province,
-        "month": f"{year}-{month:02d}",
-        "outlets": outlets,
-        "tax": round(total, 2),
-    }
+    outlets = [
+        outlet_entry(
+            outlet,
+            [item.summary() for item in found["accounted"][outlet.id]],
+            province=province,
+            rate=rate,
+            zone=zone,
+        )
+        for outlet in found["outlets"]
+    ]
+    return enterprise_entry(enterprise, year, month, outlets)
 
 
-def _taxable(item: PollutantPeriod, kind: str) -> bool:
+def _taxable(item: PollutantTotals, kind: str) -> bool:
     """A pollutant the annex lists for the outlet's medium."""
     try:
         envtax.pollutant(item.parameter_code, envtax.AIR if kind == "gas" else envtax.WATER)
