@@ -167,3 +167,22 @@ def test_bad_requests_get_clear_4xx(engine: Engine, setup) -> None:  # type: ign
     )
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["detail"]
     assert dt.datetime.fromisoformat(TS)  # the fixture's timestamp is itself valid
+
+
+def test_carriage_returns_in_a_csv_upload(engine: Engine, setup) -> None:  # type: ignore[no-untyped-def]
+    """Found by the schema fuzzing: a lone CR in a CSV body was a 500. A file with CR
+    line ends is read; one that stops being CSV is refused with its line."""
+    client, keys, _ = setup
+    headers = {"Content-Type": "text/csv", **_auth(keys["operator"])}
+    crs = f"point,parameter,interval,ts,value,flag\r1001A,a34004,hour,{TS},35,N\r"
+    answer = client.post("/api/v1/measurements", content=crs, headers=headers)
+    assert [row["status"] for row in answer.json()["rows"]] == ["accepted"]
+    lone = client.post("/api/v1/measurements", content="\r0", headers=headers)
+    assert lone.status_code == 400
+    broken = client.post(
+        "/api/v1/measurements",
+        content=f'point,parameter,interval,ts,value,flag\n1001A,a34004,hour,{TS},"35\x00,N\n',
+        headers=headers,
+    )
+    assert broken.status_code == 200, broken.text  # the row rejected, kept with NUL escaped
+    assert [row["status"] for row in broken.json()["rows"]] == ["rejected"]

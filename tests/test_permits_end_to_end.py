@@ -258,3 +258,29 @@ def test_one_permit_end_to_end(points: dict[str, int], engine: Engine, tmp_path:
     first = exchange.import_file(fresh, out / "permit.jsonl", actor="t")
     assert first.new == 1
     assert exchange.records(fresh, "permit") == exchange.records(engine, "permit")
+
+
+def test_a_bad_exchange_file_is_named_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    header = ",".join(exchange.schema.csv_header("treasury"))
+    good = f"{JINGXI},V001,2024-03-01,2024-03-31,676.51,2024-04-15,"
+    lines = [
+        header,
+        good,
+        f"{JINGXI},V002,2024-03-01,2024-03-31,abc,2024-04-15,",
+        good.replace("V001", "V003") + ",extra",
+    ]
+    path = tmp_path / "treasury.csv"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    found = exchange.import_file(engine, path, actor="t")
+    assert (found.new, found.refused) == (1, 2)
+    assert "treasury.csv:3" in found.errors[0] and "amount" in found.errors[0]
+    assert "treasury.csv:4" in found.errors[1] and "cells beyond the header" in found.errors[1]
+    broken = tmp_path / "penalty.csv"
+    broken.write_text(header.replace("voucher_no", "x") + "\n", "utf-8")
+    with pytest.raises(exchange.ExchangeError, match="penalty.csv: columns"):
+        exchange.import_file(engine, broken, actor="t")
+    gbk = tmp_path / "declaration.csv"
+    gbk.write_bytes("纳税人".encode("gb18030"))
+    with pytest.raises(exchange.ExchangeError, match="not UTF-8"):
+        exchange.import_file(engine, gbk, actor="t")
+    assert len(exchange.records(engine, "treasury")) == 1

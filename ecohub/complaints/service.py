@@ -174,21 +174,24 @@ def import_csv(
             f"{source}: not UTF-8 at byte {error.start} (save the file as UTF-8; a GB18030 "
             "export converts with `iconv -f GB18030 -t UTF-8`)"
         ) from None
-    reader = csv.DictReader(io.StringIO(text))
-    absent = [name for name in CSV_COLUMNS if name not in (reader.fieldnames or [])]
-    if absent:
-        raise ComplaintError(f"{source}: the header lacks {', '.join(absent)}")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     report = CsvReport()
     now = utcnow()
     chunks: list[list[Submission]] = [[]]
-    for row in reader:
-        line = reader.line_num
-        try:
-            chunks[-1].append(check(_row_submission(row, Channel.HOTLINE.value), now))
-        except ComplaintError as error:
-            report.errors.append(f"{source} line {line}: {error}")
-        if len(chunks[-1]) >= chunk:
-            chunks.append([])
+    try:
+        absent = [name for name in CSV_COLUMNS if name not in (reader.fieldnames or [])]
+        if absent:
+            raise ComplaintError(f"{source}: the header lacks {', '.join(absent)}")
+        for row in reader:
+            line = reader.line_num
+            try:
+                chunks[-1].append(check(_row_submission(row, Channel.HOTLINE.value), now))
+            except ComplaintError as error:
+                report.errors.append(f"{source} line {line}: {error}")
+            if len(chunks[-1]) >= chunk:
+                chunks.append([])
+    except csv.Error as error:  # the file is not CSV from here on: nothing is filed
+        raise ComplaintError(f"{source} line {reader.line_num}: {error}") from None
     with _cutter(sum(len(batch) for batch in chunks)) as pool:
         # The text of the next chunks is cut in worker processes while this one is filed.
         cut = [pool.submit(cut_texts, [item.text for item in batch]) for batch in chunks]

@@ -78,6 +78,11 @@ def raw_text(raw: bytes | str) -> str:
     return raw
 
 
+def _storable(text: str | None) -> str | None:
+    """NUL, which PostgreSQL's text refuses, written as the escape ``\\x00``."""
+    return None if text is None else text.replace("\x00", "\\x00")
+
+
 def fingerprint(row: Rejected) -> str:
     """What makes two rejections the same input: source, reason code and raw text."""
     digest = hashlib.sha256()
@@ -135,11 +140,11 @@ def _store(connection: Connection, merged: dict[str, tuple[Rejected, int]]) -> N
             {
                 "received_at": row.received_at,
                 "source": row.source,
-                "peer": row.peer,
-                "point_code": row.point_code,
+                "peer": _storable(row.peer),
+                "point_code": _storable(row.point_code),
                 "reason_code": row.reason_code,
-                "reason": row.reason,
-                "raw": row.raw,
+                "reason": _storable(row.reason),
+                "raw": _storable(row.raw),
                 "fingerprint": key,
                 "times": times,
                 "last_received_at": row.received_at if times > 1 else None,

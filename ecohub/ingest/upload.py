@@ -417,16 +417,22 @@ def _json_lines(text: str) -> Iterator[tuple[Any, str]]:
 
 
 def _csv_items(text: str) -> Iterator[tuple[Any, str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - set(CSV_FIELDS)
-    if unknown or not reader.fieldnames:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = reader.fieldnames
+        unknown = set(fields or ()) - set(CSV_FIELDS)
+        if unknown or not fields:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"CSV header must use the columns {', '.join(CSV_FIELDS)}"
+                + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""),
+            )
+        for row in reader:
+            yield csv_row_item(row), ",".join(str(value) for value in row.values())
+    except csv.Error as error:
         raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"CSV header must use the columns {', '.join(CSV_FIELDS)}"
-            + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""),
-        )
-    for row in reader:
-        yield csv_row_item(row), ",".join(str(value) for value in row.values())
+            status.HTTP_400_BAD_REQUEST, f"CSV line {reader.line_num}: {error}"
+        ) from None
 
 
 def _audit_upload(

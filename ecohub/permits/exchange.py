@@ -298,19 +298,26 @@ def _jsonl_lines(
 
 
 def _csv_lines(text: str, kind: str, source: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = schema.csv_header(kind)
-    unknown = [name for name in reader.fieldnames or [] if name not in header]
-    if unknown:
-        raise ExchangeError(f"{source}: columns {', '.join(unknown)} are not in the {kind} layout")
-    for row in reader:
-        # A cell written safe for spreadsheets (a leading ') is read back as typed.
-        cleaned = {
-            k: (v[1:] if v.startswith("'") and v[1:2] in "=+-@" else v)
-            for k, v in row.items()
-            if v not in (None, "")
-        }
-        yield reader.line_num, kind, cleaned
+    try:
+        unknown = [name for name in reader.fieldnames or [] if name not in header]
+        if unknown:
+            raise ExchangeError(
+                f"{source}: columns {', '.join(unknown)} are not in the {kind} layout"
+            )
+        for row in reader:
+            # A cell written safe for spreadsheets (a leading ') is read back as typed.
+            cleaned = {
+                k: (v[1:] if v.startswith("'") and v[1:2] in "=+-@" else v)
+                for k, v in row.items()
+                if v not in (None, "") and k is not None
+            }
+            if row.get(None):
+                cleaned["(cells beyond the header)"] = row[None]
+            yield reader.line_num, kind, cleaned
+    except csv.Error as error:  # the file is not CSV from here on
+        raise ExchangeError(f"{source}:{reader.line_num}: {error}") from None
 
 
 def import_file(
