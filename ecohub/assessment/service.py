@@ -246,7 +246,7 @@ def compute(
             "city": stations.cities[i],
             "city_name": names.get(stations.cities[i] or ""),
             "control_point": stations.control[i],
-            **_entity(station_result, n),
+            **entity_document(station_result, n),
         }
         for n, i in enumerate(kept)
     ]
@@ -257,12 +257,12 @@ def compute(
             "name": names.get(code, code),
             "province": code[:2] + "0000",
             "stations": int(members[n]),
-            **_entity(city_result, n),
+            **entity_document(city_result, n),
         }
         for n, code in enumerate(city_codes)
     ]
-    _rank(city_docs)
-    nation = _nation(year, national_figures(city_result), len(station_docs), city_docs)
+    rank_cities(city_docs)
+    nation = nation_document(year, national_figures(city_result), len(station_docs), city_docs)
     return AnnualReport(year, utcnow(), station_docs, city_docs, nation)
 
 
@@ -281,7 +281,7 @@ def _number(value: Any, digits: int = 3) -> float | None:
     return None if math.isnan(number) else round(number, digits)
 
 
-def _entity(result: YearAssessment, n: int) -> dict[str, Any]:
+def entity_document(result: YearAssessment, n: int) -> dict[str, Any]:
     """One entity's figures as a JSON-ready document."""
     pollutants = {}
     for name, year in result.pollutants.items():
@@ -319,7 +319,7 @@ def _entity(result: YearAssessment, n: int) -> dict[str, Any]:
     }
 
 
-def _rank(cities: list[dict[str, Any]]) -> None:
+def rank_cities(cities: list[dict[str, Any]]) -> None:
     """Order cities by the comprehensive index (lowest first; invalid years after the
     valid ones) and give each its competition rank (None without an index)."""
     cities.sort(key=lambda city: (*ranking_key(city["index"], city["valid"]), city["code"]))
@@ -347,7 +347,7 @@ def limits() -> dict[str, dict[str, Any]]:
     return found
 
 
-def _nation(
+def nation_document(
     year: int, figures: NationalFigures, stations: int, cities: list[dict[str, Any]]
 ) -> dict[str, Any]:
     share = figures.share_meeting_grade_2

@@ -24,6 +24,7 @@ from ecohub.complaints import cli as complaints_cli
 from ecohub.demo import cli as demo_cli
 from ecohub.ingest import bus_cli, cli_hj212
 from ecohub.ingest import cli as ingest_cli
+from ecohub.lake import cli as lake_cli
 from ecohub.permits import cli as permits_cli
 from ecohub.simulate import cli as simulate_cli
 from ecohub.supervision import cli as supervision_cli
@@ -70,6 +71,7 @@ for group in (
     supervision_cli,
     complaints_cli,
     permits_cli,
+    lake_cli,
 ):
     group.register(app)
 
