@@ -32,6 +32,7 @@ from ecohub.ingest.measurements import Resolver
 from ecohub.ingest.upload import shared_writer_submit
 from ecohub.runtime import run_event_loop, tune_garbage_collector, tune_memory_allocator
 from ecohub.supervision.overdue import sweep_overdue_cases
+from ecohub.timeseries.partitions import ensure_ahead
 
 logger = logging.getLogger("ecohub.serve")
 
@@ -71,6 +72,7 @@ async def serve_forever(
         raise_alarms=settings.alarms_enabled,
     )
     bound = await gateway.start(host, port)
+    await _partitions_ahead(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -95,7 +97,7 @@ async def serve_forever(
                     engine,
                     stop,
                     settings.alarm_sweep_seconds,
-                    sweeps=(sweep_overdue_cases, sweep_overdue_complaints),
+                    sweeps=(sweep_overdue_cases, sweep_overdue_complaints, _partition_sweep),
                 ),
                 name="alarm-housekeeping",
             )
@@ -110,6 +112,28 @@ async def serve_forever(
         with contextlib.suppress(asyncio.CancelledError):
             await demo
     await gateway.close()
+
+
+def _partition_sweep(engine: Engine) -> list[Any]:
+    """The housekeeping's round also keeps partitions ahead (no alarm events)."""
+    try:
+        ensure_ahead(engine)
+    except Exception:  # a lock timeout: the next round tries again
+        logger.exception("creating the coming months' partitions failed")
+    return []
+
+
+async def _partitions_ahead(engine: Engine) -> None:
+    """On PostgreSQL, this month's and the next three months' partitions of the
+    observations and rollups (docs/partitions.md); a failure is logged, not fatal: a value
+    of a month without its partition is kept in the DEFAULT partition."""
+    try:
+        created = await asyncio.to_thread(ensure_ahead, engine)
+    except Exception:
+        logger.exception("creating the coming months' partitions failed")
+        return
+    if created:
+        log_event(logger, "partitions_created", names=created)
 
 
 async def _report_bus(config: BusConfig, stop: asyncio.Event, every: float = 60.0) -> None:

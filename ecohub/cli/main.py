@@ -28,6 +28,7 @@ from ecohub.lake import cli as lake_cli
 from ecohub.permits import cli as permits_cli
 from ecohub.simulate import cli as simulate_cli
 from ecohub.supervision import cli as supervision_cli
+from ecohub.timeseries import partitions_cli
 
 app = typer.Typer(
     help="EcoHub: eco-environment data platform (registry, HJ 212 ingest, store, open data).",
@@ -59,6 +60,7 @@ def main(
 # In the order `ecohub --help` lists them.
 for group in (
     store_cli,
+    partitions_cli,
     demo_cli,
     simulate_cli,
     ingest_cli,

@@ -80,6 +80,30 @@ def export_command(
     )
 
 
+@lake_app.command("detach")
+def detach_command(
+    month: Annotated[str, typer.Argument(help="YYYY-MM (local calendar)")],
+    lake: LakeOption = None,
+    drop: Annotated[
+        bool, typer.Option(help="drop the detached tables (the lake keeps the month)")
+    ] = False,
+) -> None:
+    """Detach an old month's partitions from the store (PostgreSQL) once the lake holds it."""
+    from ecohub.lake.detach import NotInLake, detach_exported
+
+    try:
+        first = dt.date.fromisoformat(f"{month}-01")
+        names = detach_exported(
+            _engine(), _lake(lake), first, timezone=get_settings().timezone, drop=drop
+        )
+    except (NotInLake, LookupError, ValueError) as error:
+        raise fail(str(error)) from None
+    if not names:
+        console.print("the store is not partitioned (SQLite): nothing to detach")
+    for name in names:
+        console.print(f"{'dropped' if drop else 'detached'} {name}")
+
+
 @lake_app.command("check")
 def check_command(lake: LakeOption = None) -> None:
     """Check every file of the lake against the manifest (size and SHA-256)."""
