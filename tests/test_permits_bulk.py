@@ -291,7 +291,6 @@ def test_the_command_runs_every_enterprise(
     from typer.testing import CliRunner
 
     from ecohub.cli.main import app
-
     from ecohub.config import get_settings
 
     monkeypatch.setenv("ECOHUB_DATABASE_URL", database_url)

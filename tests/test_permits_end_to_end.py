@@ -277,7 +277,7 @@ def test_a_bad_exchange_file_is_named_and_writes_nothing(engine: Engine, tmp_pat
     assert "treasury.csv:4" in found.errors[1] and "cells beyond the header" in found.errors[1]
     broken = tmp_path / "penalty.csv"
     broken.write_text(header.replace("voucher_no", "x") + "\n", "utf-8")
-    with pytest.raises(exchange.ExchangeError, match="penalty.csv: columns"):
+    with pytest.raises(exchange.ExchangeError, match=r"penalty\.csv: columns"):
         exchange.import_file(engine, broken, actor="t")
     gbk = tmp_path / "declaration.csv"
     gbk.write_bytes("纳税人".encode("gb18030"))

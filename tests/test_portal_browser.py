@@ -173,9 +173,13 @@ def _permits(engine: Engine) -> None:
             "limits": [
                 {"outlet_code": "DA001", "parameter_code": code, "concentration_limit": limit,
                  "unit": "mg/m³", "annual_mass_limit_kg": annual}
-                for code, limit, annual in (("a21026", 8, 900), ("a21002", 30, None), ("a34013", 5, None))
+                for code, limit, annual in (
+                    ("a21026", 8, 900), ("a21002", 30, None), ("a34013", 5, None)
+                )
             ],
-            "monitoring": [{"outlet_code": "DA001", "parameter_code": "a21026", "frequency": "自动监测"}],
+            "monitoring": [
+                {"outlet_code": "DA001", "parameter_code": "a21026", "frequency": "自动监测"}
+            ],
             "effective_on": day.replace(day=1).isoformat(),
             "reason": "执行地方新排放标准",
         },
