@@ -230,6 +230,14 @@ def real_2019(days: int, tmp: Path) -> None:
         timezone=ZONE,
     )
     print(f"real 2019: exported {report.rows:,} rows in {time.perf_counter() - started:.0f} s")
+    for table in ("observations", "rollups"):
+        files = list((tmp / "real-lake" / table).rglob("*.parquet"))
+        size = sum(path.stat().st_size for path in files)
+        rows = sum(pq_rows(path) for path in files)
+        print(
+            f"real 2019: {table} {rows:,} rows in {size / 1e6:.1f} MB, "
+            f"{size / max(rows, 1):.1f} B a row"
+        )
     expected, found = service.compute(engine, 2019), assess_duckdb(tmp / "real-lake", 2019)
     assert expected is not None and found is not None
     same = (expected.stations, expected.cities, expected.nation) == (
@@ -241,6 +249,13 @@ def real_2019(days: int, tmp: Path) -> None:
         f"real 2019: DuckDB equals the store: {same} "
         f"({len(found.stations)} stations, {len(found.cities)} cities)"
     )
+
+
+def pq_rows(path: Path) -> int:
+    """Rows of a Parquet file (its footer)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def main() -> None:
