@@ -10,8 +10,9 @@ without a value, plus runs chosen to meet each rule: a gap at the month's start 
 concentration, others in the flow, a gap against a shutdown, hours flagged ``F`` at the
 hour, at a minute and on another parameter, and hours just outside the month that must
 not count. 京西's stack has a second point that measured some of the hours its first
-point missed; 沪东 has a newer permit in force with another SO2 limit; 哈北's permit
-ended in February.
+point missed and, at every 97th hour, an hour its first point measured too (three times
+the value; the first point's must count, though the second's rows are stored first);
+沪东 has a newer permit in force with another SO2 limit; 哈北's permit ended in February.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ GAPS = {
     ("P0002", "a00000"): list(range(50, 90)),
     ("P0003", "w01018"): list(range(10, 14)),  # waste water: never substituted
 }
+BOTH = 5  # at hours 5, 102, 199, …: both of 京西's points measured
 # point → hour indexes flagged F, and how: (parameter, interval, minute)
 SHUTDOWN = {
     "P0001": [(100, "a00000", "hour", 0), (101, "a21026", "min", 30)],
@@ -110,6 +112,8 @@ def _fill(engine: Engine, points: dict[str, int]) -> None:
                 rows.append(_row(point, parameter, at, None, True))
             else:
                 rows.append(_row(point, parameter, at, value if index < len(hours) else 1e6, True))
+                if code == "P0001" and index < len(hours) and index % 97 == BOTH:
+                    second.append(_row(points["P0001B"], parameter, at, 3 * value, True))
         # Rows the accounting must not read: another statistic in a gap, a day.
         if gaps:
             at = hours[min(gaps)]
@@ -123,7 +127,7 @@ def _fill(engine: Engine, points: dict[str, int]) -> None:
     flagged.append(_observation(points["P0004"], "w00000", "hour", hours[0] - HOUR, "F"))
     flagged.append(_observation(points["P0004"], "w00000", "hour", hours[3], "N"))
     with engine.begin() as connection:
-        connection.execute(insert(rollups), rows + second)
+        connection.execute(insert(rollups), second + rows)
         connection.execute(insert(observations), flagged)
 
 
@@ -204,6 +208,39 @@ def test_every_outlet_at_once_as_one_at_a_time(march: Engine) -> None:
     assert {item.usable_as_basis for item in items} == {True, False}
     hudong_so2 = next(i for i in items if i.parameter_code == "a21026" and i.limit == 35.0)
     assert hudong_so2.totals.hours_shutdown == 2
+
+
+def test_of_two_points_measuring_an_hour_the_first_registered_counts(march: Engine) -> None:
+    hours = month_hours(2024, 3)
+    with march.connect() as connection:
+        first, second = connection.execute(
+            select(MonitoringPoint.id)
+            .where(MonitoringPoint.code.in_(["P0001", "P0001B"]))
+            .order_by(MonitoringPoint.id)
+        ).scalars()
+        outlet = connection.execute(
+            select(Outlet).join(MonitoringPoint).where(MonitoringPoint.id == first)
+        ).one()
+        stored = connection.execute(
+            select(rollups.c.point_id, rollups.c.ts, rollups.c.value).where(
+                rollups.c.parameter_code == "a21026",
+                rollups.c.period == "hour",
+                rollups.c.statistic == "mean",
+                rollups.c.valid.is_(True),
+                rollups.c.point_id.in_([first, second]),
+            )
+        ).all()
+        so2 = next(
+            i for i in account_outlet(connection, outlet, hours) if i.parameter_code == "a21026"
+        )
+    by_point: dict[int, dict[dt.datetime, float]] = {first: {}, second: {}}
+    for point, at, value in stored:
+        by_point[point][at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at] = value
+    both = sorted(set(by_point[first]) & set(by_point[second]))
+    assert len(both) >= 3
+    for at in both:
+        assert by_point[second][at] == pytest.approx(3 * by_point[first][at])
+        assert so2.accounting.hours[hours.index(at)].concentration == by_point[first][at]
 
 
 def test_every_enterprises_tax_as_month_tax(march: Engine) -> None:

@@ -146,10 +146,14 @@ def _limits(
 def _series(
     connection: Connection, points: list[int], codes: Sequence[str], hours: list[dt.datetime]
 ) -> dict[str, dict[dt.datetime, tuple[float | None, bool]]]:
-    """Each parameter's hourly mean at the outlet's points: (value, valid) by hour."""
+    """Each parameter's hourly mean at the outlet's points: (value, valid) by hour. Where
+    two points of the outlet both have an hour, the valid one is taken, and of two valid
+    ones the point with the lowest id (the outlet's first registered), as in
+    :mod:`ecohub.permits.bulk`."""
     found: dict[str, dict[dt.datetime, tuple[float | None, bool]]] = defaultdict(dict)
     rows = connection.execute(
-        select(rollups.c.parameter_code, rollups.c.ts, rollups.c.value, rollups.c.valid).where(
+        select(rollups.c.parameter_code, rollups.c.ts, rollups.c.value, rollups.c.valid)
+        .where(
             rollups.c.point_id.in_(points),
             rollups.c.parameter_code.in_(list(codes)),
             rollups.c.period == "hour",
@@ -157,6 +161,7 @@ def _series(
             rollups.c.ts >= hours[0],
             rollups.c.ts <= hours[-1],
         )
+        .order_by(rollups.c.point_id)
     ).all()
     for code, ts, value, valid in rows:
         earlier = found[code].get(ts)

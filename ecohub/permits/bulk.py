@@ -81,6 +81,7 @@ class _Layout:
     number: dict[str, int] = field(init=False)
     values: np.ndarray = field(init=False)
     measured: np.ndarray = field(init=False)
+    owner: np.ndarray = field(init=False)  # the point whose value an hour holds
     shutdown: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +89,7 @@ class _Layout:
         rows = int(self.series_of.max(initial=-1)) + 1
         self.values = np.zeros((rows, len(self.hours)))
         self.measured = np.zeros((rows, len(self.hours)), dtype=bool)
+        self.owner = np.full((rows, len(self.hours)), np.iinfo(np.int64).max)
         self.shutdown = np.zeros((len(self.slots), len(self.hours)), dtype=bool)
 
     def slots_of(self, point_ids: np.ndarray) -> np.ndarray:
@@ -99,14 +101,17 @@ class _Layout:
 
     def put(self, point_ids: np.ndarray, codes: np.ndarray, hours: np.ndarray, values: Any) -> int:
         """Store a batch of valid hourly means; returns how many belonged to a series.
-        Where two points of an outlet both measured an hour, one of them is kept (the
-        per-outlet path keeps the first it reads)."""
+        Where two points of an outlet both measured an hour, the point with the lowest id
+        (the outlet's first registered) is kept, whatever order the batches come in, as in
+        the per-outlet path."""
         slots = self.slots_of(point_ids)
         keep = (slots >= 0) & (hours >= 0) & (hours < len(self.hours)) & np.isfinite(values)
         rows = self.series_of[slots[keep], codes[keep]]
         hit = rows >= 0
-        rows, at = rows[hit], hours[keep][hit]
-        self.values[rows, at] = values[keep][hit]
+        rows, at, points = rows[hit], hours[keep][hit], point_ids[keep][hit]
+        np.minimum.at(self.owner, (rows, at), points)
+        won = self.owner[rows, at] == points
+        self.values[rows[won], at[won]] = values[keep][hit][won]
         self.measured[rows, at] = True
         return int(hit.sum())
 

@@ -28,7 +28,7 @@ from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision.service import SupervisionError, audit, enterprise_id, enterprises
 from ecohub.supervision.tables import draws, inspection_attachments, inspections, inspectors
-from ecohub.web.uploads import UploadRefused, check_upload, store_bytes
+from ecohub.web.uploads import check_upload, store_bytes
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS = 30
@@ -191,15 +191,11 @@ def add_attachment(
 ) -> dict[str, Any]:
     """Store one attachment of an inspection (idempotent: the same bytes again are the
     same attachment). The file is written before the row, atomically (a temporary file
-    renamed), so a row never names missing bytes."""
+    renamed), so a row never names missing bytes. An empty, too large or mistyped file
+    raises :class:`ecohub.web.uploads.UploadRefused` (its ``status_code`` says which)."""
     if kind not in ALLOWED:
         raise SupervisionError(f"kind {kind!r}: expected one of {', '.join(ALLOWED)}")
-    try:
-        content_type = check_upload(
-            f"{filename} ({kind})", data, ALLOWED[kind], MAX_ATTACHMENT_BYTES
-        )
-    except UploadRefused as error:
-        raise SupervisionError(str(error)) from None
+    content_type = check_upload(f"{filename} ({kind})", data, ALLOWED[kind], MAX_ATTACHMENT_BYTES)
     sha = store_bytes(folder, data)
     name = Path(filename).name[:200] or sha
     with write_transaction(engine) as connection:

@@ -144,9 +144,10 @@ async def post_attachment(
             data,
             caller.actor,
         )
-    except SupervisionError as error:
-        code = 413 if "bytes, at most" in str(error) else 422 if "must be" in str(error) else 409
-        raise HTTPException(code, str(error)) from None
+    except uploads.UploadRefused as error:  # empty, too large (413) or not of the kind's types
+        raise HTTPException(error.status_code, str(error)) from None
+    except SupervisionError as error:  # the record already holds the most it takes
+        raise HTTPException(409, str(error)) from None
 
 
 @router.get("/inspections", summary="Inspection records, newest first")
