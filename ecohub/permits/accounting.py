@@ -53,6 +53,22 @@ class PollutantPeriod:
     accounting: cems.Accounting
     mean_concentration: float | None  # of the measured hours (实施条例 第十条)
     highest_concentration: float | None  # the highest measured hourly mean
+    # The concentration limit in force at each hour (None where no version in force
+    # limits the pollutant): a change or renewal mid-period changes it at its date.
+    hour_limits: tuple[float | None, ...] = ()
+
+    def limit_spans(self, hours: Sequence[dt.datetime]) -> list[dict[str, Any]]:
+        """The limit's spans over ``hours`` (the hours accounted): from, to (the last
+        hour's local date) and the limit, one entry per change."""
+        zone = local_zone()
+        spans: list[dict[str, Any]] = []
+        for at, limit in zip(hours, self.hour_limits, strict=True):
+            day = at.astimezone(zone).date().isoformat()
+            if spans and spans[-1]["limit"] == limit:
+                spans[-1]["to"] = day
+            else:
+                spans.append({"from": day, "to": day, "limit": limit})
+        return spans
 
     def summary(self) -> PollutantTotals:
         """The totals without the hours: what the tax and its page read."""
@@ -122,15 +138,18 @@ def outlets_of(connection: Connection, uscc: str) -> tuple[Any, list[Any]]:
 
 def _limits(
     connection: Connection, outlet_id: int, first: dt.date, last: dt.date
-) -> dict[str, tuple[float, float | None]]:
+) -> tuple[dict[str, tuple[float, float | None]], list[tuple[dt.date, dt.date, dict[str, float]]]]:
     """The concentration and annual mass limits (kg) of the permit in force in the period
-    (the latest one)."""
+    (the latest one), and every version in force in it: (valid from, valid to, its
+    concentration limits), oldest first."""
     rows = connection.execute(
         select(
             PermitLimit.parameter_code,
             PermitLimit.concentration_limit,
             PermitLimit.annual_mass_limit_kg,
+            Permit.id,
             Permit.valid_from,
+            Permit.valid_to,
         )
         .join(Permit, Permit.id == PermitLimit.permit_id)
         .where(
@@ -138,9 +157,32 @@ def _limits(
             Permit.valid_from <= last,
             Permit.valid_to >= first,
         )
-        .order_by(Permit.valid_from)
+        .order_by(Permit.valid_from, Permit.id)
     ).all()
-    return {code: (limit, annual) for code, limit, annual, _ in rows}
+    versions: dict[int, tuple[dt.date, dt.date, dict[str, float]]] = {}
+    for code, limit, _, permit, valid_from, valid_to in rows:
+        versions.setdefault(permit, (valid_from, valid_to, {}))[2][code] = limit
+    return {code: (limit, annual) for code, limit, annual, *_ in rows}, list(versions.values())
+
+
+def hour_limits(
+    versions: list[tuple[dt.date, dt.date, dict[str, float]]],
+    code: str,
+    hours: Sequence[dt.datetime],
+) -> tuple[float | None, ...]:
+    """The limit of ``code`` in force at each hour: the latest version (by valid from)
+    whose days hold the hour's local date; None where none does or it does not limit
+    ``code``."""
+    zone = local_zone()
+    found: dict[dt.date, float | None] = {}
+    out = []
+    for at in hours:
+        day = at.astimezone(zone).date()
+        if day not in found:
+            holding = [limits for start, end, limits in versions if start <= day <= end]
+            found[day] = holding[-1].get(code) if holding else None
+        out.append(found[day])
+    return tuple(out)
 
 
 def _series(
@@ -198,7 +240,7 @@ def account_outlet(
     if outlet.kind not in FLOW:
         raise AccountingError(f"outlet {outlet.code}: kind {outlet.kind!r} has no flow")
     zone = local_zone()
-    limits = _limits(
+    limits, versions = _limits(
         connection,
         outlet.id,
         hours[0].astimezone(zone).date(),
@@ -257,6 +299,7 @@ def account_outlet(
                 accounting=accounting,
                 mean_concentration=sum(measured) / len(measured) if measured else None,
                 highest_concentration=max(measured) if measured else None,
+                hour_limits=hour_limits(versions, code, hours),
             )
         )
     return out

@@ -77,11 +77,12 @@ def _pollutant(
     """One pollutant of one outlet: mass, hours, exceedances, completeness, missing data."""
     over, substituted, unresolved, measured_days = [], [], [], set()
     held = 0
-    for at, hour in zip(hours, item.accounting.hours, strict=True):
+    limits = item.hour_limits or (item.limit,) * len(hours)
+    for at, hour, limit in zip(hours, item.accounting.hours, limits, strict=True):
         if hour.concentration_basis == cems.Basis.MEASURED and hour.concentration is not None:
             held += 1
             measured_days.add(at.astimezone(local_zone()).date())
-            if item.limit is not None and hour.concentration > item.limit:
+            if limit is not None and hour.concentration > limit:  # the version in force
                 over.append(at)
         elif hour.state == cems.HourState.SHUTDOWN:
             held += 1  # a stopped plant owes no value (HJ 212 flag F)
@@ -114,6 +115,7 @@ def _pollutant(
         "name": item.name,
         "unit": item.unit,
         "limit": item.limit,
+        "limits_in_force": item.limit_spans(hours) if item.hour_limits else [],
         "mass_kg": round(totals.mass_kg, 4),
         "annual_mass_limit_kg": item.annual_mass_limit_kg,
         "hours_measured": totals.hours_measured,
