@@ -201,3 +201,18 @@ def test_mann_kendall_agrees_with_scipy() -> None:
         assert sen_slope(np.arange(n), values) == pytest.approx(
             stats.theilslopes(values, np.arange(n)).slope
         )
+
+
+def test_mann_kendall_agrees_with_pymannkendall() -> None:
+    """pymannkendall's ``original_test`` (Hussain & Mahmud 2019, the same Gilbert form
+    with the tie correction and the continuity correction) on equally spaced series."""
+    mk = pytest.importorskip("pymannkendall")
+    rng = np.random.default_rng(27)
+    for _ in range(30):
+        n = int(rng.integers(4, 40))
+        values = np.round(rng.normal(size=n) + rng.choice([-0.1, 0, 0.1]) * np.arange(n), 1)
+        ours, theirs = mann_kendall(np.arange(n), values), mk.original_test(values)
+        assert (ours.s, ours.var_s) == (theirs.s, pytest.approx(theirs.var_s))
+        assert ours.z == pytest.approx(theirs.z) and ours.p == pytest.approx(theirs.p)
+        assert ours.tau == pytest.approx(theirs.Tau) and ours.slope == pytest.approx(theirs.slope)
+        assert ours.trend == theirs.trend
