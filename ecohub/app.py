@@ -40,6 +40,7 @@ from ecohub.permits.api import router as permits_router
 from ecohub.permits.exchange_api import router as permits_exchange_router
 from ecohub.permits.lifecycle_api import router as permits_lifecycle_router
 from ecohub.permits.pages import router as permits_pages
+from ecohub.permits.tax_pages import router as permits_tax_pages
 from ecohub.supervision.api import router as supervision_router
 from ecohub.supervision.inspections_api import router as inspections_router
 from ecohub.supervision.pages import router as supervision_pages
@@ -72,6 +73,7 @@ PAGE_ROUTERS = (
     supervision_pages,
     complaints_pages,
     permits_pages,
+    permits_tax_pages,
     ingest_pages,
 )
 MESSAGES = {403: "forbidden", 404: "not_found"}

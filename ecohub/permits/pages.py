@@ -16,11 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from ecohub.accounts.keys import Role
-from ecohub.clock import local_zone, utcnow
-from ecohub.permits import lifecycle, reconcile, reports, versions, words
-from ecohub.permits.accounting import AccountingError, enterprise_id_of
-from ecohub.permits.api import compute, parse_month
-from ecohub.permits.exchange import ExchangeError
+from ecohub.permits import lifecycle, reports, versions, words
+from ecohub.permits.accounting import enterprise_id_of
 from ecohub.web.i18n import register
 from ecohub.web.params import RowId
 from ecohub.web.render import SignedIn, agency_user, check_form_csrf, render
@@ -32,13 +29,13 @@ ENTERPRISE = frozenset({Role.ENTERPRISE})
 FAILURES = (lifecycle.PermitError, reports.ReportError, UploadRefused, ValueError)
 
 
-def _mine(user: SignedIn) -> int | None:
+def own_enterprise(user: SignedIn) -> int | None:
     """The enterprise whose records the user sees (None: the agency sees all)."""
     return user.principal.enterprise_id if user.principal.role == Role.ENTERPRISE else None
 
 
 def _deny_other(user: SignedIn, enterprise_id: int) -> None:
-    mine = _mine(user)
+    mine = own_enterprise(user)
     if mine is not None and mine != enterprise_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
 
@@ -95,8 +92,8 @@ async def hall(request: Request) -> Response:
     if isinstance(user, Response):
         return user
     engine = request.app.state.engine
-    found = await run_in_threadpool(lifecycle.list_applications, engine, _mine(user))
-    listed = await run_in_threadpool(reports.list_reports, engine, _mine(user))
+    found = await run_in_threadpool(lifecycle.list_applications, engine, own_enterprise(user))
+    listed = await run_in_threadpool(reports.list_reports, engine, own_enterprise(user))
     return render(
         request,
         "permits/hall.html",
@@ -115,7 +112,7 @@ async def apply(request: Request) -> Response:
     check_form_csrf(user, str(form.get("csrf_token", "")))
     engine = request.app.state.engine
     uscc = str(form.get("uscc") or "")
-    if _mine(user) is not None and enterprise_id_of(engine, uscc) != _mine(user):
+    if own_enterprise(user) is not None and enterprise_id_of(engine, uscc) != own_enterprise(user):
         return _back("/permits", f"no enterprise {uscc}")
     try:
         made = await run_in_threadpool(
@@ -184,7 +181,7 @@ async def application_action(request: Request, application_id: RowId, action: st
                     application_id,
                     str(form.get("status") or ""),
                     actor=user.principal.actor,
-                    by="enterprise" if _mine(user) is not None else "agency",
+                    by="enterprise" if own_enterprise(user) is not None else "agency",
                     reason=str(form.get("reason") or "") or None,
                     site_check=form.get("site_check") == "yes",
                     on=dt.date.fromisoformat(on) if on else None,
@@ -252,7 +249,7 @@ async def report_page(request: Request, report_id: RowId) -> Response:
         "permits/report.html",
         r=found,
         g=found["generated"],
-        mine=_mine(user) is not None,
+        mine=own_enterprise(user) is not None,
         error=request.query_params.get("error"),
     )
 
@@ -269,7 +266,7 @@ async def report_action(request: Request, report_id: RowId, action: str) -> Resp
     try:
         found = await run_in_threadpool(reports.get_report, engine, report_id)
         _deny_other(user, found["enterprise_id"])
-        if action == "complete" and _mine(user) is not None:
+        if action == "complete" and own_enterprise(user) is not None:
             texts = {k[5:]: str(v) for k, v in form.items() if k.startswith("text:") and str(v)}
             notes = {k[8:]: str(v) for k, v in form.items() if k.startswith("explain:") and str(v)}
             await run_in_threadpool(
@@ -277,7 +274,7 @@ async def report_action(request: Request, report_id: RowId, action: str) -> Resp
                     engine, report_id, texts=texts, explanations=notes, actor=actor
                 )
             )
-        elif action == "submit" and _mine(user) is not None:
+        elif action == "submit" and own_enterprise(user) is not None:
             upload = form.get("file")
             data = await upload.read(reports.SIGNATURE_MAX_BYTES + 1)  # type: ignore[union-attr]
             name = str(getattr(upload, "filename", "") or "signature")
@@ -287,7 +284,7 @@ async def report_action(request: Request, report_id: RowId, action: str) -> Resp
                     engine, folder, report_id, signature=data, name=name, actor=actor
                 )
             )
-        elif action == "review" and _mine(user) is None:
+        elif action == "review" and own_enterprise(user) is None:
             await run_in_threadpool(
                 lambda: reports.review(
                     engine,
@@ -302,38 +299,3 @@ async def report_action(request: Request, report_id: RowId, action: str) -> Resp
     except FAILURES as error:
         return _back(here, str(error))
     return _back(here)
-
-
-def _last_month() -> str:
-    now = utcnow().astimezone(local_zone())
-    return f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
-
-
-@router.get("/enterprises/{uscc}/tax")
-async def tax_page(request: Request, uscc: str, month: str | None = None) -> Response:
-    user = agency_user(request, ENTERPRISE)
-    if isinstance(user, Response):
-        return user
-    month = month or _last_month()
-    engine = request.app.state.engine
-    try:
-        found = await run_in_threadpool(compute, engine, user.principal, uscc, month)
-    except HTTPException as error:
-        return render(request, "permits/tax.html", error.status_code, found=None,
-                      error=str(error.detail), month=month, uscc=uscc, checked=None)  # fmt: skip
-    checked = None
-    if _mine(user) is None:  # the agency sees the declared tax beside it
-        try:
-            year, number = parse_month(month)
-            checked = await run_in_threadpool(reconcile.reconcile, engine, uscc, year, number)
-        except (AccountingError, ExchangeError, ValueError):
-            checked = None
-    return render(
-        request,
-        "permits/tax.html",
-        found=found,
-        error=None,
-        month=month,
-        uscc=uscc,
-        checked=checked,
-    )
