@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ecohub.permits import exchange_docs
 from ecohub.permits import exchange_schema as xs
 from ecohub.permits.exchange_schema import Direction, Kind
 
@@ -315,3 +316,88 @@ def test_review_opinion_due_fifteen_days_after_receipt():
 
 def test_format_version():
     assert xs.FORMAT_VERSION == "ecohub-envtax-exchange/1"
+
+
+def test_schema_document_holds_each_kind_and_validates_a_line_of_each():
+    import jsonschema_rs
+
+    document = exchange_docs.schema_document()
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert document["properties"]["format"] == {"const": "ecohub-envtax-exchange/1"}
+    assert document["$defs"] == {kind.value: xs.json_schema(kind) for kind in Kind}
+    validator = jsonschema_rs.Draft202012Validator(document)
+    for kind in Kind:
+        line = {
+            "format": xs.FORMAT_VERSION,
+            "kind": kind.value,
+            "record": xs.to_json(kind, EXAMPLES[kind]),
+        }
+        assert validator.is_valid(line), kind
+        assert not validator.is_valid(dict(line, format="ecohub-envtax-exchange/2"))
+        # a record under another kind's name fails that kind's schema
+        other = Kind.TREASURY if kind is not Kind.TREASURY else Kind.PERMIT
+        assert not validator.is_valid(dict(line, kind=other.value)), kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "first", "last", "inside"),
+    [
+        # a day: in on the period's first and last day, out the day before and after
+        (Kind.PENALTY, {"decided_on": "2024-04-01"}, "2024-04-01", "2024-04-30", True),
+        (Kind.PENALTY, {"decided_on": "2024-04-30"}, "2024-04-01", "2024-04-30", True),
+        (Kind.PENALTY, {"decided_on": "2024-03-31"}, "2024-04-01", "2024-04-30", False),
+        (Kind.PENALTY, {"decided_on": "2024-05-01"}, "2024-04-01", "2024-04-30", False),
+        # a month covers its days: February 2024 has 29 (a leap year)
+        (Kind.DECLARATION, {"month": "2024-02"}, "2024-02-29", "2024-03-31", True),
+        (Kind.DECLARATION, {"month": "2023-02"}, "2023-03-01", "2023-03-31", False),
+        (Kind.DECLARATION, {"month": "2024-12"}, "2024-12-31", "2025-01-31", True),
+        # a range shares a day with the period, or not; an open end runs on
+        (
+            Kind.TREASURY,
+            {"period_from": "2024-01-01", "period_to": "2024-03-31"},
+            "2024-03-31",
+            "2024-04-30",
+            True,
+        ),
+        (
+            Kind.TREASURY,
+            {"period_from": "2024-01-01", "period_to": "2024-03-31"},
+            "2024-04-01",
+            "2024-04-30",
+            False,
+        ),
+        (Kind.TAX_SOURCE, {"valid_from": "2020-01-01"}, "2031-01-01", "2031-01-31", True),
+        (Kind.TAX_SOURCE, {"valid_from": "2031-02-01"}, "2031-01-01", "2031-01-31", False),
+        (
+            Kind.PERMIT,
+            {"valid_from": dt.date(2023, 6, 1), "valid_to": dt.date(2028, 5, 31)},
+            "2028-05-31",
+            "2028-06-30",
+            True,
+        ),
+    ],
+)
+def test_in_period(kind: Kind, record: dict[str, Any], first: str, last: str, inside: bool):
+    found = xs.in_period(kind, record, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    assert found is inside
+
+
+def test_the_field_tables_list_every_field_with_its_type_and_requirement():
+    rows = exchange_docs.field_rows("treasury")
+    assert [row["field"] for row in rows] == xs.csv_header("treasury")
+    assert rows[4] == {
+        "field": "amount",
+        "type": "decimal",
+        "required": "yes",
+        "unit": "元",
+        "meaning": "实缴（入库）金额",
+        "source": "ecohub",
+    }
+    meaning = exchange_docs.field_rows("permit")[4]["meaning"]
+    assert meaning == "管理类别; one of 重点管理 / 简化管理"
+    text = exchange_docs.markdown_tables()
+    assert text.count("#### ") == 8
+    for kind in Kind:
+        for name in xs.csv_header(kind):
+            assert f"| `{name}` |" in text
+    assert "| `arrears` | decimal | no | 元 | 欠缴税款 | ecohub |" in text

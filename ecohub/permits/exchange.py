@@ -2,7 +2,8 @@
 kinds of :mod:`ecohub.permits.exchange_schema` kept in ``exchange_records`` (one row per
 kind and key), exported as JSON lines or CSV files with a manifest of checksums,
 imported idempotently (a record with the same key and content is unchanged, with new
-content updated, a bad line named and skipped), review requests answered with review
+content updated, a bad line named and skipped, or the whole file refused when the import
+is strict), review requests answered with review
 opinions, and the reconciliation of an enterprise's declared tax against the tax
 computed from its monitoring data.
 
@@ -13,7 +14,11 @@ the import (the platform has no laboratory module) and go out again in the expor
 
 Files: ``<kind>.jsonl``, a line ``{"format": FORMAT_VERSION, "kind": …, "record": {…}}``
 each; or ``<kind>.csv`` with :func:`exchange_schema.csv_header` as its header (UTF-8);
-and ``manifest.json``: format, period, the files with their record counts and SHA-256.
+``schema.json``, the JSON Schema (draft 2020-12) of the format
+(:func:`exchange_docs.schema_document`, also served at ``GET
+/api/v1/permits/exchange/schema``); and ``manifest.json``: format, period, the schema file
+and the files with their record counts and SHA-256. An export holds the records of its
+period only (:func:`exchange_schema.in_period`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from ecohub.clock import iso_z, utcnow
+from ecohub.clock import iso_z, local_zone, utcnow
+from ecohub.permits import exchange_docs
 from ecohub.permits import exchange_schema as schema
 from ecohub.permits.tables import exchange_records, permit_applications
 from ecohub.registry.models import Enterprise, Permit, Region
@@ -39,6 +45,7 @@ from ecohub.supervision.tables import case_steps, cases
 from ecohub.textio import csv_cell
 
 MAX_ERRORS_LISTED = 100
+SCHEMA_FILE = "schema.json"
 CLASS_NAMES = {"key": "重点管理", "simplified": "简化管理"}
 
 
@@ -128,7 +135,8 @@ def _permit_records(
         if row.management_class not in CLASS_NAMES:
             continue  # a permit typed into the registry without its class: not exportable
         status = {"change": "变更", "renewal": "延续"}.get(kinds.get(row.id, ""), "有效")
-        issued_at = decided.get(row.id)
+        issued_at = decided.get(row.id)  # the decision's day is a Beijing calendar day
+        issued_on = issued_at.astimezone(local_zone()).date() if issued_at else row.valid_from
         yield {
             "permit_no": row.permit_no,
             "version": row.version,
@@ -136,7 +144,7 @@ def _permit_records(
             "unit_name": row.name,
             "management_class": CLASS_NAMES[row.management_class],
             "issuer": f"{row.region or ''}生态环境局",
-            "issued_on": (issued_at.date() if issued_at else row.valid_from).isoformat(),
+            "issued_on": issued_on.isoformat(),
             "valid_from": row.valid_from.isoformat(),
             "valid_to": row.valid_to.isoformat(),
             "status": "撤销" if row.status == "revoked" else status,
@@ -197,8 +205,10 @@ def export(
     fmt: str = "jsonl",
     actor: str,
 ) -> dict[str, Any]:
-    """Refresh the platform's records of the period, then write every stored record of
-    ``kinds`` (default: the four the environment side sends) with a manifest."""
+    """Refresh the platform's records of the period, then write the stored records of
+    ``kinds`` (default: the four the environment side sends) that belong to the period
+    (:func:`exchange_schema.in_period`), with ``schema.json`` (the JSON Schema of the
+    format) and ``manifest.json``."""
     if fmt not in {"jsonl", "csv"}:
         raise ExchangeError(f"format: {fmt!r} is neither jsonl nor csv")
     wanted = kinds or [
@@ -218,6 +228,7 @@ def export(
                     .where(exchange_records.c.kind == kind)
                     .order_by(exchange_records.c.record_key)
                 )
+                if schema.in_period(kind, row.payload, first, last)
             ]
             path = folder / f"{kind}.{fmt}"
             data = _encode(kind, payloads, fmt)
@@ -230,16 +241,25 @@ def export(
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
             )
+    described = schema_bytes()
+    (folder / SCHEMA_FILE).write_bytes(described)
     manifest = {
         "format": schema.FORMAT_VERSION,
         "period": {"first": first.isoformat(), "last": last.isoformat()},
         "created_at": iso_z(utcnow()),
+        "schema": {"file": SCHEMA_FILE, "sha256": hashlib.sha256(described).hexdigest()},
         "files": files,
     }
     (folder / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8"
     )
     return manifest
+
+
+def schema_bytes() -> bytes:
+    """:func:`exchange_docs.schema_document` as the file written beside each manifest."""
+    text = json.dumps(exchange_docs.schema_document(), ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
 
 
 def _encode(kind: str, payloads: list[dict[str, Any]], fmt: str) -> bytes:
@@ -309,7 +329,7 @@ def _csv_lines(text: str, kind: str, source: str) -> Iterator[tuple[int, str, di
         for row in reader:
             # A cell written safe for spreadsheets (a leading ') is read back as typed.
             cleaned = {
-                k: (v[1:] if v.startswith("'") and v[1:2] in "=+-@" else v)
+                k: (v[1:] if v[:1] == "'" and v[1:2] and v[1:2] in "=+-@" else v)
                 for k, v in row.items()
                 if v not in (None, "") and k is not None
             }
@@ -326,9 +346,12 @@ def import_file(
     *,
     kind: str | None = None,
     actor: str,
+    strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import one ``.jsonl`` or ``.csv`` file (a CSV's kind: ``kind`` or its name)."""
+    """Import one ``.jsonl`` or ``.csv`` file (a CSV's kind: ``kind`` or its name). A bad
+    line is named (file:line: field) and skipped; with ``strict`` it refuses the whole file
+    (ExchangeError naming every bad line listed, nothing of the file written)."""
     source = path.name
     text = _decode(path.read_bytes(), source)
     report = ImportReport()
@@ -353,6 +376,11 @@ def import_file(
             store(connection, line_kind, record, source=source, report=report)
             if progress is not None and count % 500 == 0:
                 progress(500)
+        if strict and report.refused:
+            raise ExchangeError(
+                f"{source}: {report.refused} bad line(s), nothing imported: "
+                + "; ".join(report.errors)
+            )
         audit_row(
             connection,
             actor,

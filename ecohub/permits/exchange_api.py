@@ -1,7 +1,7 @@
 """Routes of the exchange with the tax authority under ``/api/v1/permits/exchange``
-(catalogue dataset ``permits_exchange``: the agency only): the stored records of a kind,
-the import of a file from the tax side, review opinions, and the reconciliation of an
-enterprise's declared tax with the computed one."""
+(catalogue dataset ``permits_exchange``: the agency only): the JSON Schema of the format,
+the stored records of a kind, the import of a file from the tax side, review opinions, and
+the reconciliation of an enterprise's declared tax with the computed one."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ecohub.accounts.catalogue import dataset_access
 from ecohub.accounts.keys import Principal
-from ecohub.permits import exchange, reconcile
+from ecohub.permits import exchange, exchange_docs, exchange_schema, reconcile
 from ecohub.permits.accounting import AccountingError
 from ecohub.permits.api import parse_month
 from ecohub.permits.exchange_schema import Kind
@@ -55,6 +55,16 @@ async def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(422, str(error)) from None
 
 
+@router.get("/schema", summary="The JSON Schema of a line of a .jsonl exchange file")
+async def get_schema(caller: Agency) -> dict[str, Any]:
+    return exchange_docs.schema_document()
+
+
+@router.get("/schema/{kind}", summary="The JSON Schema of one kind's record")
+async def get_kind_schema(caller: Agency, kind: Kind) -> dict[str, Any]:
+    return exchange_schema.json_schema(kind)
+
+
 @router.get("/records", summary="Stored records of one kind")
 async def get_records(
     request: Request,
@@ -67,7 +77,10 @@ async def get_records(
 
 @router.post("/import", summary="Import a .jsonl or .csv file (named <kind>.csv)")
 async def post_import(
-    request: Request, caller: Agency, file: Annotated[UploadFile, File()]
+    request: Request,
+    caller: Agency,
+    file: Annotated[UploadFile, File()],
+    strict: Annotated[bool, Query(description="refuse the whole file if a line is bad")] = False,
 ) -> dict[str, Any]:
     data = await file.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
@@ -77,7 +90,11 @@ async def post_import(
         path = Path(folder) / name
         path.write_bytes(data)
         report = await _run(
-            exchange.import_file, request.app.state.engine, path, actor=caller.actor
+            exchange.import_file,
+            request.app.state.engine,
+            path,
+            actor=caller.actor,
+            strict=strict,
         )
     return vars(report)
 

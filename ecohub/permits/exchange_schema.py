@@ -1,7 +1,8 @@
 """The records EcoHub exchanges with the tax authority for the environmental protection tax
 (环境保护税涉税信息共享), as pure rules: eight kinds, their direction, fields, types, units and
-keys; validation, the key that makes a re-imported record the same record, CSV headers and JSON
-Schemas (draft 2020-12) for the documentation.
+keys; validation, the key that makes a re-imported record the same record, the period a record
+belongs to (:func:`in_period`), CSV headers and JSON Schemas (draft 2020-12) for the
+documentation (:mod:`ecohub.permits.exchange_docs` assembles them with the field tables).
 
 What the texts say:
 
@@ -498,6 +499,42 @@ def json_schema(kind: Kind | str) -> dict[str, Any]:
         "required": [f.name for f in layout.fields if f.required],
         "additionalProperties": False,
     }
+
+
+# The fields that place a record in an export's period: (first, last) days of what it covers;
+# one field twice for a day, last None for an open end; a month covers all its days.
+PERIOD_FIELDS: Mapping[Kind, tuple[str, str | None]] = {
+    Kind.PERMIT: ("valid_from", "valid_to"),
+    Kind.MONITORING: ("sampled_on", "sampled_on"),
+    Kind.PENALTY: ("decided_on", "decided_on"),
+    Kind.REVIEW_REQUEST: ("sent_on", "sent_on"),
+    Kind.REVIEW_OPINION: ("replied_on", "replied_on"),
+    Kind.TAX_SOURCE: ("valid_from", "valid_to"),
+    Kind.DECLARATION: ("month", "month"),
+    Kind.TREASURY: ("period_from", "period_to"),
+}
+
+
+def _day(value: Any, end: bool) -> dt.date:
+    text = str(value)
+    if _MONTH.match(text):
+        first = dt.date.fromisoformat(f"{text}-01")
+        if not end:
+            return first
+        following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return following - dt.timedelta(days=1)
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(text)
+
+
+def in_period(kind: Kind | str, record: Mapping[str, Any], first: dt.date, last: dt.date) -> bool:
+    """Whether ``record`` (as :func:`validate` or :func:`to_json` gives it) belongs to the
+    period ``first``..``last``: its day falls in it, or its range (:data:`PERIOD_FIELDS`)
+    shares a day with it."""
+    start_field, end_field = PERIOD_FIELDS[record_kind(kind).kind]
+    start = _day(record[start_field], end=False)
+    end_value = record.get(end_field) if end_field else None
+    end = _day(end_value, end=True) if end_value else dt.date.max
+    return start <= last and end >= first
 
 
 def review_opinion_due(received_on: dt.date) -> dt.date:

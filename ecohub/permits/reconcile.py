@@ -3,6 +3,9 @@
 - 环境保护税法 第二十条: the tax office sends a review request (复核提请) when a declaration
   is abnormal or late; the ecology-environment side answers with a review opinion
   (复核意见) within 15 days of receiving it (:func:`exchange_schema.review_opinion_due`).
+  The request's ``sent_on`` (提请日期) is taken as the day of receipt (``received_on``):
+  the request arrives through the sharing platform the day it is sent, and the day stays
+  the same however often the request is re-imported.
 - The reconciliation sets an enterprise's declarations of a month (纳税申报 records
   imported from the tax side) beside the month's tax computed from its monitoring data
   (:func:`ecohub.permits.tax.month_tax`), pollutant by pollutant: quantity and tax
@@ -21,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from ecohub.clock import local_today, local_zone
+from ecohub.clock import local_today
 from ecohub.permits import exchange_schema as schema
 from ecohub.permits.exchange import ExchangeError, ImportReport, store
 from ecohub.permits.tables import exchange_records
@@ -44,7 +47,7 @@ def answer_review(
     replied = on or local_today()
     with engine.begin() as connection:
         request = connection.execute(
-            select(exchange_records.c.payload, exchange_records.c.updated_at).where(
+            select(exchange_records.c.payload).where(
                 exchange_records.c.kind == schema.Kind.REVIEW_REQUEST.value,
                 exchange_records.c.record_key == request_no,
             )
@@ -62,7 +65,7 @@ def answer_review(
                 )
             ).scalar_one()
         )
-        received = request.updated_at.astimezone(local_zone()).date()
+        received = dt.date.fromisoformat(request.payload["sent_on"])
         raw = {
             "request_no": request_no,
             "line": line,
