@@ -38,6 +38,8 @@ from ecohub.opendata.disclosure import router as disclosure_router
 from ecohub.opendata.pages import router as opendata_pages
 from ecohub.permits.api import router as permits_router
 from ecohub.permits.exchange_api import router as permits_exchange_router
+from ecohub.permits.ledger_api import router as permits_ledger_router
+from ecohub.permits.ledger_pages import router as permits_ledger_pages
 from ecohub.permits.lifecycle_api import router as permits_lifecycle_router
 from ecohub.permits.pages import router as permits_pages
 from ecohub.permits.tax_pages import router as permits_tax_pages
@@ -62,6 +64,7 @@ API_ROUTERS = (
     permits_router,
     permits_lifecycle_router,
     permits_exchange_router,
+    permits_ledger_router,
     catalogue_router,
 )
 PAGE_ROUTERS = (
@@ -74,6 +77,7 @@ PAGE_ROUTERS = (
     complaints_pages,
     permits_pages,
     permits_tax_pages,
+    permits_ledger_pages,
     ingest_pages,
 )
 MESSAGES = {403: "forbidden", 404: "not_found"}

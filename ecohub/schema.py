@@ -17,6 +17,7 @@ import ecohub.assessment.tables
 import ecohub.complaints.tables
 import ecohub.db.counters
 import ecohub.db.quarantine
+import ecohub.permits.ledger_tables
 import ecohub.permits.tables
 import ecohub.registry.models
 import ecohub.supervision.tables
@@ -35,6 +36,7 @@ TABLE_MODULES = (
     ecohub.supervision.tables,
     ecohub.complaints.tables,
     ecohub.permits.tables,
+    ecohub.permits.ledger_tables,
 )
 
 

@@ -265,6 +265,7 @@ DATASETS: dict[str, Dataset] = {
                 "/api/v1/permits/applications",
                 "/api/v1/permits/versions",
                 "/api/v1/permits/reports",
+                "/api/v1/permits/ledgers",
             ),
         ),
         Dataset(

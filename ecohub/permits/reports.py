@@ -2,10 +2,13 @@
 the data the platform holds for the permit's period — the mass emitted by each outlet and
 pollutant with the hours measured and substituted, the hours whose measured mean was
 above the permit's limit (with the alarms raised on them), the self-monitoring
-completeness against the version's plan, and the account of missing data — then
+completeness against the version's plan, the account of missing data, and the
+completeness of the environmental management ledger per record kind (``ledger``:
+:mod:`ecohub.permits.ledger`, the automatic monitoring counted from the data) — then
 completed by the enterprise (an explanation for each exceedance, the text of the
 sections the data cannot write), signed (an uploaded image of the signed page) and
-submitted; the agency accepts it or returns it with a note.
+submitted once its period is over and the report was generated from the whole period;
+the agency accepts it or returns it with a note.
 
 The report's periods, due dates and sections are :mod:`ecohub.permits.report_rules`.
 Exceedance here compares the measured hourly mean as stored with the limit as written (no
@@ -21,12 +24,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from ecohub.alarms.tables import alarms
-from ecohub.clock import hour_start, local_time, local_zone, utcnow
-from ecohub.permits import report_rules
+from ecohub.clock import hour_start, local_time, local_today, local_zone, utcnow
+from ecohub.permits import ledger, report_rules
 from ecohub.permits.accounting import account_outlet, span_hours
 from ecohub.permits.rules import ReportStatus
 from ecohub.permits.tables import execution_reports, permit_monitoring
-from ecohub.registry.models import MonitoringPoint, Outlet, Permit, PermitLimit
+from ecohub.registry.models import MonitoringPoint, Outlet, Parameter, Permit, PermitLimit
 from ecohub.registry.service import audit_row
 from ecohub.standards import cems
 from ecohub.web import uploads
@@ -72,10 +75,18 @@ def _versions(connection: Connection, permit_no: str, first: dt.date, last: dt.d
 
 
 def _pollutant(
-    item: Any, hours: list[dt.datetime], plan: dict[str, str], first: dt.date, last: dt.date
+    item: Any,
+    hours: list[dt.datetime],
+    plan: dict[str, str],
+    first: dt.date,
+    last: dt.date,
+    recorded: list[dt.datetime],
 ) -> dict[str, Any]:
-    """One pollutant of one outlet: mass, hours, exceedances, completeness, missing data."""
-    over, substituted, unresolved, measured_days = [], [], [], set()
+    """One pollutant of one outlet: mass, hours, exceedances, completeness, missing data.
+    ``recorded``: the ledger's manual monitoring records of it, which count for a manual
+    plan as the data's measured days do."""
+    over, substituted, unresolved = [], [], []
+    measured_days = {at.astimezone(local_zone()).date() for at in recorded}
     held = 0
     limits = item.hour_limits or (item.limit,) * len(hours)
     for at, hour, limit in zip(hours, item.accounting.hours, limits, strict=True):
@@ -168,6 +179,7 @@ def build(
     ):
         plans.setdefault(row.outlet_id, {})[row.parameter_code] = row.frequency
     out = []
+    recorded = ledger.monitoring_times(connection, permit_no, first, last)
     for outlet in outlets:
         accounted = account_outlet(connection, outlet, hours)
         out.append(
@@ -176,12 +188,20 @@ def build(
                 "name": outlet.name,
                 "kind": outlet.kind,
                 "pollutants": [
-                    _pollutant(item, hours, plans.get(outlet.id, {}), first, last)
+                    _pollutant(
+                        item,
+                        hours,
+                        plans.get(outlet.id, {}),
+                        first,
+                        last,
+                        recorded.get((outlet.code, item.parameter_code), []),
+                    )
                     for item in accounted
                 ],
                 "alarms": _alarms(connection, outlet.id, hours),
             }
         )
+    _english_names(connection, out)
     return {
         "permit_no": permit_no,
         "versions": [
@@ -199,7 +219,33 @@ def build(
         "sections": [section._asdict() for section in report_rules.sections(kind)],
         "outlets": out,
         "exceedance_hours": sum(p["exceedance_hours"] for o in out for p in o["pollutants"]),
+        "ledger": ledger.completeness(connection, permit_no, first, last, _monitoring(out)),
     }
+
+
+def _english_names(connection: Connection, outlets: list[dict[str, Any]]) -> None:
+    """Each pollutant's English name from the registry's parameters (the Chinese kept where
+    a parameter has none)."""
+    codes = {p["parameter_code"] for o in outlets for p in o["pollutants"]}
+    names: dict[str, str] = {
+        row.code: row.name_en
+        for row in connection.execute(
+            select(Parameter.code, Parameter.name_en).where(Parameter.code.in_(sorted(codes)))
+        )
+    }
+    for outlet in outlets:
+        for item in outlet["pollutants"]:
+            item["name_en"] = names.get(item["parameter_code"]) or item["name"]
+
+
+def _monitoring(outlets: list[dict[str, Any]]) -> tuple[int, int]:
+    """(expected, held) of the whole self-monitoring plan over the period: the monitoring
+    ledger (HJ 944-2018 监测记录信息), automatic monitoring recorded by the data itself."""
+    found = [p["self_monitoring"] for o in outlets for p in o["pollutants"] if p["self_monitoring"]]
+    return (
+        sum(c["expected"] for c in found),
+        sum(min(c["held"], c["expected"]) for c in found),
+    )
 
 
 def _alarms(
@@ -361,6 +407,21 @@ def missing_explanations(generated: dict[str, Any], completed: dict[str, Any]) -
     ]
 
 
+def _period_over(row: Any) -> None:
+    """A report is submitted only for a period that is over and from data generated after
+    it (``generated.partial`` false): the enterprise regenerates it after the period."""
+    if row.period_end >= local_today():
+        raise ReportError(
+            f"the period {row.period_start} – {row.period_end} is not over: submit the report "
+            f"after {row.period_end}, regenerated from the whole period's data"
+        )
+    if row.generated.get("partial"):
+        raise ReportError(
+            f"the report was generated before its period ended (data until "
+            f"{row.generated.get('data_until')}): generate it again, then submit"
+        )
+
+
 def submit(
     engine: Engine, folder: Path, report_id: int, *, signature: bytes, name: str, actor: str
 ) -> dict[str, Any]:
@@ -370,6 +431,7 @@ def submit(
         row = _report(connection, report_id)
         if row.status not in EDITABLE:
             raise ReportError(f"report {report_id} is {row.status}")
+        _period_over(row)
         missing = missing_explanations(row.generated, row.completed)
         if missing:
             raise ReportError(f"explain the exceedances of {', '.join(missing)} before submitting")
