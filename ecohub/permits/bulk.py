@@ -12,9 +12,9 @@ number; an hour with a value flagged ``F`` at one of the outlet's points is shut
 emits nothing; a run of 1-24 operating hours without a measurement between two measured
 hours takes their mean (flue gas only); other hours stay unresolved; masses are summed
 hour by hour in order as :class:`~ecohub.standards.cems.Totals` does. The tax of each
-enterprise's month is then :func:`ecohub.permits.tax.outlet_entry` and
-:func:`~ecohub.permits.tax.enterprise_entry`, as :func:`~ecohub.permits.tax.month_tax`
-computes it for one enterprise.
+enterprise's month is then :func:`ecohub.permits.tax.gather` (supervisory results, flows,
+reference-O2 concentrations) and :func:`~ecohub.permits.tax.enterprise_tax`, as
+:func:`~ecohub.permits.tax.month_tax` computes it for one enterprise.
 
 On PostgreSQL the hourly means arrive by ``COPY … TO STDOUT (FORMAT BINARY)``, parsed as
 fixed-width records; elsewhere by an ordinary query, in batches.
@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Connection, Engine, cast, func, select
 
 from ecohub.clock import local_zone
 from ecohub.permits.accounting import FLOW, AccountingError, PollutantTotals, month_hours
-from ecohub.permits.tax import enterprise_entry, outlet_entry, province_of
+from ecohub.permits.tax import enterprise_tax, gather, province_of
 from ecohub.registry.models import (
     Enterprise,
     MonitoringPoint,
@@ -43,6 +43,7 @@ from ecohub.registry.models import (
     PermitLimit,
 )
 from ecohub.standards import cems
+from ecohub.standards.envtax_zones import zones
 from ecohub.timeseries.tables import observations, rollups
 
 # How each hour of a quantity was obtained (cems.Basis), as small integers.
@@ -510,23 +511,38 @@ def month_all(
     """The month's emissions and tax of every enterprise with an outlet a permit in force
     limits, each as :func:`ecohub.permits.tax.month_tax` gives it for that enterprise
     (every outlet of the enterprise, its accounting and every step), by enterprise id.
-    ``rate`` and ``zone`` as :func:`~ecohub.permits.tax.month_tax` takes them."""
+    ``rate`` as :func:`~ecohub.permits.tax.month_tax` takes it; ``zone`` for the
+    enterprises of the provinces with that rate zone (the others' zones are derived from
+    their divisions where tabled)."""
     accounts = account_month(engine, year, month, progress=progress)
     outlets_of: dict[int, list[Any]] = defaultdict(list)
     for outlet in accounts.outlets:
         outlets_of[outlet.enterprise_id].append(outlet)
+    with engine.connect() as connection:
+        inputs = gather(
+            connection,
+            {enterprise.id: enterprise.uscc for enterprise in accounts.enterprises},
+            accounts.outlets,
+            accounts.accounted,
+            year,
+            month,
+        )
     out = []
     if progress is not None:
         progress("tax", 0, len(accounts.enterprises))
     for done, enterprise in enumerate(accounts.enterprises, start=1):
-        province = province_of(enterprise.region_code)
-        entries = [
-            outlet_entry(
-                outlet, accounts.accounted[outlet.id], province=province, rate=rate, zone=zone
+        out.append(
+            enterprise_tax(
+                enterprise,
+                year,
+                month,
+                outlets_of[enterprise.id],
+                accounts.accounted,
+                inputs,
+                rate=rate,
+                zone=zone if zone in zones(province_of(enterprise.region_code)) else None,
             )
-            for outlet in outlets_of[enterprise.id]
-        ]
-        out.append(enterprise_entry(enterprise, year, month, entries))
+        )
         if progress is not None and (done % 500 == 0 or done == len(accounts.enterprises)):
             progress("tax", done, len(accounts.enterprises))
     return out

@@ -43,9 +43,13 @@ def tax(
 def tax_all(
     month: Annotated[str, typer.Argument(help="YYYY-MM (Beijing calendar)")],
     out: Annotated[Path | None, typer.Option(help="write every enterprise's month as JSON")] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="the rate zone for every zoned enterprise (河北: 一档…)")
+    ] = None,
 ) -> None:
     """Every enterprise's emissions and tax of a month at once (a progress bar; a line
-    per enterprise, or the whole computation as JSON with --out)."""
+    per enterprise, or the whole computation as JSON with --out). 江苏's zones come from
+    each enterprise's division; 河北's must be given with --zone."""
     from ecohub.permits.bulk import month_all
 
     try:
@@ -58,7 +62,7 @@ def tax_all(
                     tasks[what] = bar.add_task(what, total=total)
                 bar.update(tasks[what], completed=done, total=total)
 
-            found = month_all(_engine(), year, number, progress=advance)
+            found = month_all(_engine(), year, number, zone=zone, progress=advance)
     except (AccountingError, ValueError) as error:
         raise fail(str(error)) from None
     if out is not None:
