@@ -130,11 +130,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "pt_month": ("月份", "Month"),
     "pt_show": ("计算", "Compute"),
     "pt_note": (
-        "排放量由自动监测小时均值（浓度×流量）核算，缺失时段按规则补遗，停运时段不计；"
-        "应税污染物、减征与税额按《环境保护税法》第八至十三条计算。",
-        "Masses from the automatic monitoring's hourly means (concentration × flow), gaps "
-        "substituted by the rules, shutdown hours not counted; the taxable pollutants, "
-        "reductions and tax as the Environmental Protection Tax Law articles 8-13 say.",
+        "排放量按《环境保护税法》第十条的顺序逐项确定：自动监测小时均值（浓度×流量，缺失时段"
+        "按规则补遗，停运时段不计）可作依据时用自动监测，否则用当月监督性监测；"
+        "应税污染物、减征与税额按第八至十三条计算。",
+        "Each pollutant's mass from the source Article 10 of the Environmental Protection "
+        "Tax Law puts first: the automatic monitoring's hourly means (concentration × flow, "
+        "gaps substituted by the rules, shutdown hours not counted) where they may be the "
+        "basis, else the month's supervisory monitoring; the taxable pollutants, reductions "
+        "and tax as articles 8-13 say.",
     ),
     "pt_total": ("应纳税额合计", "Tax in all"),
     "pt_yuan": ("元", "yuan"),
