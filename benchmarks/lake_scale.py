@@ -9,7 +9,8 @@ Generated month by month and parameter by parameter with NumPy and Polars (memor
 bounded by one month of one parameter); free disk is checked first and a run that would
 not fit is refused. ``--real-days N`` also imports the first N days of the real 2019
 archive (../shared/data/cnemc/year-2019) into a temporary SQLite store, exports it and
-checks that the DuckDB assessment equals the in-database one.
+checks that the DuckDB and the Spark assessments (Spark unless ``--no-spark``) equal
+the in-database one, printing both.
 
     python -m benchmarks.lake_scale --stations 2000 --years 10
     python -m benchmarks.lake_scale --stations 200 --years 2 --repeat 3 --real-days 5
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ecohub.assessment.service import AnnualReport
 from ecohub.lake.export import POINTS_SCHEMA, TABLES, month_bounds
 from ecohub.lake.manifest import Manifest, file_entry, save
 
@@ -192,8 +194,18 @@ def _time(label: str, run: object, repeat: int) -> float:
     return median
 
 
-def real_2019(days: int, tmp: Path) -> None:
-    """The first ``days`` days of the real 2019 archive: store → lake → DuckDB = store."""
+def _same_report(expected: AnnualReport, found: AnnualReport) -> bool:
+    """Whether two annual reports hold the same stations, cities and national figures."""
+    return (expected.stations, expected.cities, expected.nation) == (
+        found.stations,
+        found.cities,
+        found.nation,
+    )
+
+
+def real_2019(days: int, tmp: Path, master: str | None = "local[2]") -> None:
+    """The first ``days`` days of the real 2019 archive: store → lake → DuckDB = store and
+    Spark = store (``master`` None: DuckDB only)."""
     from ecohub.assessment import service
     from ecohub.db.engine import make_engine
     from ecohub.db.migrate import upgrade
@@ -240,14 +252,24 @@ def real_2019(days: int, tmp: Path) -> None:
         )
     expected, found = service.compute(engine, 2019), assess_duckdb(tmp / "real-lake", 2019)
     assert expected is not None and found is not None
-    same = (expected.stations, expected.cities, expected.nation) == (
-        found.stations,
-        found.cities,
-        found.nation,
-    )
     print(
-        f"real 2019: DuckDB equals the store: {same} "
+        f"real 2019: DuckDB equals the store: {_same_report(expected, found)} "
         f"({len(found.stations)} stations, {len(found.cities)} cities)"
+    )
+    if master is None:
+        print("real 2019: Spark skipped (--no-spark)")
+        return
+    from ecohub.lake.spark_jobs import assess_spark, session
+
+    spark = session(master, "ecohub-lake-bench-real")
+    try:
+        on_spark = assess_spark(spark, tmp / "real-lake", 2019)
+    finally:
+        spark.stop()
+    assert on_spark is not None
+    print(
+        f"real 2019: Spark {master} equals the store: {_same_report(expected, on_spark)} "
+        f"({len(on_spark.stations)} stations, {len(on_spark.cities)} cities)"
     )
 
 
@@ -302,7 +324,7 @@ def main() -> None:
             print(f"Spark ÷ DuckDB: {spark_median / duck:.1f}")
             spark.stop()
         if args.real_days:
-            real_2019(args.real_days, Path(temporary))
+            real_2019(args.real_days, Path(temporary), None if args.no_spark else args.master)
 
 
 if __name__ == "__main__":

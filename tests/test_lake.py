@@ -2,7 +2,8 @@
 Beijing, Tianjin and Hebei imported through the bulk path on SQLite and PostgreSQL,
 exported to Parquet, and assessed on DuckDB and on Spark (local[2], one session for the
 module): the annual assessment of every station and city, the ranking, the good-day
-ratios and the trends equal the in-database results exactly; a re-export writes
+ratios and the trends (of cities and stations, on Spark too) equal the in-database
+results exactly (the Spark tests skip when pyspark or Java is missing); a re-export writes
 nothing; late data rewrites its month only; a damaged file is caught by the manifest.
 The Mann-Kendall test is checked against a worked count and SciPy.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,9 +45,19 @@ needs_data = pytest.mark.skipif(
 )
 
 
+def _java() -> str | None:
+    """The ``java`` Spark would start: on the PATH, or JAVA_HOME's."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    pytest.importorskip("pyspark")
+    pytest.importorskip("pyspark", reason="pyspark is not installed (the spark extra)")
+    if _java() is None:
+        pytest.skip("Spark needs Java: no `java` on the PATH and no JAVA_HOME/bin/java")
     from ecohub.lake.spark_jobs import session
 
     started = session("local[2]", "ecohub-lake-tests")
@@ -155,7 +168,7 @@ def test_the_lake_on_real_days(engine: Engine, tmp_path: Path, spark: object) ->
 
 
 @needs_data
-def test_trends_over_years_equal_in_database(engine: Engine, tmp_path: Path) -> None:
+def test_trends_over_years_equal_in_database(engine: Engine, tmp_path: Path, spark: object) -> None:
     _load_registry(engine)
     import_station_files(engine, [FIRST[0], *OTHER_YEARS])
     lake = tmp_path / "lake"
@@ -164,9 +177,14 @@ def test_trends_over_years_equal_in_database(engine: Engine, tmp_path: Path) -> 
     in_database = [r for y in years if (r := service.compute(engine, y)) is not None]
     on_lake = [r for y in years if (r := analyses.assess_duckdb(lake, y)) is not None]
     assert len(in_database) == 3
+    from ecohub.lake.spark_jobs import trends_spark
+
     for pollutant in ("PM2.5", "O3"):
         expected = analyses.trends(in_database, pollutant)
         assert expected == analyses.trends(on_lake, pollutant)
+        assert expected == trends_spark(spark, lake, years, pollutant)  # type: ignore[arg-type]
+    on_spark = trends_spark(spark, lake, years, "PM2.5", "station")  # type: ignore[arg-type]
+    assert on_spark == analyses.trends(in_database, "PM2.5", "station")
     beijing = next(t for t in analyses.trends(on_lake, "PM2.5") if t["code"] == "110000")
     assert beijing["years"] == years and beijing["valid_years"] == 0
     assert beijing["s"] == mann_kendall(years, beijing["values"]).s

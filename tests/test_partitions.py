@@ -293,11 +293,15 @@ def test_detach_and_attach_round_trip_keeps_the_rows(
     point = points["1001A"]
     Pipeline(engine, alarms=False).process(_day_rows(point), now=NOW)
     before = {table.name: _all(engine, table) for table in (observations, rollups)}
+    attached_before = partitions.month_attached(engine, "observations", month)
     detached = partitions.detach(engine, month, now=NOW)
     if not partitions.is_partitioned(engine):
         assert detached == [] and partitions.attach(engine, month) == []
+        assert attached_before is None  # no partitions on SQLite
         return
     try:
+        assert attached_before is True
+        assert partitions.month_attached(engine, "observations", month) is False
         assert detached == ["partitions.observations_2024_01", "partitions.rollups_2024_01"]
         assert partitions.detach(engine, month, now=NOW) == detached  # already detached
         with engine.connect() as connection:
@@ -310,6 +314,7 @@ def test_detach_and_attach_round_trip_keeps_the_rows(
     finally:
         attached = partitions.attach(engine, month)
     assert attached == detached
+    assert partitions.month_attached(engine, "rollups", month) is True
     assert partitions.attach(engine, month) == []  # attached already
     after = _all(engine, observations)
     assert len(after) == 96 and after != before["observations"]
@@ -332,6 +337,7 @@ def test_detach_without_keeping_the_table_drops_the_month(
         assert dropped == ["partitions.observations_2018_05", "partitions.rollups_2018_05"]
         assert _all(engine, observations) == []
         assert all(found.month != month for found in partitions.list_partitions(engine))
+        assert partitions.month_attached(engine, "observations", month) is None  # dropped
     else:
         assert dropped == [] and len(_all(engine, observations)) == 1
 

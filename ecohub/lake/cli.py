@@ -49,40 +49,46 @@ def export_command(
     ] = None,
 ) -> None:
     """Export every closed month the lake lacks or holds in an older state."""
-    from ecohub.lake.export import TABLES, export
+    from ecohub.lake.export import TABLES, DetachedMonthChanged, export
 
     tables = tuple(table or TABLES)
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise fail(f"unknown table(s): {', '.join(sorted(unknown))}")
     folder = _lake(lake)
+    refused: DetachedMonthChanged | None = None
     with progress() as bar:
-        task = bar.add_task("export", total=None)
-        report = export(
-            _engine(),
-            folder,
-            now=utcnow(),
-            delay=dt.timedelta(hours=delay),
-            timezone=get_settings().timezone,
-            tables=tables,
-            on_progress=lambda done, total, what: bar.update(
-                task, completed=done, total=total, description=what
-            ),
-        )
+        task = bar.add_task("export", total=0)  # known after the first month
+        try:
+            report = export(
+                _engine(),
+                folder,
+                now=utcnow(),
+                delay=dt.timedelta(hours=delay),
+                timezone=get_settings().timezone,
+                tables=tables,
+                on_progress=lambda done, total, what: bar.update(
+                    task, completed=done, total=total, description=what
+                ),
+            )
+        except DetachedMonthChanged as error:
+            refused, report = error, error.report
     for what in report.written:
         console.print(f"written {what}")
     for what in report.removed:
         console.print(f"removed {what} (no rows left in the store)")
     console.print(
         f"{len(report.written)} month(s) written ({report.rows:,} rows), {report.unchanged} "
-        f"unchanged, {len(report.open)} open; points "
+        f"unchanged, {len(report.detached)} detached (kept), {len(report.open)} open; points "
         f"{'written' if report.points_written else 'unchanged'}; lake {folder}"
     )
+    if refused is not None:
+        raise fail("refused: " + "\n".join(refused.report.refused))
 
 
 @lake_app.command("detach")
 def detach_command(
-    month: Annotated[str, typer.Argument(help="YYYY-MM (local calendar)")],
+    month: Annotated[str, typer.Argument(help="YYYY-MM (a Beijing month, as the partitions)")],
     lake: LakeOption = None,
     drop: Annotated[
         bool, typer.Option(help="drop the detached tables (the lake keeps the month)")
@@ -225,9 +231,14 @@ def trend_command(
     except ValueError as error:
         raise fail(f"--years {years!r}: expected e.g. 2015-2019") from error
     folder = _lake(lake)
-    reports = [r for y in span if (r := _assess(folder, y, engine, master)) is not None]
     try:
-        found = trends(reports, pollutant, scope)
+        if engine == "spark":  # one session for every year
+            from ecohub.lake.spark_jobs import session, trends_spark
+
+            found = trends_spark(session(master), folder, list(span), pollutant, scope)
+        else:
+            reports = [r for y in span if (r := _assess(folder, y, engine, master)) is not None]
+            found = trends(reports, pollutant, scope)
     except ValueError as error:
         raise fail(str(error)) from error
     table = Table(scope, "years", "S", "p", "Sen's slope/yr", "trend")

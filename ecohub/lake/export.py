@@ -15,6 +15,19 @@ data, corrections, recomputed rollups) is read in chunks along its key from a st
 cursor (bounded memory on SQLite and PostgreSQL), written to a staging folder, and swapped
 in by renaming its folder, unless its content digest is unchanged, when nothing is
 written. Polars writes the Parquet (zstd).
+
+Detached months (``ecohub lake detach``): once a month of the observations or rollups
+has left the store for the lake, the lake's copy is the month's only complete one, so
+the export never removes or replaces it. The manifest marks such a month (``detached``
+in its entry); the mark is checked against the store's partition at every export: it is
+set when the month was detached without the lake (``ecohub partitions detach``), noted
+as dropped when the month's table is gone, and cleared when the month was attached
+again (``ecohub partitions attach``), after which the month is exported from the store
+as usual. While a month is detached, a value of it written later waits in the store's
+DEFAULT partition; the export then leaves the lake's copy as it is, exports every other
+month and refuses (:class:`DetachedMonthChanged`), naming the month and telling the
+operator to attach it first (attaching merges the late rows into the month, and the
+next export rewrites the whole month from the store).
 """
 
 from __future__ import annotations
@@ -37,9 +50,12 @@ from sqlalchemy import Column, Engine, Table, func, select
 from ecohub.lake.manifest import Manifest, file_entry, load, save
 from ecohub.registry.models import MonitoringPoint, Region, Site
 from ecohub.registry.regions import city_level_codes, city_of
+from ecohub.timeseries import partitions
 from ecohub.timeseries.tables import observations, rollup_queue, rollups, station_aqi
 
 CHUNK = 200_000  # rows a part file at most, and rows a fetch from the store
+DETACHABLE = partitions.PARTITIONED  # the tables whose months can leave the store
+PARTITION_ZONE = "Asia/Shanghai"  # the store's partitions hold Beijing months
 UTC_US = pl.Datetime("us", "UTC")
 
 
@@ -133,8 +149,20 @@ class ExportReport:
     unchanged: int = 0
     open: list[str] = field(default_factory=list)  # not closed yet
     removed: list[str] = field(default_factory=list)  # emptied in the store
+    detached: list[str] = field(default_factory=list)  # left the store: the lake's kept
+    refused: list[str] = field(default_factory=list)  # detached, with late rows (why)
     rows: int = 0
     points_written: bool = False
+
+
+class DetachedMonthChanged(RuntimeError):
+    """Rows arrived in the store for months detached from it after the lake took them;
+    the message names each month and what to do. Every other month was exported
+    (``report``)."""
+
+    def __init__(self, report: ExportReport) -> None:
+        super().__init__("; ".join(report.refused))
+        self.report = report
 
 
 def month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -314,6 +342,63 @@ def export_month(
     return staged.rows
 
 
+def detached_mark(
+    engine: Engine, manifest: Manifest, table: str, year: int, month: int, partitioned: bool
+) -> tuple[dict[str, Any] | None, bool]:
+    """The lake's mark of ``table``'s month as detached from the store (None: it is not,
+    or the lake does not hold the month) and whether the mark changed, brought up to
+    date with the month's partition when the store is ``partitioned`` by the lake's
+    months: set when the partition is detached, noted as dropped when its table is gone,
+    cleared when it is attached again (unless it was dropped: a table created since
+    holds only rows that came after)."""
+    entry = manifest.months(table).get(f"{year:04d}-{month:02d}")
+    if entry is None:
+        return None, False
+    mark: dict[str, Any] | None = entry.get("detached")
+    if not partitioned or table not in DETACHABLE:
+        return mark, False
+    state = partitions.month_attached(engine, table, dt.date(year, month, 1))
+    if mark is None:
+        if state is not False:
+            return None, False
+        entry["detached"] = {"at": None, "dropped": False}  # by `ecohub partitions detach`
+        return entry["detached"], True
+    if state is True and not mark["dropped"]:
+        del entry["detached"]
+        return None, True
+    if state is None and not mark["dropped"]:
+        mark["dropped"] = True
+        return mark, True
+    return mark, False
+
+
+def late_rows(
+    engine: Engine, table: str, year: int, month: int, zone: ZoneInfo, mark: dict[str, Any]
+) -> str | None:
+    """Why the export refuses a detached month of ``table`` that holds rows in the store
+    again (written after it was detached), or None when it holds none."""
+    start, end = month_bounds(year, month, zone)
+    held = fingerprint(engine, TABLES[table], start, end)
+    if held.startswith("0:"):
+        return None
+    key = f"{year:04d}-{month:02d}"
+    where = (
+        f"{table} {key}: detached from the store, and {held.split(':', 1)[0]} row(s) of it "
+        f"arrived since (kept in {partitions.partition_name(table, None)}); the lake keeps "
+        "its copy of the month unchanged"
+    )
+    if mark["dropped"]:
+        return (
+            f"{where}. The month's table was dropped, so it cannot be attached again: "
+            "remove those rows from the store, or restore the month's table from the lake "
+            f"and run `ecohub partitions attach {key}`, then `ecohub lake export` again"
+        )
+    return (
+        f"{where}. Run `ecohub partitions attach {key}` (it merges them into the month), "
+        "then `ecohub lake export` again"
+    )
+
+
 def points_frame(engine: Engine) -> pl.DataFrame:
     """Every monitoring point with its site, region, city (as the assessment assigns
     stations to cities, :func:`~ecohub.registry.regions.city_of`) and city name."""
@@ -383,7 +468,9 @@ def export(
 ) -> ExportReport:
     """Export every closed month of ``tables`` that the lake lacks or holds in an older
     state, and the points dimension; the manifest is saved after each month written.
-    ``on_progress(done, total, what)`` follows the months."""
+    ``on_progress(done, total, what)`` follows the months. A month detached from the
+    store is kept as the lake has it; one that holds rows in the store again raises
+    :class:`DetachedMonthChanged` once every other month is exported."""
     zone = ZoneInfo(timezone)
     lake.mkdir(parents=True, exist_ok=True)
     for leftover in (".staging", ".trash"):  # an interrupted export's
@@ -393,23 +480,49 @@ def export(
     report.points_written = export_points(engine, lake, manifest)
     if report.points_written:
         save(lake, manifest)
+    partitioned = zone.key == PARTITION_ZONE and partitions.is_partitioned(engine)
     work = [(t, y, m) for t in tables for y, m in stored_months(engine, TABLES[t], zone)]
     for done, (table, year, month) in enumerate(work, start=1):
         what = f"{table} {year:04d}-{month:02d}"
         start, end = month_bounds(year, month, zone)
+        mark, changed = detached_mark(engine, manifest, table, year, month, partitioned)
+        if changed:
+            save(lake, manifest)
         if not is_closed(engine, start, end, now, delay):
             report.open.append(what)
+        elif mark is not None:
+            refused = late_rows(engine, table, year, month, zone, mark)
+            report.detached.append(what)
+            if refused is not None:
+                report.refused.append(refused)
         else:
-            rows = export_month(engine, lake, manifest, table, year, month, zone)
-            if rows is None:
-                report.unchanged += 1
-            elif rows == 0:
-                report.removed.append(what)
-            else:
-                report.written.append(what)
-                report.rows += rows
-            if rows is not None:
-                save(lake, manifest)
+            _export_closed(engine, lake, manifest, table, year, month, zone, report)
         if on_progress is not None:
             on_progress(done, len(work), what)
+    if report.refused:
+        raise DetachedMonthChanged(report)
     return report
+
+
+def _export_closed(
+    engine: Engine,
+    lake: Path,
+    manifest: Manifest,
+    table: str,
+    year: int,
+    month: int,
+    zone: ZoneInfo,
+    report: ExportReport,
+) -> None:
+    """Export a closed month that is not detached, noting the outcome in ``report``."""
+    what = f"{table} {year:04d}-{month:02d}"
+    rows = export_month(engine, lake, manifest, table, year, month, zone)
+    if rows is None:
+        report.unchanged += 1
+    elif rows == 0:
+        report.removed.append(what)
+    else:
+        report.written.append(what)
+        report.rows += rows
+    if rows is not None:
+        save(lake, manifest)

@@ -1,7 +1,7 @@
 """The national analyses over the lake as Spark jobs (PySpark; ``local[2]`` in the tests,
 a cluster's master URL in production): the annual assessment of every air station and
 city, the city ranking, the good-day ratios and the national figures, equal to the
-in-database results.
+in-database results, and the Mann-Kendall trends of those figures over several years.
 
 Spark reads the year's partition of the lake's daily rollups, keeps the valid values of
 the assessed series, joins each point to its station (a broadcast of the points
@@ -37,6 +37,7 @@ from ecohub.lake.analyses import (
     daily_array,
     lake_stations,
     station_document,
+    trends,
 )
 
 if TYPE_CHECKING:
@@ -170,3 +171,16 @@ def iter_reports(spark: SparkSession, lake: Path, years: list[int]) -> Iterator[
         report = assess_spark(spark, lake, year)
         if report is not None:
             yield report
+
+
+def trends_spark(
+    spark: SparkSession,
+    lake: Path,
+    years: list[int],
+    pollutant: str = "PM2.5",
+    scope: str = "city",
+) -> list[dict[str, Any]]:
+    """The Mann-Kendall trends and Sen's slopes of each city's (or station's) annual
+    figure of ``pollutant`` over ``years``, from the Spark assessments of those years
+    (:func:`ecohub.lake.analyses.trends` over :func:`iter_reports`)."""
+    return trends(list(iter_reports(spark, lake, years)), pollutant, scope)

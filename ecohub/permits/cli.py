@@ -193,12 +193,16 @@ def exchange_export(
 def exchange_import(
     files: list[Path],
     kind: Annotated[str | None, typer.Option(help="the kind of a CSV not named after it")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="refuse a whole file with any bad line (nothing of it written)")
+    ] = False,
 ) -> None:
-    """Import records from the tax side (.jsonl, or <kind>.csv); bad lines are named."""
+    """Import records from the tax side (.jsonl, or <kind>.csv, as the export's schema.json
+    describes them); bad lines are named and skipped, or with --strict refuse their file."""
     refused = 0
     for path in files:
         try:
-            found = exchange.import_file(_engine(), path, kind=kind, actor=actor())
+            found = exchange.import_file(_engine(), path, kind=kind, actor=actor(), strict=strict)
         except (exchange.ExchangeError, OSError) as error:
             raise fail(str(error)) from None
         console.print(

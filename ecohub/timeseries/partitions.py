@@ -114,6 +114,18 @@ def _state(connection: Connection, name: str) -> bool | None:
     return None if found is None else bool(found)
 
 
+def month_attached(engine: Engine, table: str, month: dt.date) -> bool | None:
+    """Whether ``table``'s partition of ``month`` is attached (True) or detached (False);
+    None when it does not exist (never created, or dropped) or the store is not
+    partitioned. The lake export asks this before it touches a month it holds
+    (:mod:`ecohub.lake.export`): a detached month is never removed or replaced there,
+    and one attached again (:func:`attach`) is exported from the store as usual."""
+    if not is_partitioned(engine):
+        return None
+    with engine.connect() as connection:
+        return _state(connection, partition_name(table, month.replace(day=1)))
+
+
 _LIST = """
 SELECT c.relname, c.relispartition, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
        c.reltuples
@@ -270,7 +282,9 @@ def detach(
 
     The current and the previous month are refused: values still arrive for them. A
     value of a detached month written later lands in the DEFAULT partition, and
-    :func:`attach` merges it back. Detaching an already detached month returns its name."""
+    :func:`attach` merges it back. Detaching an already detached month returns its name.
+    The lake is not asked here: :func:`ecohub.lake.detach.detach_exported` (``ecohub lake
+    detach``) detaches a month only once the lake holds it."""
     month = month.replace(day=1)
     if month >= previous_month(month_of(now or utcnow())):
         raise ValueError(f"{month:%Y-%m}: the current and the previous month stay attached")

@@ -132,10 +132,15 @@ def partitions_detach(
         bool, typer.Option("--drop", help="Drop the detached tables (their rows are gone).")
     ] = False,
 ) -> None:
-    """Detach a month's partitions; prints the standalone tables the lake reads."""
+    """Detach a month's partitions without asking the lake (`ecohub lake detach` checks
+    first that the lake holds the month, and marks it there: prefer it)."""
     store = _engine()
     if not _partitioned(store):
         return
+    err_console.print(
+        "[yellow]the lake is not checked: `ecohub lake detach` detaches a month only once "
+        "the lake holds it[/yellow]"
+    )
     try:
         names = partitions.detach(store, _month(month), keep_table=not drop)
     except (ValueError, LookupError) as error:
@@ -148,7 +153,8 @@ def partitions_detach(
 def partitions_attach(
     month: Annotated[str, typer.Argument(help="The month, YYYY-MM.")],
 ) -> None:
-    """Attach a detached month again, merging its rows that arrived meanwhile."""
+    """Attach a detached month again, merging its rows that arrived meanwhile; the next
+    `ecohub lake export` clears the lake's detached mark and exports the month again."""
     store = _engine()
     if not _partitioned(store):
         return
