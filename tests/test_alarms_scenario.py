@@ -52,7 +52,7 @@ def _permit(engine: Engine) -> None:
                 valid_to=dt.date(2027, 12, 31),
                 limits=[
                     PermitLimitIn(
-                        outlet_code="DA00000",
+                        outlet_code="DA000",
                         parameter_code="a21026",
                         concentration_limit=SO2_LIMIT,
                         unit="mg/m³",

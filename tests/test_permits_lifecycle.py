@@ -3,7 +3,8 @@
 issue → the version in force read by the limit alarms, a change and a renewal as new
 versions, revocation, documents, roles and the audit trail.
 
-Periods by hand (Monday to Friday working days, no holidays passed):
+Periods by hand (Monday to Friday working days, no holidays passed to the rules; the
+procedure itself counts the public holidays, see the issue test):
 - accepted Monday 2026-03-02, simplified management, 20 working days (第十二条): 3-6 March
   are 4, 9-13 → 9, 16-20 → 14, 23-27 → 19, Monday 30 March the 20th → 2026-03-30;
 - key management, 30 working days: 31 March-3 April → 24, 6-10 April → 29, Monday
@@ -125,7 +126,9 @@ def test_apply_accept_issue_and_the_version_drives_the_alarms(
         "content": {**_new_content(), "outlets": [{"code": "XX1", "name": "x", "kind": "gas"}]},
     }
     refused = http.post("/api/v1/permits/applications", json=bad, headers=as_["jingxi"])
-    assert refused.status_code == 409 and "content.outlets.0.code" in refused.json()["detail"]
+    assert (
+        refused.status_code == 409 and "content.outlets, item 1, code" in refused.json()["detail"]
+    )
 
     made = http.post("/api/v1/permits/applications", json=body, headers=as_["jingxi"])
     assert made.status_code == 201, made.text
@@ -144,7 +147,10 @@ def test_apply_accept_issue_and_the_version_drives_the_alarms(
     step = {"status": "accepted", "site_check": True, "on": "2026-03-02"}
     assert http.post(f"{url}/decision", json=step, headers=as_["jingxi"]).status_code == 409
     accepted = http.post(f"{url}/decision", json=step, headers=as_["agency"]).json()
-    assert accepted["decision_due"] == "2026-05-04"  # key management, site check: 45 days
+    # Key management with a site check, 45 working days counted on the State Council's
+    # 2026 calendar (清明 6 April and 劳动节 1-5 May are holidays): 3-31 March are 21,
+    # 1-3 April → 24, 7-10 → 28, 13-17 → 33, 20-24 → 38, 27-30 → 42, 6-8 May → 45.
+    assert accepted["decision_due"] == "2026-05-08"
     issued = http.post(
         f"{url}/decision", json={"status": "issued", "on": "2026-04-20"}, headers=as_["agency"]
     ).json()
@@ -223,7 +229,8 @@ def test_a_change_and_a_renewal_are_versions_and_revocation_ends_one(
     # The disclosure shows the version in force today (2026-12: version 2).
     shown = http.get(f"/api/v1/enterprises/{JINGXI}").json()["permits"]
     assert [(p["permit_no"], p["version"]) for p in shown] == [(number, 2)]
-    # Revocation: the latest version only, from a day after it began; needs a reason.
+    # Revocation: by the agency, from a day after the permit's first day, with a reason
+    # (revoking with a renewal pending: tests/test_permits_lifecycle_revocation.py).
     url = f"/api/v1/permits/versions/{number}/revocation"
     assert (
         http.post(url, json={"on": "2026-01-01", "reason": "x"}, headers=as_["jingxi"]).status_code
@@ -231,7 +238,7 @@ def test_a_change_and_a_renewal_are_versions_and_revocation_ends_one(
     )
     assert (
         http.post(
-            url, json={"on": "2026-01-01", "reason": "违法"}, headers=as_["agency"]
+            url, json={"on": "2023-01-01", "reason": "违法"}, headers=as_["agency"]
         ).status_code
         == 409
     )
@@ -278,7 +285,10 @@ def test_the_registry_checks_a_national_permit_number_like_the_credit_code() -> 
 
     def permit(number: str, uscc: str = JINGXI) -> PermitIn:
         return PermitIn(
-            permit_no=number, enterprise_uscc=uscc, valid_from="2024-01-01", valid_to="2028-12-31"
+            permit_no=number,
+            enterprise_uscc=uscc,
+            valid_from=dt.date(2024, 1, 1),
+            valid_to=dt.date(2028, 12, 31),
         )
 
     assert permit(f"{JINGXI}001P").permit_no == f"{JINGXI}001P"

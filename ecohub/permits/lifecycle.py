@@ -14,6 +14,7 @@ across the platform.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ecohub.clock import local_today, utcnow
+from ecohub.clock import local_today, local_zone, utcnow
 from ecohub.permits import report_rules, rules
 from ecohub.permits.tables import (
     permit_application_steps,
@@ -50,7 +51,24 @@ MAX_LIMITS = 500  # rows of one application
 
 
 class PermitError(ValueError):
-    """A request the permit procedure refuses (the message says why)."""
+    """A request the permit procedure refuses (the message says why). An error in an
+    application's content also names where: the ``section`` (limits, monitoring,
+    outlets or a field), the ``item`` (1-based) and ``column`` in it, and pydantic's error
+    ``problem`` and ``context``, so that a form can say it in the user's language."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        section: str | None = None,
+        item: int | None = None,
+        column: str | None = None,
+        problem: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.section, self.item, self.column = section, item, column
+        self.problem, self.context = problem, context or {}
 
 
 class OutletSpec(BaseModel):
@@ -99,11 +117,38 @@ def _content(kind: str, raw: dict[str, Any]) -> Content:
         content = Content.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise PermitError(f"content.{where}: {first['msg']}") from None
+        raise _located(first) from None
     if kind == rules.ApplicationKind.CHANGE and content.effective_on is None:
-        raise PermitError("content.effective_on: a change names the day it takes effect")
+        raise PermitError(
+            "content.effective_on: a change names the day it takes effect",
+            section="effective_on",
+            problem="missing",
+        )
     return content
+
+
+def _located(error: Any) -> PermitError:
+    """A validation error of an application's content, its list items counted from 1."""
+    parts = list(error["loc"])
+    section = str(parts[0]) if parts else None
+    item = parts[1] + 1 if len(parts) > 1 and isinstance(parts[1], int) else None
+    column = str(parts[2]) if item is not None and len(parts) > 2 else None
+    where = f"content.{section}"
+    if item is not None:
+        where += f", item {item}" + (f", {column}" if column else "")
+    else:
+        where = "content." + ".".join(str(part) for part in parts)
+    return PermitError(
+        f"{where}: {error['msg']}",
+        section=section,
+        item=item,
+        column=column,
+        problem=str(error["type"]),
+        context={
+            key: f"{value:g}" if isinstance(value, float) else str(value)
+            for key, value in (error.get("ctx") or {}).items()
+        },
+    )
 
 
 def _enterprise(connection: Connection, uscc: str) -> Any:
@@ -122,13 +167,16 @@ def versions_of(connection: Connection, permit_no: str) -> list[Any]:
 
 
 def _reference(connection: Connection, year: int) -> str:
+    """The next application reference of the (Beijing calendar) year: SQ, the year, a
+    6-digit number one above the highest of the year."""
     prefix = f"SQ{year}"
-    count = connection.execute(
-        select(func.count())
-        .select_from(permit_applications)
-        .where(permit_applications.c.reference.like(f"{prefix}%"))
+    highest = connection.execute(
+        select(func.max(permit_applications.c.reference)).where(
+            permit_applications.c.reference.like(f"{prefix}%")
+        )
     ).scalar_one()
-    return f"{prefix}{count + 1:06d}"
+    number = int(highest[len(prefix) :]) if highest and highest[len(prefix) :].isdigit() else 0
+    return f"{prefix}{number + 1:06d}"
 
 
 def _step(
@@ -177,7 +225,7 @@ def apply(
                 due = rules.renewal_apply_by(versions[-1].valid_to)
                 if local_today() > due:
                     note = f"late: a renewal was due by {due} (排污许可管理条例 第十四条)"
-        reference = _reference(connection, utcnow().year)
+        reference = _reference(connection, local_today().year)
         application_id = connection.execute(
             insert(permit_applications)
             .values(
@@ -220,12 +268,17 @@ def decide(
     reason: str | None = None,
     site_check: bool = False,
     on: dt.date | None = None,
-    holidays: tuple[dt.date, ...] = (),
-    workdays: tuple[dt.date, ...] = (),
+    holidays: Collection[dt.date] | None = None,
+    workdays: Collection[dt.date] | None = None,
 ) -> dict[str, Any]:
     """Move an application: accept (with whether a site check is needed), not accept,
-    refuse or issue (agency), withdraw (enterprise). Issuing writes the version."""
+    refuse or issue (agency), withdraw (enterprise). Issuing writes the version. The
+    decision's working days skip the public holidays and count the make-up working days
+    (调休) of :func:`rules.public_calendar` unless ``holidays``/``workdays`` are given."""
     on = on or local_today()
+    calendar = rules.public_calendar()
+    holidays = calendar.holidays if holidays is None else holidays
+    workdays = calendar.workdays if workdays is None else workdays
     try:
         with engine.begin() as connection:
             row = _application(connection, application_id)
@@ -289,18 +342,11 @@ def _issue(connection: Connection, row: Any, actor: str, on: dt.date) -> tuple[i
         assert enterprise is not None
         outlets = _outlets(session, enterprise, row.content, actor)
         if previous is None:
-            numbers = session.scalar(
-                select(func.count(func.distinct(Permit.permit_no))).where(
-                    Permit.enterprise_id == enterprise.id
-                )
-            )
-            permit_no, version = build_source_code(enterprise.uscc, int(numbers or 0) + 1), 1
+            permit_no, version = next_permit_no(session, enterprise.uscc), 1
         else:
             permit_no, version = row.permit_no, previous.version + 1
             if row.kind == rules.ApplicationKind.CHANGE:
-                old = session.get(Permit, previous.id)
-                assert old is not None
-                old.valid_to = first - dt.timedelta(days=1)
+                _shorten(session, previous.id, first, actor, row.reference)
         permit = Permit(
             permit_no=permit_no,
             version=version,
@@ -350,6 +396,47 @@ def _issue(connection: Connection, row: Any, actor: str, on: dt.date) -> tuple[i
             )
         )
     return permit_id, permit_no
+
+
+def next_permit_no(session: Session, uscc: str) -> str:
+    """The number of an enterprise's next permit (HJ 608-2017): its credit code, one above
+    the highest 3-digit sequence it holds under any mark, ``P``; a number already taken
+    (by any enterprise) is skipped."""
+    taken = set(
+        session.scalars(
+            select(Permit.permit_no).where(Permit.permit_no.like(f"{uscc}%")).distinct()
+        )
+    )
+    sequences = [
+        int(number[len(uscc) : len(uscc) + 3])
+        for number in taken
+        if len(number) == len(uscc) + 4 and number[len(uscc) : len(uscc) + 3].isdigit()
+    ]
+    sequence = max(sequences, default=0) + 1
+    while sequence <= 999:
+        number = build_source_code(uscc, sequence)
+        if number not in taken:
+            return number
+        sequence += 1
+    raise PermitError(f"enterprise {uscc} holds permits up to sequence 999 (HJ 608-2017)")
+
+
+def _shorten(session: Session, permit_id: int, first: dt.date, actor: str, reference: str) -> None:
+    """End the version a change replaces the day before the change takes effect (audited
+    as its own entry)."""
+    old = session.get(Permit, permit_id)
+    assert old is not None
+    before = old.valid_to.isoformat()
+    old.valid_to = first - dt.timedelta(days=1)
+    audit(
+        session,
+        actor,
+        "update",
+        "permits",
+        f"{old.permit_no} v{old.version}",
+        {"valid_to": before},
+        {"valid_to": old.valid_to.isoformat(), "changed_by": reference},
+    )
 
 
 def _parameter_code(connection: Connection, code: str) -> str:
@@ -453,8 +540,11 @@ def get_application(engine: Engine, application_id: int) -> dict[str, Any]:
         ).all()
     found = dict(row._mapping)
     found["uscc"] = uscc
+    calendar = rules.public_calendar()
     found["acceptance_due"] = rules.acceptance_due(
-        found["submitted_at"].astimezone(dt.UTC).date()
+        found["submitted_at"].astimezone(local_zone()).date(),
+        calendar.holidays,
+        calendar.workdays,
     ).isoformat()
     found["steps"] = [dict(step._mapping) for step in steps]
     found["documents"] = [dict(document._mapping) for document in documents]

@@ -1,6 +1,7 @@
 """Routes of the permit procedure under ``/api/v1/permits`` (catalogue dataset
 ``permits_service``: the agency, and an enterprise for itself): applications, their
-steps, documents and decisions, and the versions of a permit."""
+steps, documents (and their bytes) and decisions, the versions of a permit and their
+revocation, and the execution reports (and their signed pages)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, HTTPException, Path, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ecohub.accounts.catalogue import dataset_access
 from ecohub.accounts.keys import Principal, Role
-from ecohub.permits import lifecycle, reports, versions
+from ecohub.permits import downloads, lifecycle, reports, versions
 from ecohub.permits.accounting import enterprise_id_of
 from ecohub.permits.report_rules import ManagementClass
 from ecohub.permits.rules import ApplicationKind, ApplicationStatus
@@ -163,6 +165,15 @@ async def post_document(
         raise HTTPException(error.status_code, str(error)) from None
 
 
+@router.get("/applications/{application_id}/documents/{document_id}", summary="A document's bytes")
+async def get_document(
+    request: Request, application_id: RowId, document_id: RowId, caller: Caller
+) -> FileResponse:
+    found = await _visible(request, caller, application_id)
+    folder = attachments_folder(request.app.state.settings.var_dir)
+    return downloads.document(folder, found, document_id)
+
+
 @router.get("/versions/{permit_no}", summary="Every version of a permit")
 async def get_versions(request: Request, permit_no: PermitNo, caller: Caller) -> dict[str, Any]:
     found = await _run(versions.permit_versions, request.app.state.engine, permit_no)
@@ -256,6 +267,13 @@ async def get_reports(request: Request, caller: Caller) -> list[dict[str, Any]]:
 @router.get("/reports/{report_id}", summary="An execution report")
 async def get_report(request: Request, report_id: RowId, caller: Caller) -> dict[str, Any]:
     return await _visible_report(request, caller, report_id)
+
+
+@router.get("/reports/{report_id}/signature", summary="The signed page of a submitted report")
+async def get_signature(request: Request, report_id: RowId, caller: Caller) -> FileResponse:
+    found = await _visible_report(request, caller, report_id)
+    folder = attachments_folder(request.app.state.settings.var_dir)
+    return downloads.signature(folder, found)
 
 
 @router.post("/reports/{report_id}/completion", summary="The enterprise's texts and explanations")

@@ -7,7 +7,6 @@ post with the session's CSRF token."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
@@ -16,11 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from ecohub.accounts.keys import Role
-from ecohub.permits import lifecycle, reports, versions, words
+from ecohub.clock import local_today
+from ecohub.permits import downloads, forms, lifecycle, reports, versions, words
 from ecohub.permits.accounting import enterprise_id_of
 from ecohub.web.i18n import register
 from ecohub.web.params import RowId
-from ecohub.web.render import SignedIn, agency_user, check_form_csrf, render
+from ecohub.web.render import SignedIn, agency_user, check_form_csrf, language, render
 from ecohub.web.uploads import UploadRefused, attachments_folder
 
 register(words.WORDS, words.TERMS)
@@ -45,45 +45,15 @@ def _back(path: str, error: str | None = None) -> Response:
     return RedirectResponse(target, status.HTTP_303_SEE_OTHER)
 
 
-def _rows(text: str, width: int, name: str) -> list[list[str]]:
-    """Comma-separated lines of a form's text area, each with at least ``width`` cells."""
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        cells = [cell.strip() for cell in line.replace("，", ",").split(",")]
-        if len(cells) < width:
-            raise ValueError(f"{name}, line {number}: {width} comma-separated values expected")
-        rows.append(cells)
-    return rows
+def _say(request: Request, error: Exception, lines: dict[str, list[int]] | None = None) -> str:
+    """A refusal as the page shows it: form errors in the user's language."""
+    if isinstance(error, lifecycle.PermitError):
+        return forms.explain(error, language(request), lines)
+    return str(error)
 
 
-def content_from_form(form: Any) -> dict[str, Any]:
-    """An application's content from the hall's form (lines of comma-separated cells)."""
-    limits = [
-        {
-            "outlet_code": cells[0],
-            "parameter_code": cells[1],
-            "concentration_limit": float(cells[2]),
-            "unit": cells[3],
-            "annual_mass_limit_kg": float(cells[4]) if len(cells) > 4 and cells[4] else None,
-        }
-        for cells in _rows(str(form.get("limits") or ""), 4, "limits")
-    ]
-    monitoring = [
-        {"outlet_code": c[0], "parameter_code": c[1], "frequency": c[2]}
-        for c in _rows(str(form.get("monitoring") or ""), 3, "monitoring")
-    ]
-    outlets = [
-        {"code": c[0], "name": c[1], "kind": c[2]}
-        for c in _rows(str(form.get("outlets") or ""), 3, "outlets")
-    ]
-    content: dict[str, Any] = {"limits": limits, "monitoring": monitoring, "outlets": outlets}
-    if form.get("effective_on"):
-        content["effective_on"] = str(form.get("effective_on"))
-    if form.get("reason"):
-        content["reason"] = str(form.get("reason"))
-    return content
+def _folder(request: Request) -> Any:
+    return attachments_folder(request.app.state.settings.var_dir)
 
 
 @router.get("/permits")
@@ -94,11 +64,13 @@ async def hall(request: Request) -> Response:
     engine = request.app.state.engine
     found = await run_in_threadpool(lifecycle.list_applications, engine, own_enterprise(user))
     listed = await run_in_threadpool(reports.list_reports, engine, own_enterprise(user))
+    held = await run_in_threadpool(versions.list_permits, engine, own_enterprise(user))
     return render(
         request,
         "permits/hall.html",
         applications=found,
         reports=listed,
+        permits=held,
         error=request.query_params.get("error"),
     )
 
@@ -114,20 +86,22 @@ async def apply(request: Request) -> Response:
     uscc = str(form.get("uscc") or "")
     if own_enterprise(user) is not None and enterprise_id_of(engine, uscc) != own_enterprise(user):
         return _back("/permits", f"no enterprise {uscc}")
+    lines: dict[str, list[int]] = {}
     try:
+        content, lines = forms.content_from_form(form, language(request))
         made = await run_in_threadpool(
             lambda: lifecycle.apply(
                 engine,
                 uscc=uscc,
                 kind=str(form.get("kind") or ""),
                 management_class=str(form.get("management_class") or ""),
-                content=content_from_form(form),
+                content=content,
                 actor=user.principal.actor,
                 permit_no=str(form.get("permit_no") or "") or None,
             )
         )
     except FAILURES as error:
-        return _back("/permits", str(error))
+        return _back("/permits", _say(request, error, lines))
     return _back(f"/permits/applications/{made['id']}")
 
 
@@ -174,7 +148,7 @@ async def application_action(request: Request, application_id: RowId, action: st
                 )
             )
         elif action == "decision":
-            on = str(form.get("on") or "")
+            on = forms.day(language(request), form.get("on"), "on")
             await run_in_threadpool(
                 lambda: lifecycle.decide(
                     engine,
@@ -184,14 +158,30 @@ async def application_action(request: Request, application_id: RowId, action: st
                     by="enterprise" if own_enterprise(user) is not None else "agency",
                     reason=str(form.get("reason") or "") or None,
                     site_check=form.get("site_check") == "yes",
-                    on=dt.date.fromisoformat(on) if on else None,
+                    on=on,
                 )
             )
         else:
             raise HTTPException(status.HTTP_404_NOT_FOUND)
     except FAILURES as error:
-        return _back(here, str(error))
+        return _back(here, _say(request, error))
     return _back(here)
+
+
+@router.get("/permits/applications/{application_id}/documents/{document_id}")
+async def document_file(request: Request, application_id: RowId, document_id: RowId) -> Response:
+    """A document of an application (the agency, or the enterprise's own users)."""
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await run_in_threadpool(
+            lifecycle.get_application, request.app.state.engine, application_id
+        )
+    except lifecycle.PermitError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    _deny_other(user, found["enterprise_id"])
+    return downloads.document(_folder(request), found, document_id)
 
 
 @router.get("/permits/versions/{permit_no}")
@@ -205,7 +195,40 @@ async def versions_page(request: Request, permit_no: str) -> Response:
     except lifecycle.PermitError:
         raise HTTPException(status.HTTP_404_NOT_FOUND) from None
     _deny_other(user, enterprise_id_of(engine, found["uscc"]) or 0)
-    return render(request, "permits/versions.html", p=found)
+    return render(
+        request,
+        "permits/versions.html",
+        p=found,
+        today=local_today().isoformat(),
+        error=request.query_params.get("error"),
+    )
+
+
+@router.post("/permits/versions/{permit_no}/revoke")
+async def revoke(request: Request, permit_no: str) -> Response:
+    """The agency revokes a permit from a day, with its written reason."""
+    user = agency_user(request)
+    if isinstance(user, Response):
+        return user
+    form = await request.form(max_fields=10)
+    check_form_csrf(user, str(form.get("csrf_token", "")))
+    here = f"/permits/versions/{quote(permit_no[:64])}"
+    try:
+        on = forms.day(language(request), form.get("on"), "revoke_on")
+        if on is None:
+            raise forms.FormError(forms.missing(language(request), "revoke_on"))
+        await run_in_threadpool(
+            lambda: versions.revoke(
+                request.app.state.engine,
+                permit_no[:64],
+                on=on,
+                reason=str(form.get("reason") or ""),
+                actor=user.principal.actor,
+            )
+        )
+    except FAILURES as error:
+        return _back(here, _say(request, error))
+    return _back(here)
 
 
 @router.post("/permits/reports")
@@ -218,6 +241,9 @@ async def generate_report(request: Request) -> Response:
     engine = request.app.state.engine
     permit_no = str(form.get("permit_no") or "")
     try:
+        day = forms.day(language(request), form.get("day"), "day")
+        if day is None:
+            raise forms.FormError(forms.missing(language(request), "day"))
         found = await run_in_threadpool(versions.permit_versions, engine, permit_no[:64])
         _deny_other(user, enterprise_id_of(engine, found["uscc"]) or 0)
         made = await run_in_threadpool(
@@ -225,12 +251,12 @@ async def generate_report(request: Request) -> Response:
                 engine,
                 permit_no,
                 str(form.get("kind") or ""),
-                dt.date.fromisoformat(str(form.get("day") or "")),
+                day,
                 actor=user.principal.actor,
             )
         )
     except FAILURES as error:
-        return _back("/permits", str(error))
+        return _back("/permits", _say(request, error))
     return _back(f"/permits/reports/{made['id']}")
 
 
@@ -252,6 +278,20 @@ async def report_page(request: Request, report_id: RowId) -> Response:
         mine=own_enterprise(user) is not None,
         error=request.query_params.get("error"),
     )
+
+
+@router.get("/permits/reports/{report_id}/signature")
+async def signature_file(request: Request, report_id: RowId) -> Response:
+    """The signed page of a report (the agency, or the enterprise's own users)."""
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await run_in_threadpool(reports.get_report, request.app.state.engine, report_id)
+    except reports.ReportError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
+    _deny_other(user, found["enterprise_id"])
+    return downloads.signature(_folder(request), found)
 
 
 @router.post("/permits/reports/{report_id}/{action}")
@@ -297,5 +337,5 @@ async def report_action(request: Request, report_id: RowId, action: str) -> Resp
         else:
             raise HTTPException(status.HTTP_403_FORBIDDEN)
     except FAILURES as error:
-        return _back(here, str(error))
+        return _back(here, _say(request, error))
     return _back(here)

@@ -12,7 +12,11 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ecohub.registry.models import OutletKind, RegionLevel, SiteKind, SiteStatus, WaterBody
-from ecohub.registry.source_code import SOURCE_CODE_LENGTH, validate_source_code
+from ecohub.registry.source_code import (
+    SOURCE_CODE_LENGTH,
+    validate_outlet_code,
+    validate_source_code,
+)
 from ecohub.registry.uscc import validate_uscc
 
 _REGION_CODE = re.compile(r"^\d{6}$")
@@ -83,6 +87,9 @@ class EnterpriseIn(_Located):
 
 
 class OutletIn(_Located):
+    """An outlet, its code that of HJ 608-2017 (``DA001``, ``DW001``: D, the element
+    letter, a 3-digit sequence), one directory across the platform."""
+
     enterprise_uscc: str
     code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
     name: str = Field(min_length=1)
@@ -92,6 +99,21 @@ class OutletIn(_Located):
     @classmethod
     def _valid_uscc(cls, value: str) -> str:
         return validate_uscc(value)
+
+    @field_validator("code")
+    @classmethod
+    def _hj608(cls, value: str) -> str:
+        return validate_outlet_code(value)
+
+    @model_validator(mode="after")
+    def _element_is_kind(self) -> OutletIn:
+        element = {"A": OutletKind.GAS, "W": OutletKind.WATER}.get(self.code[1])
+        if element is not None and element != self.kind:
+            raise ValueError(
+                f"outlet {self.code}: its element letter {self.code[1]} (HJ 608-2017) "
+                f"is not a {self.kind.value} outlet"
+            )
+        return self
 
 
 class PermitLimitIn(_Record):

@@ -9,7 +9,7 @@ writes no audit row the second time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, text
@@ -26,6 +26,7 @@ from ecohub.registry.models import (
     Parameter,
     Permit,
     PermitLimit,
+    PermitStatus,
     Region,
     Site,
 )
@@ -228,7 +229,11 @@ def upsert_outlet(session: Session, record: OutletIn, actor: str) -> Outlet:
 
 
 def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
-    """Create or update a permit; its limits are replaced by the record's limits."""
+    """Create or update a permit; its limits are replaced by the record's limits. A permit
+    the permit procedure keeps (several versions, one revoked, or one it issued) is not
+    edited here (that would rewrite its history): a record saying what its latest version
+    holds is accepted unchanged, any other is refused (a change or renewal is applied for
+    in the permits area)."""
     enterprise = _enterprise(session, record.enterprise_uscc)
     limits = []
     for limit in record.limits:
@@ -244,10 +249,18 @@ def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
             raise RegistryError(f"unknown parameter code {limit.parameter_code!r}")
         limits.append((outlet, code, limit))
 
-    # A permit with several versions (changes, renewals) is edited in its latest one.
-    existing = session.scalars(
+    versions = session.scalars(
         select(Permit).filter_by(permit_no=record.permit_no).order_by(Permit.version.desc())
-    ).first()
+    ).all()
+    existing = versions[0] if versions else None
+    if existing is not None and _by_procedure(versions):
+        if not _same(existing, enterprise.id, record, limits):
+            raise RegistryError(
+                f"permit {record.permit_no} is kept by the permit procedure (its versions: "
+                f"{len(versions)}); the registry does not edit it: apply for a change (变更) "
+                "or renewal (延续) in the online service hall (/permits), or revoke it there"
+            )
+        return existing
     before = _permit_snapshot(existing) if existing else None
     permit = existing or Permit(permit_no=record.permit_no)
     permit.enterprise_id = enterprise.id
@@ -275,6 +288,47 @@ def upsert_permit(session: Session, record: PermitIn, actor: str) -> Permit:
         action = "create" if before is None else "update"
         audit(session, actor, action, "permits", record.permit_no, before, after)
     return permit
+
+
+def _by_procedure(versions: Sequence[Permit]) -> bool:
+    """Whether a permit's versions are the permit procedure's: more than one (a change
+    or renewal), one revoked, or one issued by it (it alone sets the management class).
+    Editing such a version in place would rewrite its history."""
+    return len(versions) > 1 or any(
+        v.status != PermitStatus.IN_FORCE or v.management_class is not None for v in versions
+    )
+
+
+def _same(
+    permit: Permit, enterprise_id: int, record: PermitIn, limits: list[tuple[Outlet, str, Any]]
+) -> bool:
+    """Whether a record says what a permit version already holds."""
+    held = {
+        (row.outlet_id, row.parameter_code): (
+            row.concentration_limit,
+            row.unit,
+            row.annual_mass_limit_kg,
+            row.daily_mass_limit_kg,
+            row.reference_o2,
+        )
+        for row in permit.limits
+    }
+    wanted = {
+        (outlet.id, code): (
+            limit.concentration_limit,
+            limit.unit,
+            limit.annual_mass_limit_kg,
+            limit.daily_mass_limit_kg,
+            limit.reference_o2,
+        )
+        for outlet, code, limit in limits
+    }
+    return (permit.enterprise_id, permit.valid_from, permit.valid_to, held) == (
+        enterprise_id,
+        record.valid_from,
+        record.valid_to,
+        wanted,
+    )
 
 
 def _permit_snapshot(permit: Permit) -> dict[str, Any]:

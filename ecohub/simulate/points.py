@@ -47,7 +47,9 @@ def register_simulated_points(engine: Engine, count: int) -> list[SimulatedPoint
             points.append(SimulatedPoint(mn, PASSWORD, kind))
             if mn in existing:
                 continue
-            outlet_code = f"{'DA' if kind == 'gas' else 'DW'}{index:05d}"
+            # HJ 608-2017 outlet codes: DA/DW and 3 digits; beyond 2,000 simulated points
+            # several points share an outlet (a simulator's choice, harmless for load).
+            outlet_code = f"{'DA' if kind == 'gas' else 'DW'}{index // 2 % 1000:03d}"
             service.upsert_outlet(
                 session,
                 OutletIn(
