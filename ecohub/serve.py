@@ -25,6 +25,7 @@ from ecohub.alarms.housekeeping import run_housekeeping
 from ecohub.complaints.overdue import sweep_overdue_complaints
 from ecohub.config import Settings, get_settings
 from ecohub.ingest.bus import BusConfig, BusPublisher, bus_config, fetch_bus_status
+from ecohub.ingest.bus_writer import PARTITIONS_AHEAD_SECONDS
 from ecohub.ingest.events import configure_logging, log_event
 from ecohub.ingest.hj212_gateway import HJ212Gateway
 from ecohub.ingest.hj212_guard import GuardSettings
@@ -72,7 +73,6 @@ async def serve_forever(
         raise_alarms=settings.alarms_enabled,
     )
     bound = await gateway.start(host, port)
-    await _partitions_ahead(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -89,21 +89,8 @@ async def serve_forever(
             simulate(loggers, port=bound, ticks=10**9, interval=demo_interval, start=now)
         )
         log_event(logger, "demo_loggers", count=len(loggers), interval=demo_interval)
-    extras = await _start_other_doors(engine, gateway, stop, mqtt, api, settings)
-    if settings.alarms_enabled:
-        extras.append(
-            loop.create_task(
-                run_housekeeping(
-                    engine,
-                    stop,
-                    settings.alarm_sweep_seconds,
-                    sweeps=(sweep_overdue_cases, sweep_overdue_complaints, _partition_sweep),
-                ),
-                name="alarm-housekeeping",
-            )
-        )
-    if bus is not None:
-        extras.append(loop.create_task(_report_bus(bus, stop), name="bus-status"))
+    extras = await start_other_doors(engine, gateway, stop, mqtt, api, settings)
+    extras += _housekeeping(engine, stop, settings, bus)
     await stop.wait()
     log_event(logger, "shutdown_requested")
     await asyncio.gather(*extras, return_exceptions=True)
@@ -114,33 +101,64 @@ async def serve_forever(
     await gateway.close()
 
 
-def _partition_sweep(engine: Engine) -> list[Any]:
-    """The housekeeping's round also keeps partitions ahead (no alarm events)."""
-    try:
-        ensure_ahead(engine)
-    except Exception:  # a lock timeout: the next round tries again
-        logger.exception("creating the coming months' partitions failed")
-    return []
+def _housekeeping(
+    engine: Engine, stop: asyncio.Event, settings: Settings, bus: BusConfig | None
+) -> list[asyncio.Task[None]]:
+    """The background rounds until ``stop``: the coming months' partitions (always),
+    the alarm housekeeping (when alarms are on) and the bus's status (with the bus)."""
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(
+            _partitions_ahead(engine, stop, PARTITIONS_AHEAD_SECONDS), name="partitions-ahead"
+        )
+    ]
+    if settings.alarms_enabled:
+        sweeps = (sweep_overdue_cases, sweep_overdue_complaints)
+        tasks.append(
+            loop.create_task(
+                run_housekeeping(engine, stop, settings.alarm_sweep_seconds, sweeps=sweeps),
+                name="alarm-housekeeping",
+            )
+        )
+    if bus is not None:
+        tasks.append(loop.create_task(_report_bus(bus, stop), name="bus-status"))
+    return tasks
 
 
-async def _partitions_ahead(engine: Engine) -> None:
+async def _partitions_ahead(engine: Engine, stop: asyncio.Event, every: float) -> None:
     """On PostgreSQL, this month's and the next three months' partitions of the
-    observations and rollups (docs/partitions.md); a failure is logged, not fatal: a value
-    of a month without its partition is kept in the DEFAULT partition."""
-    try:
-        created = await asyncio.to_thread(ensure_ahead, engine)
-    except Exception:
-        logger.exception("creating the coming months' partitions failed")
-        return
-    if created:
-        log_event(logger, "partitions_created", names=created)
+    observations and rollups (docs/partitions.md), now and every ``every`` seconds,
+    whether alarms are on or not (the bus writers do the same); a failure is logged, not
+    fatal: a value of a month without its partition is kept in the DEFAULT partition."""
+    while not stop.is_set():
+        try:
+            created = await asyncio.to_thread(ensure_ahead, engine)
+        except Exception:  # a lock timeout: the next round tries again
+            logger.exception("creating the coming months' partitions failed")
+        else:
+            if created:
+                log_event(logger, "partitions_created", names=created)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def _report_bus(config: BusConfig, stop: asyncio.Event, every: float = 60.0) -> None:
-    """Log the bus's backlog per consumer every minute (the status of `ecohub serve`)."""
+    """Log the bus's backlog per consumer every minute (the status of `ecohub serve`),
+    with a warning while no writer consumes any partition (senders are answered, but
+    nothing is stored until `ecohub bus writer` runs)."""
     while not stop.is_set():
         try:
             found = await fetch_bus_status(config)
+            if "error" not in found and not any(
+                not consumer.get("missing") for consumer in found.get("consumers", [])
+            ):
+                log_event(
+                    logger,
+                    "bus_without_writer",
+                    logging.WARNING,
+                    stream=config.stream,
+                    hint="no writer consumes the bus: start `ecohub bus writer` (docs/bus.md)",
+                )
             log_event(
                 logger,
                 "bus_status",
@@ -155,15 +173,17 @@ async def _report_bus(config: BusConfig, stop: asyncio.Event, every: float = 60.
             await asyncio.wait_for(stop.wait(), every)
 
 
-async def _start_other_doors(
+async def start_other_doors(
     engine: Engine,
     gateway: HJ212Gateway,
     stop: asyncio.Event,
     mqtt: tuple[str, str] | None,
     api: tuple[str, int] | None,
     settings: Settings,
+    mqtt_client_id: str = "ecohub-ingest",
 ) -> list[asyncio.Task[None]]:
-
+    """The MQTT door and the HTTP API on the gateway's batch writer (and so on its
+    journal or bus), until ``stop``."""
     submit = shared_writer_submit(gateway.writer)
     tasks: list[asyncio.Task[None]] = []
     if mqtt is not None:
@@ -173,7 +193,10 @@ async def _start_other_doors(
         url, topic = mqtt
         tasks.append(
             asyncio.create_task(
-                consume(submit, resolver, url=url, topic=topic, stop=stop), name="mqtt"
+                consume(
+                    submit, resolver, url=url, topic=topic, client_id=mqtt_client_id, stop=stop
+                ),
+                name="mqtt",
             )
         )
     if api is not None:

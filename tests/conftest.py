@@ -128,3 +128,21 @@ def points(engine: Engine, demo_registry_path: Path) -> dict[str, int]:
     import_file(engine, demo_registry_path, "test")
     with Session(engine) as session:
         return {p.code: p.id for p in session.scalars(select(MonitoringPoint))}
+
+
+# The counts the bus tests record (``record_property("bus_counts", …)``): shown at the end
+# of every run, passed or failed, since pytest hides a passing test's printed output.
+COUNTS_PROPERTY = "bus_counts"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == COUNTS_PROPERTY and report.when == "call":
+                    lines.append(f"{report.nodeid} ({outcome}): {value}")
+    if lines:
+        terminalreporter.write_sep("=", "ingestion bus: acknowledged and stored values")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -21,7 +21,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from ecohub.ingest.bus import (
 from ecohub.simulate.points import SimulatedPoint, register_simulated_points
 from ecohub.timeseries.observations import Observation
 
+COUNTS_PROPERTY = "bus_counts"  # shown by conftest.py's pytest_terminal_summary
 NATS_URL = os.environ.get("ECOHUB_TEST_NATS_URL", "nats://127.0.0.1:4222")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,7 +231,7 @@ def wait_for_empty_backlog(config: BusConfig, timeout: float = 60.0) -> dict[str
 
     deadline = time.monotonic() + timeout
     while True:
-        status = bus_status(config)
+        status = bus_status(config, max_age=0)
         consumers = [c for c in status.get("consumers", []) if not c.get("missing")]
         # By the consumers: after a killed nats-server (2.9) a work-queue stream can keep
         # messages its consumers have acknowledged (the removal was not yet on disk).
@@ -255,17 +256,23 @@ def delete_stream(url: str, stream: str) -> None:
     asyncio.run(delete())
 
 
-def check_exactly_once(engine: Engine, output: Path, title: str) -> None:
-    """Every acknowledged value is stored, with its value, once; nothing was revised."""
+def check_exactly_once(
+    engine: Engine, output: Path, title: str, record: Callable[[str, object], None]
+) -> None:
+    """Every acknowledged value is stored, with its value, once; nothing was revised.
+    The counts go to ``record`` (pytest's ``record_property``), which the summary hook
+    of ``conftest.py`` prints at the end of the run, passed or failed."""
     answered = acknowledged(output)
     held, revisions = stored(engine)
     missing = [key for key in answered if key not in held]
     wrong = [key for key, value in answered.items() if key in held and held[key] != value]
-    print(
+    counts = (
         f"{title}: acknowledged values {len(answered):,}, stored values {len(held):,}, "
         f"acknowledged and missing {len(missing)}, stored with another value {len(wrong)}, "
         f"revisions {revisions}"
     )
+    print(counts)
+    record(COUNTS_PROPERTY, counts)
     assert answered, "no upload was answered"
     assert not missing, missing[:5]
     assert not wrong, wrong[:5]
@@ -347,6 +354,7 @@ def test_the_agency_page_shows_the_backlog(stream: str, engine: Engine, tmp_path
     from ecohub.accounts.users import create_user
     from ecohub.app import create_app
     from ecohub.config import Settings
+    from ecohub.ingest.bus import clear_status_cache
 
     with Session(engine) as session:
         create_user(
@@ -369,6 +377,7 @@ def test_the_agency_page_shows_the_backlog(stream: str, engine: Engine, tmp_path
                 await nc.close()
 
             asyncio.run(create())
+        clear_status_cache()  # the page's status is cached for 5 s
         settings = Settings(
             bus_url=bus_url,
             bus_stream=stream,
@@ -392,7 +401,12 @@ def _stamp(started: float, what: str) -> None:
 
 
 def _run_with_kills(
-    engine: Engine, database_url: str, stream: str, tmp_path: Path, writers: int
+    engine: Engine,
+    database_url: str,
+    stream: str,
+    tmp_path: Path,
+    writers: int,
+    record: Callable[[str, object], None],
 ) -> None:
     """Two gateways and ``writers`` writers; loggers send for 8 s while a writer is
     killed (and started again) and then a gateway (its loggers go to the other)."""
@@ -435,11 +449,17 @@ def _run_with_kills(
         _stamp(started, "stopped")
     finally:
         processes.kill_all()
-    check_exactly_once(engine, output, f"one host, {writers} writer(s)")
+    check_exactly_once(engine, output, f"one host, {writers} writer(s)", record)
 
 
 def test_killed_writer_and_gateway_lose_nothing(
-    engine: Engine, database_url: str, backend: str, stream: str, tmp_path: Path
+    engine: Engine,
+    database_url: str,
+    backend: str,
+    stream: str,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """SQLite: one writer; PostgreSQL: two writers sharing the partitions."""
-    _run_with_kills(engine, database_url, stream, tmp_path, 1 if backend == "sqlite" else 2)
+    writers = 1 if backend == "sqlite" else 2
+    _run_with_kills(engine, database_url, stream, tmp_path, writers, record_property)

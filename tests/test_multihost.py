@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,7 +147,11 @@ def _stamp(started: float, what: str) -> None:
     "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 def test_hosts_killed_in_turn_lose_nothing(
-    network: Network, engine: Engine, database_url: str, tmp_path: Path
+    network: Network,
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     points = register_simulated_points(engine, 12)
     url = make_url(database_url)
@@ -216,4 +220,4 @@ def test_hosts_killed_in_turn_lose_nothing(
     finally:
         processes.kill_all()
         forwarder.close()
-    check_exactly_once(engine, output, "multi-host (namespaces)")
+    check_exactly_once(engine, output, "multi-host (namespaces)", record_property)

@@ -34,10 +34,12 @@ def serve(
     """Run the platform: the HJ 212 gateway, the MQTT subscriber and the HTTP API, all
     feeding one ingestion pipeline, after printing the store summary.
 
-    Senders are answered once their data are in the journal (ECOHUB_JOURNAL_DIR).
-    Stops gracefully on Ctrl-C or SIGTERM: every value already answered is stored, or,
-    if the store does not take it within a minute, kept in the journal for the next
-    start (`ecohub journal` shows it).
+    Senders are answered once their data are in the journal (ECOHUB_JOURNAL_DIR), or,
+    with ECOHUB_BUS_URL set, once NATS JetStream has them (writer processes, `ecohub bus
+    writer`, store them; docs/bus.md). Stops gracefully on Ctrl-C or SIGTERM: every value
+    already answered is stored, or kept in the journal for the next start (`ecohub
+    journal` shows it) if the store does not take it within a minute, or left on the bus
+    for the writers.
     """
     from ecohub.serve import run_gateway
 
@@ -68,6 +70,7 @@ def serve(
             )
     from rich.markup import escape
 
+    from ecohub.ingest.bus import PartitionMismatch
     from ecohub.ingest.journal import JournalError
 
     try:
@@ -81,7 +84,7 @@ def serve(
             mqtt=(settings.mqtt_url, settings.mqtt_topic) if mqtt else None,
             api=api,
         )
-    except JournalError as error:
+    except (JournalError, PartitionMismatch) as error:
         err_console.print(f"[red]error[/red] {escape(str(error))}")
         raise typer.Exit(2) from error
 

@@ -11,22 +11,30 @@ is dropped by JetStream within the stream's duplicate window, and a batch sent a
 a logger (a new id) is stored again with the same key, which changes nothing.
 
 Messages carry JSON, not pickles: anyone who can publish to the bus can only send
-values, which the writer checks like any other door's.
+values, which the writer checks like any other door's. A message is kept under the
+server's ``max_payload`` by its encoded size (:func:`split_batch`), each rejected input's
+raw text cut to :data:`RAW_BYTES`, so that junk can never hold up good loggers' answers.
+
+The stream's description records the partition count (``partitions=N``); a process
+configured with another count refuses to start (:class:`PartitionMismatch`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import itertools
 import json
 import logging
 import os
+import re
+import threading
 import time
 import uuid
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecohub.config import Settings
@@ -36,9 +44,15 @@ from ecohub.timeseries.observations import Observation
 
 logger = logging.getLogger("ecohub.bus")
 FORMAT = 1  # of a message's JSON
-# Rows per message: NATS refuses messages over its max_payload (1 MB by default); a row
-# takes about 60 bytes of JSON.
+# Rows per message (a row takes about 60 bytes of JSON); a message is also kept under
+# the server's max_payload (1 MiB by default) by its encoded size, less HEADER_ROOM for
+# the subject and headers.
 MESSAGE_ROWS = 5_000
+DEFAULT_MAX_PAYLOAD = 1 << 20
+HEADER_ROOM = 4096
+# A rejected input's raw text on the bus: at most this many bytes of its UTF-8, the rest
+# cut with a note (the quarantine shows what was received, not all of a flood).
+RAW_BYTES = 4096
 # JetStream drops a message whose Nats-Msg-Id it saw this recently; publishes are
 # retried well within it.
 DUPLICATE_WINDOW = 120.0
@@ -150,10 +164,24 @@ def decode_batch(payload: bytes) -> tuple[list[Observation], list[Rejected]]:
     return rows, rejected
 
 
+def cut_raw(item: Rejected, limit: int = RAW_BYTES) -> Rejected:
+    """``item`` with its raw text cut to ``limit`` bytes of UTF-8, saying so."""
+    data = item.raw.encode("utf-8", errors="surrogateescape")
+    if len(data) <= limit:
+        return item
+    kept = data[:limit].decode("utf-8", errors="ignore")
+    note = f" [cut: {limit:,} of {len(data):,} bytes kept]"
+    return replace(item, raw=kept + note)
+
+
 def split_batch(
-    rows: list[Observation], rejected: list[Rejected], partitions: int
+    rows: list[Observation],
+    rejected: list[Rejected],
+    partitions: int,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD - HEADER_ROOM,
 ) -> list[tuple[int, bytes]]:
-    """A batch as messages: (partition, payload), at most :data:`MESSAGE_ROWS` rows each.
+    """A batch as messages: (partition, payload), at most :data:`MESSAGE_ROWS` rows and
+    ``max_bytes`` bytes each, each rejected input's raw text cut (:func:`cut_raw`).
     Rejected input goes with the partition of its point's code (it names no point id)."""
     parts: dict[int, list[Observation]] = {}
     for row in rows:
@@ -161,15 +189,36 @@ def split_batch(
     refused: dict[int, list[Rejected]] = {}
     for item in rejected:
         key = zlib.crc32((item.point_code or item.peer or "").encode()) % partitions
-        refused.setdefault(key, []).append(item)
+        refused.setdefault(key, []).append(cut_raw(item))
     messages = []
     for partition in sorted(parts.keys() | refused.keys()):
         part = parts.get(partition, [])
         extra = refused.get(partition, [])
         for start in range(0, max(len(part), 1), MESSAGE_ROWS):
             chunk = part[start : start + MESSAGE_ROWS]
-            messages.append((partition, encode_batch(chunk, extra if start == 0 else ())))
+            for payload in _sized(chunk, extra if start == 0 else [], max_bytes):
+                messages.append((partition, payload))
     return messages
+
+
+def _sized(rows: list[Observation], rejected: list[Rejected], max_bytes: int) -> list[bytes]:
+    """``rows`` and ``rejected`` as messages of at most ``max_bytes``: halved until they
+    fit (a single rejected input that still does not fit loses its raw text)."""
+    payload = encode_batch(rows, rejected)
+    if len(payload) <= max_bytes:
+        return [payload]
+    if len(rows) + len(rejected) <= 1:
+        if rejected:
+            note = f"[cut: raw input of {len(rejected[0].raw):,} characters not kept]"
+            return [encode_batch(rows, [replace(rejected[0], raw=note)])]
+        raise ValueError(f"one row encodes to {len(payload):,} bytes, over {max_bytes:,}")
+    if len(rejected) > 1:
+        half = len(rejected) // 2
+        return _sized(rows, rejected[:half], max_bytes) + _sized([], rejected[half:], max_bytes)
+    if rejected:
+        return _sized(rows, [], max_bytes) + _sized([], rejected, max_bytes)
+    half = len(rows) // 2
+    return _sized(rows[:half], [], max_bytes) + _sized(rows[half:], [], max_bytes)
 
 
 # --- the stream ---------------------------------------------------------------------
@@ -193,22 +242,55 @@ async def connect(config: BusConfig, name: str) -> Any:
     )
 
 
+class PartitionMismatch(RuntimeError):
+    """The stream was made for another partition count than this process's."""
+
+
+def stream_description(partitions: int) -> str:
+    """The stream's description, which records its partition count."""
+    return f"EcoHub observations; partitions={partitions}"
+
+
+def recorded_partitions(description: str | None) -> int | None:
+    """The partition count a stream's description records (None: not recorded)."""
+    match = re.search(r"\bpartitions=(\d+)\b", description or "")
+    return int(match[1]) if match else None
+
+
 async def ensure_stream(js: Any, config: BusConfig) -> None:
     """Create the stream if it is missing: file storage; work-queue retention (a
     message is removed once its writer acknowledges it); at most ``max_bytes``, beyond
     which publishes are refused rather than old messages dropped; the duplicate window
-    of :data:`DUPLICATE_WINDOW`."""
+    of :data:`DUPLICATE_WINDOW`; the partition count in its description.
+
+    An existing stream whose description records another partition count than
+    ``config.partitions`` raises :class:`PartitionMismatch` (a point would then have two
+    writers, or messages no writer reads); one that records none gets this count."""
     from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 
     try:
-        await js.stream_info(config.stream)
-        return
+        info = await js.stream_info(config.stream)
     except NotFoundError:
-        pass
+        info = None
+    if info is not None:
+        found = recorded_partitions(info.config.description)
+        if found is None:
+            info.config.description = stream_description(config.partitions)
+            await js.update_stream(info.config)
+            log_event(logger, "bus_partitions_recorded", partitions=config.partitions)
+        elif found != config.partitions:
+            raise PartitionMismatch(
+                f"the stream {config.stream} has {found} partitions but "
+                f"ECOHUB_BUS_PARTITIONS is {config.partitions}: set ECOHUB_BUS_PARTITIONS="
+                f"{found} on every gateway and writer (changing the count needs an empty "
+                "stream, deleted and made again; docs/bus.md)"
+            )
+        return
     await js.add_stream(
         StreamConfig(
             name=config.stream,
+            description=stream_description(config.partitions),
             subjects=[f"{config.subject_prefix}.*"],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
@@ -298,7 +380,7 @@ class BusPublisher:
         """Publish a batch and return once JetStream has acknowledged every part."""
         number = next(self._numbers)
         started = time.monotonic()
-        messages = split_batch(rows, rejected, self.config.partitions)
+        messages = split_batch(rows, rejected, self.config.partitions, self.max_message_bytes)
         await asyncio.gather(
             *(
                 self._publish_one(partition, payload, f"{self.origin}.{number}.{index}")
@@ -311,9 +393,16 @@ class BusPublisher:
         self.stats.messages += len(messages)
         self.stats.rows += len(rows)
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest payload to publish: the server's ``max_payload`` (as this
+        connection was told) less room for the subject and headers."""
+        limit = getattr(self._nc, "max_payload", None) or DEFAULT_MAX_PAYLOAD
+        return max(int(limit) - HEADER_ROOM, 1024)
+
     async def _publish_one(self, partition: int, payload: bytes, message_id: str) -> None:
         """One message, retried with the same id until JetStream acknowledges it or
-        :data:`PUBLISH_RETRY_SECONDS` pass."""
+        :data:`PUBLISH_RETRY_SECONDS` pass; a message too large is not retried."""
         deadline = time.monotonic() + PUBLISH_RETRY_SECONDS
         subject = self.config.subject(partition)
         for attempt in itertools.count():
@@ -322,7 +411,7 @@ class BusPublisher:
                     subject, payload, timeout=PUBLISH_TIMEOUT, headers={"Nats-Msg-Id": message_id}
                 )
             except Exception as error:
-                if time.monotonic() >= deadline:
+                if is_final(error) or time.monotonic() >= deadline:
                     raise
                 self.stats.retries += 1
                 if attempt == 0:
@@ -345,22 +434,60 @@ class BusPublisher:
         log_event(logger, "bus_publisher_stopped", **self.stats.__dict__)
 
 
+def is_final(error: Exception) -> bool:
+    """Whether a publish error comes again however often the message is sent: it is too
+    large (the client's check against max_payload, or JetStream's own limit)."""
+    from nats.errors import MaxPayloadError
+    from nats.js.errors import APIError
+
+    if isinstance(error, MaxPayloadError):
+        return True
+    return isinstance(error, APIError) and error.err_code in _TOO_LARGE
+
+
+_TOO_LARGE = {10054}  # JetStream: message size exceeds maximum allowed
+
+
 # --- status -------------------------------------------------------------------------
+
+
+# The status shows at most this many partitions' consumers: one listing request of
+# JetStream (it answers up to 256 consumers at a time).
+STATUS_PARTITIONS = 256
+STATUS_CACHE_SECONDS = 5.0  # bus_status answers from its last look this long
+STATUS_CONNECT_SECONDS = 5.0
+
+
+async def _quiet(error: Exception) -> None:
+    """The status's connection errors are its answer (``error``), not log noise."""
 
 
 async def fetch_bus_status(config: BusConfig, nc: Any = None) -> dict[str, Any]:
     """The backlog of the bus: the stream's messages and bytes, and per writer consumer
     (partition) the messages not yet delivered (``pending``), delivered and not yet
     acknowledged (``ack_pending``), their sum (``backlog``) and redeliveries. For
-    ``ecohub serve``'s status and the agency portal; ``error`` when the bus is away."""
+    ``ecohub serve``'s status and the agency portal; ``absent`` when no gateway has made
+    the stream yet, ``error`` when the bus is away. Two requests to JetStream (the
+    stream, the list of its consumers), whatever the partition count; at most
+    :data:`STATUS_PARTITIONS` partitions are shown (``omitted`` says how many not)."""
     own = nc is None
     status: dict[str, Any] = {"stream": config.stream, "url": config.url, "consumers": []}
     try:
         if own:
             import nats
 
-            nc = await nats.connect(
-                servers=config.servers, connect_timeout=2, allow_reconnect=False
+            # One more try per server, not nats-py's default of 60 two seconds apart
+            # (two minutes for a page view while NATS is away).
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=config.servers,
+                    connect_timeout=2,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.2,
+                    error_cb=_quiet,
+                ),
+                STATUS_CONNECT_SECONDS,
             )
         js = nc.jetstream(timeout=3.0)
         try:
@@ -371,23 +498,11 @@ async def fetch_bus_status(config: BusConfig, nc: Any = None) -> dict[str, Any]:
             status["absent"] = True  # no gateway has published yet
             return status
         status.update(messages=info.state.messages, bytes=info.state.bytes)
-        for partition in range(config.partitions):
-            name = config.durable(partition)
-            try:
-                consumer = await js.consumer_info(config.stream, name)
-            except Exception:  # no writer has taken this partition yet
-                status["consumers"].append({"name": name, "partition": partition, "missing": True})
-                continue
-            status["consumers"].append(
-                {
-                    "name": name,
-                    "partition": partition,
-                    "pending": consumer.num_pending,
-                    "ack_pending": consumer.num_ack_pending,
-                    "backlog": (consumer.num_pending or 0) + (consumer.num_ack_pending or 0),
-                    "redelivered": consumer.num_redelivered,
-                }
-            )
+        found = {c.name: c for c in await js.consumers_info(config.stream)}
+        shown = min(config.partitions, STATUS_PARTITIONS)
+        if shown < config.partitions:
+            status["omitted"] = config.partitions - shown
+        status["consumers"] = [_consumer(config, p, found) for p in range(shown)]
     except Exception as error:
         status["error"] = repr(error)
     finally:
@@ -399,7 +514,39 @@ async def fetch_bus_status(config: BusConfig, nc: Any = None) -> dict[str, Any]:
     return status
 
 
-def bus_status(config: BusConfig) -> dict[str, Any]:
+def _consumer(config: BusConfig, partition: int, found: dict[str, Any]) -> dict[str, Any]:
+    name = config.durable(partition)
+    consumer = found.get(name)
+    if consumer is None:  # no writer has taken this partition yet
+        return {"name": name, "partition": partition, "missing": True}
+    return {
+        "name": name,
+        "partition": partition,
+        "pending": consumer.num_pending,
+        "ack_pending": consumer.num_ack_pending,
+        "backlog": (consumer.num_pending or 0) + (consumer.num_ack_pending or 0),
+        "redelivered": consumer.num_redelivered,
+    }
+
+
+_status_cache: dict[BusConfig, tuple[float, dict[str, Any]]] = {}
+_status_lock = threading.Lock()
+
+
+def bus_status(config: BusConfig, max_age: float = STATUS_CACHE_SECONDS) -> dict[str, Any]:
     """:func:`fetch_bus_status` for callers without an event loop (the portal's pages run
-    in worker threads)."""
-    return asyncio.run(fetch_bus_status(config))
+    in worker threads), answered from the last look if it is under ``max_age`` seconds
+    old, so that page views do not each open a connection to NATS."""
+    with _status_lock:
+        cached = _status_cache.get(config)
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return copy.deepcopy(cached[1])
+        status = asyncio.run(fetch_bus_status(config))
+        _status_cache[config] = (time.monotonic(), status)
+        return copy.deepcopy(status)
+
+
+def clear_status_cache() -> None:
+    """Forget :func:`bus_status`'s last looks (the next call asks the bus)."""
+    with _status_lock:
+        _status_cache.clear()

@@ -8,19 +8,18 @@ import contextlib
 import json
 import logging
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ecohub.commands import console, fail
 from ecohub.config import get_settings
-from ecohub.ingest.bus import BusConfig, bus_config
+from ecohub.ingest.bus import BusConfig, PartitionMismatch, bus_config
 
 bus_app = typer.Typer(help="The ingestion bus (NATS JetStream): writers, gateway, backlog.")
 
 
 def _config() -> BusConfig:
-
     config = bus_config(get_settings())
     if config is None:
         raise fail("ECOHUB_BUS_URL is not set: the bus is off (the local journal is used)")
@@ -73,6 +72,8 @@ def writer(
 
     try:
         run_event_loop(main())
+    except PartitionMismatch as error:
+        raise fail(str(error)) from error
     finally:
         engine.dispose()
 
@@ -110,6 +111,8 @@ def gateway(
 
     try:
         run_event_loop(main())
+    except PartitionMismatch as error:
+        raise fail(str(error)) from error
     finally:
         engine.dispose()
 
@@ -119,30 +122,44 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """The bus's backlog: the stream, and per partition's consumer the messages not yet
-    delivered, delivered and not yet acknowledged, and redelivered."""
+    delivered, delivered and not yet acknowledged, and redelivered. Exits with 1 when
+    NATS does not answer; a stream not made yet (no gateway has published) is no error."""
     from ecohub.ingest.bus import bus_status
 
-    report = bus_status(_config())
+    report = bus_status(_config(), max_age=0)
     if as_json:
         console.print_json(json.dumps(report))
     else:
-        if "error" in report:
-            console.print(f"bus {report['url']}: [red]{report['error']}[/red]")
-            raise typer.Exit(1)
-        console.print(
-            f"stream {report['stream']}: {report['messages']:,} messages, {report['bytes']:,} bytes"
-        )
-        for consumer in report["consumers"]:
-            if consumer.get("missing"):
-                console.print(f"  partition {consumer['partition']}: no writer yet")
-                continue
-            console.print(
-                f"  partition {consumer['partition']}: backlog {consumer['backlog']:,} "
-                f"(undelivered {consumer['pending']:,}, unacknowledged "
-                f"{consumer['ack_pending']:,}), redelivered {consumer['redelivered']:,}"
-            )
+        for line in status_lines(report):
+            console.print(line, markup=False)
     if "error" in report:
         raise typer.Exit(1)
+
+
+def status_lines(report: dict[str, Any]) -> list[str]:
+    """What ``ecohub bus status`` prints of a :func:`~ecohub.ingest.bus.fetch_bus_status`."""
+    if "error" in report:
+        return [f"bus {report['url']}: cannot be read: {report['error']}"]
+    if report.get("absent"):
+        return [
+            f"stream {report['stream']}: not created yet (no gateway has published); "
+            "nothing waits on the bus"
+        ]
+    lines = [
+        f"stream {report['stream']}: {report['messages']:,} messages, {report['bytes']:,} bytes"
+    ]
+    for consumer in report["consumers"]:
+        if consumer.get("missing"):
+            lines.append(f"  partition {consumer['partition']}: no writer yet")
+            continue
+        lines.append(
+            f"  partition {consumer['partition']}: backlog {consumer['backlog']:,} "
+            f"(undelivered {consumer['pending']:,}, unacknowledged "
+            f"{consumer['ack_pending']:,}), redelivered {consumer['redelivered']:,}"
+        )
+    if report.get("omitted"):
+        lines.append(f"  … {report['omitted']:,} more partitions not shown")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

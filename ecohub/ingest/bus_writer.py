@@ -15,6 +15,10 @@ and stores them through the pipeline's writer process (:mod:`ecohub.ingest.bus`)
   failed. A writer killed before acknowledging leaves its messages to be delivered again
   ``ack_wait`` seconds later, to the writer that takes the partition next; writing them
   a second time changes nothing (the store's key).
+- **Partitions ahead.** On PostgreSQL a writer makes sure the current month and the
+  next three have their partitions of the observations and rollups, at start and every
+  :data:`PARTITIONS_AHEAD_SECONDS` (:func:`keep_partitions_ahead`), as ``ecohub serve``
+  does: on a bus deployment the writers are what runs for months.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ecohub.ingest.bus import BusConfig, connect, decode_batch, ensure_stream
 from ecohub.ingest.events import log_event
 from ecohub.ingest.writer_process import WriterProcess
 from ecohub.timeseries.observations import WriteResult
+from ecohub.timeseries.partitions import ensure_ahead
 
 logger = logging.getLogger("ecohub.bus")
 FETCH_MESSAGES = 64  # per pull of one partition
@@ -43,6 +48,7 @@ STORE_BATCH_ROWS = 50_000  # messages gathered into one write up to this many ro
 GATHER_SECONDS = 0.02  # how long a write waits for more messages
 MAX_WRITES_IN_FLIGHT = 2  # as the batch writer's: the next batch travels while one commits
 LOCK_CHECK_SECONDS = 5.0
+PARTITIONS_AHEAD_SECONDS = 3600.0
 
 
 class PartitionLocks:
@@ -150,25 +156,36 @@ class BusWriter:
         """Take the partitions, consume them until ``stop``, then finish the writes in
         flight (their messages acknowledged) and flush the deferred rollups."""
         loop = asyncio.get_running_loop()
+        self._nc = await connect(self.config, self.name)
+        js = self._nc.jetstream(timeout=10.0)
+        try:
+            await ensure_stream(js, self.config)  # PartitionMismatch: refuse to start
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+            self._sender.shutdown(wait=False)
+            self._store.shutdown(wait=False)
+            raise
         url = self.engine.url.render_as_string(hide_password=False)
         self._process = WriterProcess(url, self.rollup_delay)
         await loop.run_in_executor(self._sender, self._process.start)
-        self._nc = await connect(self.config, self.name)
-        js = self._nc.jetstream(timeout=10.0)
-        await ensure_stream(js, self.config)
         fetchers = [
             loop.create_task(self._consume(js, partition, stop), name=f"bus-partition-{partition}")
             for partition in self.partitions
         ]
         gatherer = loop.create_task(self._gather(stop), name="bus-gather")
         watcher = loop.create_task(self._watch_locks(stop), name="bus-locks")
+        ahead = loop.create_task(
+            keep_partitions_ahead(self.engine, stop, PARTITIONS_AHEAD_SECONDS),
+            name="bus-partitions-ahead",
+        )
         log_event(logger, "bus_writer_started", name=self.name, partitions=self.partitions)
         try:
             await stop.wait()
         finally:
-            for task in (*fetchers, watcher):
+            for task in (*fetchers, watcher, ahead):
                 task.cancel()
-            await asyncio.gather(*fetchers, watcher, return_exceptions=True)
+            await asyncio.gather(*fetchers, watcher, ahead, return_exceptions=True)
             await gatherer  # writes what was fetched, and waits for the writes
             await self._close()
 
@@ -327,3 +344,20 @@ def partitions_of(index: int, count: int, partitions: int) -> list[int]:
     if not 0 <= index < count:
         raise ValueError(f"writer index {index} is not in 0..{count - 1}")
     return [p for p in range(partitions) if p % count == index]
+
+
+async def keep_partitions_ahead(engine: Engine, stop: asyncio.Event, every: float) -> None:
+    """Until ``stop``: now and every ``every`` seconds, make sure this month's and the
+    next three months' partitions exist (:func:`ecohub.timeseries.partitions.ensure_ahead`;
+    nothing on SQLite). A failure (a lock timeout) is logged and tried again next time:
+    meanwhile a value of a month without its partition is kept in DEFAULT."""
+    while not stop.is_set():
+        try:
+            created = await asyncio.to_thread(ensure_ahead, engine)
+        except Exception as error:
+            log_event(logger, "partitions_ahead_failed", logging.ERROR, error=repr(error))
+        else:
+            if created:
+                log_event(logger, "partitions_created", names=created)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
