@@ -19,6 +19,7 @@ router = APIRouter(include_in_schema=False)
 register(
     {
         "ig_nav": ("接入状态", "Ingest"),
+        "ig_omitted": ("另有 %s 个分区未列出。", "%s more partitions not shown."),
         "ig_title": ("数据接入状态", "The ingestion path"),
         "ig_journal": ("本地日志（应答先于入库）", "Local journal (answered before the store)"),
         "ig_no_journal": (

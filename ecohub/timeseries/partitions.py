@@ -232,7 +232,8 @@ def ensure_months(
 def ensure_ahead(engine: Engine, months: int = 3, *, now: dt.datetime | None = None) -> list[str]:
     """Make sure the current month and the ``months`` after it have their partitions
     (and every table its DEFAULT partition); idempotent, cheap when nothing is missing.
-    The housekeeping of ``ecohub serve`` calls it; returns the names created."""
+    ``ecohub serve`` and each ``ecohub bus writer`` call it at start and every hour;
+    returns the names created."""
     month = month_of(now or utcnow())
     wanted = []
     for _ in range(months + 1):
