@@ -44,8 +44,10 @@ from ecohub.permits.lifecycle_api import router as permits_lifecycle_router
 from ecohub.permits.pages import router as permits_pages
 from ecohub.permits.tax_pages import router as permits_tax_pages
 from ecohub.supervision.api import router as supervision_router
+from ecohub.supervision.credit_pages import router as supervision_credit_pages
 from ecohub.supervision.inspections_api import router as inspections_router
 from ecohub.supervision.pages import router as supervision_pages
+from ecohub.supervision.terms_api import router as supervision_terms_router
 from ecohub.web.login import router as login_pages
 from ecohub.web.params import known_query_only
 from ecohub.web.render import CONTENT_SECURITY_POLICY, STATIC_DIR, message
@@ -60,6 +62,7 @@ API_ROUTERS = (
     agency_router,
     supervision_router,
     inspections_router,
+    supervision_terms_router,
     complaints_router,
     permits_router,
     permits_lifecycle_router,
@@ -74,6 +77,7 @@ PAGE_ROUTERS = (
     alarm_pages,
     agency_pages,
     supervision_pages,
+    supervision_credit_pages,
     complaints_pages,
     permits_pages,
     permits_tax_pages,

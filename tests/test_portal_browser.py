@@ -149,12 +149,14 @@ def _supervision(engine: Engine) -> None:
     )
     cases.record_step(engine, case_id, "filed", today - dt.timedelta(days=200), "test")
     credit.rate(engine, JINGXI, today.year, "test", findings=["hidden_discharge"])
+    # The enterprise answers (objects), so the grade may be published inside the window.
+    credit.object_to(engine, JINGXI, today.year, "旁路已拆除", "enterprise:jingxi")
     credit.decide(engine, JINGXI, today.year, "red", "私设旁路，经复核维持", "test")
     credit.publish(engine, JINGXI, today.year, "test")
     service.set_object(engine, JINGXI, "key", "test")
     for code in ("BJ-01", "BJ-02"):
         service.set_inspector(engine, code, f"检查员{code}", "110000", "test")
-    drawn = service.run_draw(engine, "第四季度双随机抽查", DrawRules({"key": 1.0}), "test", seed=1)
+    drawn = service.run_draw(engine, "第四季度双随机抽查", DrawRules({"key": 1.0}), "test")
     service.publish_draw(engine, drawn["id"], "test")
 
 
@@ -386,6 +388,15 @@ def test_supervision_dashboard_and_disclosure(page: object) -> None:
     assert page.locator("#permit-flag").count() == 1  # type: ignore[attr-defined]
     page.goto("/supervision?lang=en")  # type: ignore[attr-defined]
     assert "Blacklist" in page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]
+    # The enterprise credit page: the grade, every indicator, the 一票否决 conditions checked.
+    page.goto(f"/enterprises/{JINGXI}/credit")  # type: ignore[attr-defined]
+    assert "环保不良企业（红牌）" in page.locator("#grade").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("#direct-rules li.found").count() == 1  # type: ignore[attr-defined]
+    assert "暂停各类环保专项资金补助" in page.locator("#consequences").inner_text()  # type: ignore[attr-defined]
+    _shot(page, "supervision-credit")
+    page.goto(f"/agency/supervision/risk/{JINGXI}")  # type: ignore[attr-defined]
+    assert page.locator("#components tbody tr").count() == 10  # type: ignore[attr-defined]
+    _shot(page, "supervision-risk")
 
 
 def test_field_inspection_form_with_gps_and_photo(browser: object, portal: str) -> None:

@@ -7,7 +7,7 @@ never an inspector's name).
 
 Expected figures are worked by hand from the cited rules: the demo permit's SO2 limit of
 50 mg/m³ against an hourly 80 mg/m³ (超标倍数 (80 − 50) / 50 = 0.6); the risk weights of
-``data/risk_weights.csv`` (exceedance 30 of 100 total weight, cap 100 h); 令第28号 第十七条
+``data/risk_weights.csv`` (exceedance 30 of 110 total weight, cap 100 h); 令第28号 第十七条
 for penalty days; 办法 第五十七条 for the 90 days to decide; the bands of 附件1 and the
 thresholds of 穗环〔2015〕210号 for the grade.
 """
@@ -15,6 +15,7 @@ thresholds of 穗环〔2015〕210号 for the grade.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import warnings
 from decimal import Decimal
@@ -89,21 +90,26 @@ def test_evidence_and_risk_from_an_exceedance(store: Engine) -> None:
     assert top["exceedance_pollutants"] == ["a21026"]
     assert top["max_exceedance_multiple"] == pytest.approx(0.6)  # (80 − 50) / 50
     assert top["sources"]["alarms"]["source_exceedance"] == [alarm_id]
-    # P0002 reports every 60 s: 1,440 values a day expected of each of its two series
-    # (SO2, flow), 1 received each: 2 / 2,880; one valid hour each of the day's 24: 2 / 48.
-    assert top["transmission_rate"] == pytest.approx(2 / 2880)
-    assert top["effective_rate"] == pytest.approx(2 / 48)
+    # Series expected: the two that reported (P0002 SO2, flow) and the six other pollutants
+    # the demo permit limits at 沪东's outlets (DA001: a34013, a21002, a24088 at P0002;
+    # DW001: w01018, w21003, w21011 at P0003), silent, so wholly missing: 8 series of
+    # 1,440 values a day (60 s), 2 received: 2 / 11,520; 2 valid hours of 8 × 24.
+    assert top["transmission_rate"] == pytest.approx(2 / 11520)
+    assert top["effective_rate"] == pytest.approx(2 / 192)
+    assert top["silent_series"] == 6
     parts = {part["component"]: part for part in top["risk"]["components"]}
-    # Weight 30 of 100, cap 100 h: 1 h scores 100 × 30 × 0.01 / 100 = 0.3 points.
-    assert parts["exceedance_hours"]["points"] == pytest.approx(0.3)
-    # Multiple 0.6 of cap 2, weight 10: 100 × 10 × 0.3 / 100 = 3 points.
-    assert parts["max_multiple"]["points"] == pytest.approx(3.0)
-    # Transmission gap 2,878/2,880 of cap 0.5 → scaled 1, weight 10: 10 points.
-    assert parts["transmission_gap"]["points"] == pytest.approx(10.0)
-    assert top["risk"]["score"] == pytest.approx(13.3)
-    # An enterprise without data has no transmission rate and no gap.
+    # Weight 30 of 110, cap 100 h: 1 h scores 100 × 30 × 0.01 / 110 = 0.2727 points.
+    assert parts["exceedance_hours"]["points"] == pytest.approx(0.27)
+    # Multiple 0.6 of cap 2, weight 10: 100 × 10 × 0.3 / 110 = 2.727 points.
+    assert parts["max_multiple"]["points"] == pytest.approx(2.73)
+    # Shortfall below the 90 % target 0.9 − 2/11,520 of cap 0.5 → scaled 1: 100 × 10 / 110.
+    assert parts["transmission_gap"]["points"] == pytest.approx(9.09)
+    assert top["risk"]["score"] == pytest.approx(12.09)  # 100 × 13.3 / 110
+    # An enterprise whose monitors sent nothing is not clean: 京西's three limited
+    # pollutants at P0001 are expected, rate 0, shortfall 0.9 → scaled 1: 9.09 points.
     others = next(item for item in found if item["uscc"] == JINGXI)
-    assert others["transmission_rate"] is None and others["risk"]["score"] == 0
+    assert others["transmission_rate"] == 0 and others["silent_series"] == 3
+    assert others["risk"]["score"] == pytest.approx(9.09)
 
 
 def _directory(store: Engine) -> None:
@@ -120,36 +126,94 @@ def _directory(store: Engine) -> None:
     service.declare_conflict(store, "SH-01", HUDONG, "曾任该企业环保主管", "t")
 
 
+def _inspected(store: Engine, uscc: str, team: list[str], at: dt.datetime) -> None:
+    from ecohub.supervision import inspections
+
+    record = inspections.InspectionRecord(
+        client_id=f"{uscc}-{at.isoformat()}",
+        uscc=uscc,
+        inspectors=tuple(team),
+        inspected_at=at,
+        checks=(inspections.Check("排污许可证", "ok"),),
+        findings="",
+    )
+    inspections.submit(store, record, "agency:t")
+
+
 def test_draw_is_stored_published_and_reproducible(store: Engine) -> None:
     _directory(store)
     rules = DrawRules(rates={"key": 1.0, "general": 1.0}, team_size=2)
-    made = service.run_draw(store, "2024年第一季度", rules, "agency:t", seed=20240115)
+    with pytest.raises(SupervisionError, match="seed is made by the server"):
+        service.run_draw(store, "选定的种子", rules, "agency:t", seed=20240115)
+    made = service.run_draw(store, "2024年第一季度", rules, "agency:t")
+    assert made["number"] == 1
     picks = {pick["uscc"]: pick["inspectors"] for pick in made["picks"]}
-    # SH-01 declared a conflict: the team of 沪东 is SH-02 and SH-03.
+    # SH-01 declared a conflict, and each region has its own inspectors only: the team of
+    # 沪东 is SH-02 and SH-03, whatever the seed; 京西's is BJ-01 and BJ-02.
     assert sorted(picks[HUDONG]) == ["SH-02", "SH-03"]
     assert sorted(picks[JINGXI]) == ["BJ-01", "BJ-02"]
+    # The seed is the first 63 bits of SHA-256(entropy ‖ inputs digest), both recorded.
+    source = made["seed_source"]
+    word = hashlib.sha256(bytes.fromhex(source["entropy"]) + source["inputs_digest"].encode())
+    assert made["seed"] == int.from_bytes(word.digest()[:8], "big") >> 1
+    assert source["inputs_digest"] == made["inputs_digest"]
     assert service.get_draw(store, made["id"], public=True) is None  # not yet published
     service.publish_draw(store, made["id"], "agency:t")
     published = service.get_draw(store, made["id"], public=True)
     assert published is not None and service.verify_draw(published)
-    tampered = {**published, "seed": published["seed"] + 1}
-    assert not service.verify_draw(tampered)
-    # The next draw never sends the same team to the same enterprise: with SH-01 in
-    # conflict and SH-02, SH-03 its last team, 沪东 cannot be staffed; nor 京西, whose
-    # region has only the two inspectors of its last team.
-    again = service.run_draw(store, "2024年第二季度", rules, "agency:t", seed=7)
+    # The public sees the conflicts as their digest, never the (inspector, enterprise) pair.
+    assert "conflicts" not in published["inputs"] and "drawn_by" not in published
+    pairs = json.dumps([["SH-01", HUDONG]], separators=(",", ":"))
+    assert published["inputs"]["conflicts_digest"] == hashlib.sha256(pairs.encode()).hexdigest()
+    agency_copy = service.get_draw(store, made["id"], public=False)
+    assert agency_copy is not None and agency_copy["inputs"]["conflicts"] == [["SH-01", HUDONG]]
+    assert service.verify_draw(agency_copy)
+    assert not service.verify_draw({**published, "seed": published["seed"] + 1})
+    assert not service.verify_draw({**agency_copy, "seed": agency_copy["seed"] + 1})
+    # A second draw set aside before publication stays listed, with its number and reason.
+    second = service.run_draw(store, "2024年第二季度", rules, "agency:t")
+    service.void_draw(store, second["id"], "对象名录未更新", "agency:t")
+    with pytest.raises(SupervisionError, match="voided"):
+        service.publish_draw(store, second["id"], "agency:t")
+    listed = service.list_draws(store, public=True)
+    assert [(d["number"], d["void_reason"]) for d in listed] == [(2, "对象名录未更新"), (1, None)]
+    # The previous team is the latest inspection's, not the latest draw's: only after
+    # SH-02 and SH-03 inspected 沪东 (and BJ-01, BJ-02 京西) are they excluded.
+    third = service.run_draw(store, "2024年第三季度", rules, "agency:t")
+    assert third["number"] == 3 and len(third["picks"]) == 2
+    _inspected(store, HUDONG, ["SH-02", "SH-03"], MIDNIGHT + dt.timedelta(days=30))
+    _inspected(store, JINGXI, ["BJ-01", "BJ-02"], MIDNIGHT + dt.timedelta(days=30))
+    again = service.run_draw(store, "2024年第四季度", rules, "agency:t")
     reasons = dict(again["unstaffed"])
     assert sorted(reasons) == sorted([HUDONG, JINGXI]) and not again["picks"]
     assert "1 conflict (SH-01)" in reasons[HUDONG] and "previous-team" in reasons[HUDONG]
     # Two more inspectors in Beijing staff 京西 again, without its previous team.
     for code in ("BJ-03", "BJ-04"):
         service.set_inspector(store, code, f"检查员{code}", "110000", "t", ["大气"])
-    third = service.run_draw(store, "2024年第三季度", rules, "agency:t", seed=7)
-    assert [(p["uscc"], sorted(p["inspectors"])) for p in third["picks"]] == [
+    fifth = service.run_draw(store, "2025年第一季度", rules, "agency:t")
+    assert [(p["uscc"], sorted(p["inspectors"])) for p in fifth["picks"]] == [
         (JINGXI, ["BJ-03", "BJ-04"])
     ]
     with pytest.raises(SupervisionError, match="no enterprise"):
         service.set_object(store, "91000000000000000X", "key", "t")
+
+
+def test_a_city_inspector_is_drawn_for_a_district_enterprise_by_prefix(store: Engine) -> None:
+    service.set_object(store, HUDONG, "key", "t", region="310115")  # 浦东新区
+    service.set_inspector(store, "SH-C1", "市局甲", "310100", "t")  # 上海市市辖区
+    service.set_inspector(store, "SH-C2", "市局乙", "310000", "t")  # 上海市
+    service.set_inspector(store, "JS-01", "江苏", "320100", "t")
+    exact = service.run_draw(store, "exact", DrawRules({"key": 1.0}, team_size=2), "agency:t")
+    assert exact["picks"] == [] and "0 eligible inspectors of region 310115" in str(
+        exact["unstaffed"]
+    )
+    rules = DrawRules({"key": 1.0}, team_size=2, region_match="prefix")
+    prefix = service.run_draw(store, "prefix", rules, "agency:t")
+    assert [sorted(p["inspectors"]) for p in prefix["picks"]] == [["SH-C1", "SH-C2"]]
+    assert prefix["inputs"]["rules"]["region_match"] == "prefix"
+    service.publish_draw(store, prefix["id"], "agency:t")
+    shown = service.get_draw(store, prefix["id"], public=True)
+    assert shown is not None and service.verify_draw(shown)
 
 
 def _case_through_decision(store: Engine) -> int:
@@ -199,7 +263,10 @@ def test_case_deadlines_penalty_and_daily_penalty(store: Engine) -> None:
     )
     # Order to correct served 2024-03-01; re-inspected 2024-03-11 still exceeding: the days
     # run from the day after service to the re-inspection (令第28号 第十七条): 10 days.
-    cases.order_correction(store, case_id, dt.date(2024, 3, 1), "agency:t")
+    # An exceedance is a kind of 按日连续处罚办法 第五条: the daily penalty applies.
+    cases.order_correction(
+        store, case_id, dt.date(2024, 3, 1), "agency:t", violation_kind="exceeds_standard_or_total"
+    )
     with pytest.raises(SupervisionError, match="after the order"):
         cases.reinspect(store, case_id, dt.date(2024, 3, 1), True, "agency:t")
     cases.reinspect(store, case_id, dt.date(2024, 3, 11), True, "agency:t", "仍超标")
@@ -207,7 +274,11 @@ def test_case_deadlines_penalty_and_daily_penalty(store: Engine) -> None:
     assert found is not None
     assert found["daily_penalty_days"] == 10
     assert found["daily_penalty_yuan"] == Decimal("1000000")
-    assert not [d for d in found["deadlines"] if d["overdue"]]  # decided in time
+    # Decided in time; the decision, due to be served within 7 working days (行政处罚法
+    # 第六十一条: 2024-05-21 … 05-24, 05-27 … 05-29), is the agency's duty, overdue unserved.
+    assert [d["rule"] for d in found["deadlines"] if d["overdue"]] == ["serve_decision"]
+    serve = next(d for d in found["deadlines"] if d["rule"] == "serve_decision")
+    assert serve["due"] == "2024-05-29"
     with store.connect() as connection:
         trail = connection.execute(
             select(AuditEntry.action, AuditEntry.entity).where(
@@ -222,9 +293,10 @@ def test_credit_rating_review_and_publication(store: Engine) -> None:
     rated = credit.rate(store, HUDONG, 2024, "agency:t", good)
     document = rated["explanation"]
     measured = next(i for i in document["indicators"] if i["key"] == "air_water_compliance")
-    # 1 exceedance hour of 2 measured hours: compliance 50 % → band 3 (附件1 指标1).
-    assert measured["evidence"]["measured_hours"] == 2
-    assert measured["result"] == "3"
+    # Outlet DA001: of its permit-limited pollutants only SO2 reported, 1 valid hour, 1
+    # exceedance hour (the flow hour does not count): compliance 0 % → 0 分 (附件1 指标1).
+    assert measured["evidence"]["measured_hours"] == 1
+    assert measured["result"] == 0
     # Scores: band 1 floors 80 (weights 5+5+4+2 = 16), band 3 floor 0 (weight 15):
     # 80 × 16 / 31 = 41.29 → below 60: red (穗环〔2015〕210号).
     assert document["score"] == "41.29" and rated["grade"] == "red"
@@ -275,6 +347,12 @@ def test_roles_and_disclosure_over_the_api(client: tuple[TestClient, dict[str, s
         "/api/v1/supervision/draws",
         headers=agency,
         json={"title": "季度抽查", "rates": {"key": 1.0}, "seed": 99},
+    )
+    assert drawn.status_code == 422 and "made by the server" in drawn.json()["detail"]
+    drawn = api.post(
+        "/api/v1/supervision/draws",
+        headers=agency,
+        json={"title": "季度抽查", "rates": {"key": 1.0}},
     )
     assert drawn.status_code == 201, drawn.text
     draw_id = drawn.json()["id"]
@@ -343,7 +421,7 @@ def test_roles_and_disclosure_over_the_api(client: tuple[TestClient, dict[str, s
     ]
     # Credit: a draft is the enterprise's own until published.
     rated = api.post(f"/api/v1/supervision/credit/{HUDONG}/2024", headers=agency)
-    assert rated.status_code == 409 and "indicator results needed" in rated.json()["detail"]
+    assert rated.status_code == 422 and "indicator results needed" in rated.json()["detail"]
 
 
 def test_pages(client: tuple[TestClient, dict[str, str]], store: Engine) -> None:
@@ -376,8 +454,9 @@ def test_commands_draw_verify_and_cases(
     run("object", HUDONG, "key")
     run("inspector", "SH-02", "王五", "310000")
     run("inspector", "SH-03", "赵六", "310000")
-    drawn = run("draw", "季度抽查", "--rate", "key=1", "--seed", "5", "--publish")
-    assert "seed 5" in drawn and "SH-02, SH-03" in drawn.replace("SH-03, SH-02", "SH-02, SH-03")
+    drawn = run("draw", "季度抽查", "--rate", "key=1", "--publish")
+    assert "draw no. 1" in drawn
+    assert "SH-02, SH-03" in drawn.replace("SH-03, SH-02", "SH-02, SH-03")
     bad = runner.invoke(app, ["supervision", "draw", "x", "--rate", "key=lots"])
     assert bad.exit_code != 0 and "CATEGORY=SHARE" in bad.output
     published = service.get_draw(store, 1, public=True)
@@ -394,7 +473,7 @@ def test_commands_draw_verify_and_cases(
     assert refused.exit_code == 2 and "next step is filed" in refused.output
     assert '"step": "filed"' in run("step", "1", "filed", "2024-03-01")
     ranked = run("risk", "2024-01-15", "2024-01-16")
-    assert HUDONG in ranked.replace("\n", "").replace("│", "").replace(" ", "") and "13.3" in ranked
+    assert HUDONG in ranked.replace("\n", "").replace("│", "").replace(" ", "") and "12.1" in ranked
     get_settings.cache_clear()
 
 
@@ -470,6 +549,7 @@ def test_credit_repair_after_rectification(
     hudong, agency = _h(keys["hudong"]), _h(keys["agency"])
     year = dt.date.today().year
     credit.rate(store, HUDONG, year, "agency:t", findings=["hidden_discharge"])
+    credit.object_to(store, HUDONG, year, "旁路已拆除", "enterprise:hudong")  # answered
     credit.decide(store, HUDONG, year, "red", "私设旁路", "agency:t")
     url = f"/api/v1/supervision/credit/{HUDONG}/{year}"
     early = api.post(f"{url}/repair", headers=hudong, json={"text": "已拆除旁路"})
@@ -494,12 +574,13 @@ def test_credit_repair_after_rectification(
         json={"grant": True, "text": "现场复查确认整改到位"},
     )
     assert granted.status_code == 200, granted.text
-    # One level up (粤环函〔2015〕947号 as Guangzhou applies it): red → yellow.
+    # One level up (粤环函〔2015〕947号 as Guangzhou applies it): red → yellow, in effect
+    # when the 7-day public notice ends; until then the published grade stands.
     assert granted.json()["to_grade"] == "yellow"
     public = api.get("/api/v1/supervision/public/credit").json()
-    assert [(r["uscc"], r["grade"], r["blacklisted"]) for r in public] == [
-        (HUDONG, "yellow", False)
-    ]
+    assert [(r["uscc"], r["grade"], r["blacklisted"]) for r in public] == [(HUDONG, "red", True)]
+    after = credit.published_ratings(store, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=8))
+    assert [(r["uscc"], r["grade"], r["blacklisted"]) for r in after] == [(HUDONG, "yellow", False)]
     rating = credit.get_rating(store, HUDONG, year)
     assert rating is not None and rating["explanation"]["repairs"][0]["from"] == "red"
     # Past the window of 183 days after publication a request is refused.

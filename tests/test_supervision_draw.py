@@ -24,6 +24,7 @@ from ecohub.supervision.draw import (
     draw_count,
     inputs_digest,
     new_seed,
+    seed_from,
     verify,
 )
 
@@ -286,7 +287,17 @@ def test_unstaffed_reason_for_qualification_load_and_cross_region() -> None:
 
 # --- properties over random directories -----------------------------------------------
 
-REGIONS = ("110105", "110106")
+REGIONS = ("110105", "110106", "310115")  # districts (objects and inspectors)
+# Inspectors also sit at a city or a province, whose code covers its districts (GB/T 2260),
+# typed here: the prefix each code covers.
+COVERS = {
+    "110105": "110105",
+    "110106": "110106",
+    "310115": "310115",
+    "110100": "1101",
+    "110000": "11",
+    "310100": "3101",
+}
 CATEGORIES = ("key", "general", "special")
 QUALIFICATIONS = ("执法资格", "water")
 
@@ -304,7 +315,7 @@ def scenarios(draw_: st.DrawFn) -> dict[str, object]:
     inspectors = [
         Inspector(
             f"P{i}",
-            draw_(st.sampled_from(REGIONS)),
+            draw_(st.sampled_from(tuple(COVERS))),
             frozenset(draw_(st.sets(st.sampled_from(QUALIFICATIONS)))),
         )
         for i in range(n_inspectors)
@@ -327,6 +338,7 @@ def scenarios(draw_: st.DrawFn) -> dict[str, object]:
         cross_region=draw_(st.booleans()),
         qualification=draw_(st.sampled_from((None, *QUALIFICATIONS))),
         max_per_inspector=draw_(st.sampled_from((None, 1, 2, 3))),
+        region_match=draw_(st.sampled_from(("exact", "prefix"))),
     )
     return {
         "objects": objects,
@@ -338,9 +350,38 @@ def scenarios(draw_: st.DrawFn) -> dict[str, object]:
     }
 
 
+def test_prefix_region_rule_staffs_a_district_from_its_city() -> None:
+    objects = [InspectionObject("E1", "310115", "key")]
+    staff = [Inspector("C1", "310100"), Inspector("C2", "310000"), Inspector("X1", "320100")]
+    exact = draw(objects, staff, DrawRules({"key": 1.0}, team_size=2), seed=1)
+    assert exact.picks == () and "0 eligible inspectors of region 310115" in exact.unstaffed[0][1]
+    prefix = DrawRules({"key": 1.0}, team_size=2, region_match="prefix")
+    result = draw(objects, staff, prefix, seed=1)
+    assert [sorted(p.inspectors) for p in result.picks] == [["C1", "C2"]]
+    # The default rule keeps earlier digests; the prefix rule is part of the digest.
+    assert inputs_digest(objects, staff, prefix) != inputs_digest(
+        objects, staff, DrawRules({"key": 1.0}, team_size=2)
+    )
+    with pytest.raises(ValueError, match="region_match must be exact or prefix"):
+        draw(objects, staff, DrawRules({"key": 1.0}, region_match="near"), seed=1)
+
+
+def test_seed_from_entropy_and_digest() -> None:
+    import hashlib
+
+    entropy = bytes(range(32))
+    word = hashlib.sha256(entropy + b"ab" * 32).digest()[:8]
+    assert seed_from(entropy, "ab" * 32) == int.from_bytes(word, "big") >> 1 < 2**63
+    with pytest.raises(ValueError, match="16 bytes"):
+        seed_from(b"short", "ab")
+
+
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_no_pick_breaks_a_rule(case: dict[str, object]) -> None:
+    """Never a conflict, a previous team member, a region that does not cover the object
+    (or is not its own, with exact matching), a missing qualification or a load above the
+    cap, in either region rule."""
     result = draw(**case)  # type: ignore[arg-type]
     objects = {o.code: o for o in case["objects"]}  # type: ignore[attr-defined]
     inspectors = {i.code: i for i in case["inspectors"]}  # type: ignore[attr-defined]
@@ -356,8 +397,10 @@ def test_no_pick_breaks_a_rule(case: dict[str, object]) -> None:
             inspector = inspectors[code]
             assert (code, obj.code) not in conflicts  # 回避
             assert code not in last_teams.get(obj.code, [])
-            if not rules.cross_region:
+            if not rules.cross_region and rules.region_match == "exact":
                 assert inspector.region == obj.region
+            elif not rules.cross_region:  # the inspector's region covers the object's
+                assert obj.region.startswith(COVERS[inspector.region])
             if rules.qualification is not None:
                 assert rules.qualification in inspector.qualifications
             load[code] += 1

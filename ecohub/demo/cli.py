@@ -169,9 +169,7 @@ def _supervision_demo(store: Engine) -> None:
         service.set_inspector(store, code, f"模拟执法人员 {code}", region, "demo")
     if any(item["title"] == DEMO_DRAW for item in service.list_draws(store, public=False)):
         return
-    drawn = service.run_draw(
-        store, DEMO_DRAW, DrawRules({"key": 1.0, "general": 0.5}), "demo", seed=20251201
-    )
+    drawn = service.run_draw(store, DEMO_DRAW, DrawRules({"key": 1.0, "general": 0.5}), "demo")
     service.publish_draw(store, drawn["id"], "demo")
     console.print(
         f"supervision: {len(usccs)} enterprises in the object directory, "

@@ -5,6 +5,9 @@
 - Cases and credit ratings (``cases``, ``credit``): the agency manages them; an
   enterprise reads its own (another enterprise's case answers 404) and may object to its
   own draft rating (dataset ``supervision_cases``, conditional).
+- Errors: bad input answers 422 with the field named first (``results.noise: score 150
+  outside 0-100``); a request the state refuses (a published rating re-rated, the
+  review window still open, …) answers 409.
 - ``public``: what is published — draws with their seeds and inputs (anyone can re-run
   them), penalty decisions and credit grades; never an inspector's name or anything of a
   complainant (dataset ``supervision_disclosure``, unconditional).
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -24,6 +27,7 @@ from ecohub.accounts.catalogue import AGENCY_ROLES, dataset_access
 from ecohub.accounts.keys import Principal, Role
 from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.supervision import cases, credit, evidence, repair, service
+from ecohub.supervision.credit import InputError
 from ecohub.supervision.draw import DrawRules
 from ecohub.supervision.risk import load_weights
 from ecohub.supervision.service import SupervisionError
@@ -59,14 +63,18 @@ CaseReader = Annotated[Principal, Depends(_cases)]
 Public = Annotated[Principal | None, Depends(dataset_access("supervision_disclosure"))]
 
 
-def _agency_only(caller: Principal) -> None:
+def agency_only(caller: Principal) -> None:
     if caller.role not in AGENCY_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only the agency may change cases")
 
 
-async def _run(function: Any, *args: Any, **kwargs: Any) -> Any:
+async def run(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``function`` off the event loop: bad input (``InputError``, its message opening
+    with the field's name) answers 422, a request the state refuses 409."""
     try:
         return await run_in_threadpool(function, *args, **kwargs)
+    except InputError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     except SupervisionError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
 
@@ -99,7 +107,7 @@ class ConflictIn(BaseModel):
 
 @router.put("/objects", summary="Put an enterprise in the inspection-object directory")
 async def put_object(request: Request, body: ObjectIn, caller: Agency) -> dict[str, Any]:
-    return await _run(
+    return await run(
         service.set_object,
         request.app.state.engine,
         body.uscc,
@@ -111,7 +119,7 @@ async def put_object(request: Request, body: ObjectIn, caller: Agency) -> dict[s
 
 @router.put("/inspectors", summary="Add or change an inspector")
 async def put_inspector(request: Request, body: InspectorIn, caller: Agency) -> dict[str, Any]:
-    return await _run(
+    return await run(
         service.set_inspector,
         request.app.state.engine,
         body.code,
@@ -125,12 +133,12 @@ async def put_inspector(request: Request, body: InspectorIn, caller: Agency) -> 
 
 @router.get("/inspectors", summary="The inspector directory (agency only: names)")
 async def get_inspectors(request: Request, caller: Agency) -> list[dict[str, Any]]:
-    return await _run(service.list_inspectors, request.app.state.engine)
+    return await run(service.list_inspectors, request.app.state.engine)
 
 
 @router.post("/inspectors/{code}/conflicts", status_code=204, summary="Declare a conflict (回避)")
 async def post_conflict(request: Request, code: CodePath, body: ConflictIn, caller: Agency) -> None:
-    await _run(
+    await run(
         service.declare_conflict,
         request.app.state.engine,
         code,
@@ -153,7 +161,10 @@ class DrawIn(BaseModel):
     qualification: str | None = Field(default=None, max_length=50)
     max_per_inspector: int | None = Field(default=None, ge=1, le=1000)
     regions: list[Region] | None = Field(default=None, max_length=100)
-    seed: int | None = Field(default=None, ge=0, lt=2**63)
+    # exact: an inspector of the enterprise's own region; prefix: also of a region that
+    # covers it (a city's inspector for its districts).
+    region_match: Literal["exact", "prefix"] = "exact"
+    seed: int | None = Field(default=None, description="refused: the server makes the seed")
 
 
 @router.post("/draws", status_code=201, summary="Draw objects and inspectors at random")
@@ -164,15 +175,21 @@ async def post_draw(request: Request, body: DrawIn, caller: Agency) -> dict[str,
         cross_region=body.cross_region,
         qualification=body.qualification,
         max_per_inspector=body.max_per_inspector,
+        region_match=body.region_match,
     )
+    if body.seed is not None:  # the seed is the server's (recorded with the draw)
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "seed: a draw's seed is made by the server from fresh random bytes and the "
+            "inputs' digest; a seed is given only to verify a draw",
+        )
     try:
-        return await _run(
+        return await run(
             service.run_draw,
             request.app.state.engine,
             body.title,
             rules,
             caller.actor,
-            seed=body.seed,
             regions=body.regions,
         )
     except ValueError as error:  # the rules' own checks (a category without objects, …)
@@ -181,12 +198,12 @@ async def post_draw(request: Request, body: DrawIn, caller: Agency) -> dict[str,
 
 @router.get("/draws", summary="Draws, newest first")
 async def get_draws(request: Request, caller: Agency) -> list[dict[str, Any]]:
-    return await _run(service.list_draws, request.app.state.engine, public=False)
+    return await run(service.list_draws, request.app.state.engine, public=False)
 
 
 @router.get("/draws/{draw_id}", summary="A draw with its picks")
 async def get_draw(request: Request, draw_id: RowId, caller: Agency) -> dict[str, Any]:
-    found = await _run(service.get_draw, request.app.state.engine, draw_id, public=False)
+    found = await run(service.get_draw, request.app.state.engine, draw_id, public=False)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no draw {draw_id}")
     return found
@@ -194,7 +211,7 @@ async def get_draw(request: Request, draw_id: RowId, caller: Agency) -> dict[str
 
 @router.post("/draws/{draw_id}/publish", summary="Publish a draw (一公开)")
 async def publish_draw(request: Request, draw_id: RowId, caller: Agency) -> dict[str, Any]:
-    at = await _run(service.publish_draw, request.app.state.engine, draw_id, caller.actor)
+    at = await run(service.publish_draw, request.app.state.engine, draw_id, caller.actor)
     return {"id": draw_id, "published_at": at}
 
 
@@ -220,7 +237,7 @@ async def get_risk(
 ) -> list[dict[str, Any]]:
     first, last = _period(start, end)
     weights = load_weights(request.app.state.settings.supervision_risk_weights)
-    found = await _run(
+    found = await run(
         evidence.ranked, request.app.state.engine, first, last, weights, region=region
     )
     return found[:limit]
@@ -233,8 +250,8 @@ async def get_evidence(
     first, last = _period(start, end)
     weights = load_weights(request.app.state.settings.supervision_risk_weights)
     engine = request.app.state.engine
-    ident = await _run(service.enterprise_of, engine, uscc)
-    found = await _run(evidence.ranked, engine, first, last, weights, enterprise_ids=[ident])
+    ident = await run(service.enterprise_of, engine, uscc)
+    found = await run(evidence.ranked, engine, first, last, weights, enterprise_ids=[ident])
     return found[0]
 
 
@@ -261,6 +278,9 @@ class StepIn(BaseModel):
 
 class OrderIn(BaseModel):
     served_on: dt.date
+    # A kind of 按日连续处罚办法 第五条 (rules.DAILY_PENALTY_VIOLATIONS): only these count
+    # days for a daily continuous penalty.
+    violation_kind: str | None = Field(default=None, max_length=40)
 
 
 class ReinspectionIn(BaseModel):
@@ -270,7 +290,7 @@ class ReinspectionIn(BaseModel):
 
 
 async def _visible_case(request: Request, caller: Principal, case_id: int) -> dict[str, Any]:
-    found = await _run(cases.get_case, request.app.state.engine, case_id, today=_today())
+    found = await run(cases.get_case, request.app.state.engine, case_id, today=_today())
     if found is None or (
         caller.role == Role.ENTERPRISE and found["enterprise_id"] != caller.enterprise_id
     ):
@@ -280,8 +300,8 @@ async def _visible_case(request: Request, caller: Principal, case_id: int) -> di
 
 @router.post("/cases", status_code=201, summary="Open a case at the discovery of a violation")
 async def post_case(request: Request, body: CaseIn, caller: CaseReader) -> dict[str, Any]:
-    _agency_only(caller)
-    case_id = await _run(
+    agency_only(caller)
+    case_id = await run(
         cases.open_case,
         request.app.state.engine,
         body.uscc,
@@ -306,7 +326,7 @@ async def get_cases(
     own = caller.enterprise_id if caller.role == Role.ENTERPRISE else None
     if caller.role not in AGENCY_ROLES and own is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "an enterprise key without an enterprise")
-    return await _run(
+    return await run(
         cases.list_cases,
         request.app.state.engine,
         today=_today(),
@@ -325,8 +345,8 @@ async def get_case(request: Request, case_id: RowId, caller: CaseReader) -> dict
 async def post_step(
     request: Request, case_id: RowId, body: StepIn, caller: CaseReader
 ) -> dict[str, Any]:
-    _agency_only(caller)
-    return await _run(
+    agency_only(caller)
+    return await run(
         cases.record_step,
         request.app.state.engine,
         case_id,
@@ -341,9 +361,14 @@ async def post_step(
 
 @router.post("/cases/{case_id}/order", status_code=204, summary="The order to correct, served")
 async def post_order(request: Request, case_id: RowId, body: OrderIn, caller: CaseReader) -> None:
-    _agency_only(caller)
-    await _run(
-        cases.order_correction, request.app.state.engine, case_id, body.served_on, caller.actor
+    agency_only(caller)
+    await run(
+        cases.order_correction,
+        request.app.state.engine,
+        case_id,
+        body.served_on,
+        caller.actor,
+        violation_kind=body.violation_kind,
     )
 
 
@@ -351,8 +376,8 @@ async def post_order(request: Request, case_id: RowId, body: OrderIn, caller: Ca
 async def post_reinspection(
     request: Request, case_id: RowId, body: ReinspectionIn, caller: CaseReader
 ) -> None:
-    _agency_only(caller)
-    await _run(
+    agency_only(caller)
+    await run(
         cases.reinspect,
         request.app.state.engine,
         case_id,
@@ -365,8 +390,8 @@ async def post_reinspection(
 
 @router.post("/cases/{case_id}/publish", status_code=204, summary="Publish the decision")
 async def post_publish_case(request: Request, case_id: RowId, caller: CaseReader) -> None:
-    _agency_only(caller)
-    await _run(cases.publish_case, request.app.state.engine, case_id, caller.actor)
+    agency_only(caller)
+    await run(cases.publish_case, request.app.state.engine, case_id, caller.actor)
 
 
 # --- credit -------------------------------------------------------------------------------
@@ -405,7 +430,7 @@ async def _rated_enterprise(
 ) -> None:
     """Only the rated enterprise itself may object or ask for repair (404 for another's
     rating, 403 for the agency)."""
-    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
+    found = await run(credit.get_rating, request.app.state.engine, uscc, year)
     _own_rating(caller, found, uscc)
     if caller.role != Role.ENTERPRISE:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"only the rated enterprise may {action}")
@@ -419,9 +444,9 @@ async def post_rating(
     caller: CaseReader,
     body: RatingIn | None = None,
 ) -> dict[str, Any]:
-    _agency_only(caller)
+    agency_only(caller)
     given = body or RatingIn()
-    return await _run(
+    return await run(
         credit.rate,
         request.app.state.engine,
         uscc,
@@ -437,7 +462,7 @@ async def post_rating(
 async def get_rating(
     request: Request, uscc: UsccPath, year: YearPath, caller: CaseReader
 ) -> dict[str, Any]:
-    found = await _run(credit.get_rating, request.app.state.engine, uscc, year)
+    found = await run(credit.get_rating, request.app.state.engine, uscc, year)
     return _own_rating(caller, found, uscc)
 
 
@@ -446,7 +471,7 @@ async def post_objection(
     request: Request, uscc: UsccPath, year: YearPath, body: Text, caller: CaseReader
 ) -> dict[str, Any]:
     await _rated_enterprise(request, caller, uscc, year, "object")
-    return await _run(
+    return await run(
         credit.object_to,
         request.app.state.engine,
         uscc,
@@ -460,8 +485,8 @@ async def post_objection(
 async def post_decision(
     request: Request, uscc: UsccPath, year: YearPath, body: DecisionIn, caller: CaseReader
 ) -> dict[str, Any]:
-    _agency_only(caller)
-    return await _run(
+    agency_only(caller)
+    return await run(
         credit.decide,
         request.app.state.engine,
         uscc,
@@ -476,8 +501,8 @@ async def post_decision(
 async def post_publish_rating(
     request: Request, uscc: UsccPath, year: YearPath, caller: CaseReader
 ) -> dict[str, Any]:
-    _agency_only(caller)
-    return await _run(credit.publish, request.app.state.engine, uscc, year, caller.actor)
+    agency_only(caller)
+    return await run(credit.publish, request.app.state.engine, uscc, year, caller.actor)
 
 
 class RepairDecisionIn(BaseModel):
@@ -490,7 +515,7 @@ async def post_repair(
     request: Request, uscc: UsccPath, year: YearPath, body: Text, caller: CaseReader
 ) -> dict[str, Any]:
     await _rated_enterprise(request, caller, uscc, year, "ask")
-    return await _run(
+    return await run(
         repair.request_repair, request.app.state.engine, uscc, year, body.text, caller.actor
     )
 
@@ -499,8 +524,8 @@ async def post_repair(
 async def post_repair_decision(
     request: Request, uscc: UsccPath, year: YearPath, body: RepairDecisionIn, caller: CaseReader
 ) -> dict[str, Any]:
-    _agency_only(caller)
-    return await _run(
+    agency_only(caller)
+    return await run(
         repair.decide_repair,
         request.app.state.engine,
         uscc,
@@ -516,12 +541,12 @@ async def post_repair_decision(
 
 @router.get("/public/draws", summary="Published draws")
 async def public_draws(request: Request, caller: Public) -> list[dict[str, Any]]:
-    return await _run(service.list_draws, request.app.state.engine, public=True)
+    return await run(service.list_draws, request.app.state.engine, public=True)
 
 
 @router.get("/public/draws/{draw_id}", summary="A published draw, its inputs and a re-run")
 async def public_draw(request: Request, draw_id: RowId, caller: Public) -> dict[str, Any]:
-    found = await _run(service.get_draw, request.app.state.engine, draw_id, public=True)
+    found = await run(service.get_draw, request.app.state.engine, draw_id, public=True)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no published draw {draw_id}")
     found.pop("drawn_by", None)
@@ -531,11 +556,11 @@ async def public_draw(request: Request, draw_id: RowId, caller: Public) -> dict[
 
 @router.get("/public/penalties", summary="Published penalty decisions")
 async def public_penalties(request: Request, caller: Public) -> list[dict[str, Any]]:
-    return await _run(cases.published_decisions, request.app.state.engine)
+    return await run(cases.published_decisions, request.app.state.engine)
 
 
 @router.get("/public/credit", summary="Published credit grades")
 async def public_credit(
     request: Request, caller: Public, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[dict[str, Any]]:
-    return await _run(credit.published_ratings, request.app.state.engine, year)
+    return await run(credit.published_ratings, request.app.state.engine, year)

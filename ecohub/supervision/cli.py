@@ -17,7 +17,7 @@ from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.commands import actor, console, fail
 from ecohub.commands import engine as _engine
 from ecohub.config import get_settings
-from ecohub.supervision import cases, credit, evidence, service
+from ecohub.supervision import case_terms, cases, credit, evidence, service
 from ecohub.supervision.draw import DrawRules
 from ecohub.supervision.overdue import sweep_overdue_cases
 from ecohub.supervision.risk import load_weights
@@ -109,14 +109,19 @@ def run_draw(
     qualification: str | None = None,
     max_per_inspector: int | None = None,
     region: Annotated[list[str] | None, typer.Option(help="only these regions")] = None,
-    seed: Annotated[int | None, typer.Option(help="default: a fresh random seed")] = None,
+    region_match: Annotated[
+        str, typer.Option(help="exact, or prefix: a city's inspectors for its districts")
+    ] = "exact",
     publish: bool = False,
 ) -> None:
-    """Draw inspection objects and inspector teams at random; the seed is recorded."""
-    rules = DrawRules(_rates(rate), team_size, cross_region, qualification, max_per_inspector)
+    """Draw inspection objects and inspector teams at random. The seed is made from fresh
+    random bytes and the inputs' digest, both recorded; the draw is numbered."""
+    rules = DrawRules(
+        _rates(rate), team_size, cross_region, qualification, max_per_inspector, region_match
+    )
     store = _engine()
     try:
-        found = service.run_draw(store, title, rules, actor(), seed=seed, regions=region)
+        found = service.run_draw(store, title, rules, actor(), regions=region)
         if publish:
             service.publish_draw(store, found["id"], actor())
     except (SupervisionError, ValueError) as error:
@@ -126,7 +131,7 @@ def run_draw(
         Column("enterprise", min_width=24, overflow="fold"),
         "credit code",
         "inspectors",
-        title=f"draw {found['id']}: seed {found['seed']}",
+        title=f"draw no. {found['number']} (id {found['id']}): seed {found['seed']}",
     )
     for position, pick in enumerate(found["picks"], start=1):
         table.add_row(
@@ -136,6 +141,16 @@ def run_draw(
     for uscc, reason in found["unstaffed"]:
         console.print(f"[yellow]not staffed[/yellow] {uscc}: {reason}")
     console.print(f"inputs digest {found['inputs_digest']}")
+
+
+@supervision_app.command("void")
+def void(draw_id: int, reason: str) -> None:
+    """Set an unpublished draw aside; it stays listed publicly with REASON."""
+    try:
+        service.void_draw(_engine(), draw_id, reason, actor())
+    except SupervisionError as error:
+        raise fail(str(error)) from None
+    console.print(f"draw {draw_id} voided: {reason}")
 
 
 @supervision_app.command("verify")
@@ -247,6 +262,37 @@ def step(
         )
     except SupervisionError as error:
         raise fail(str(error)) from None
+
+
+@supervision_app.command("served")
+def served(case_id: int, on: str) -> None:
+    """Record the day the penalty decision was served on the party (starts the 15 days
+    to pay; the agency must serve it within 7 working days of the decision)."""
+    try:
+        case_terms.serve_decision(_engine(), case_id, _date(on), actor())
+    except SupervisionError as error:
+        raise fail(str(error)) from None
+    console.print(f"case {case_id}: decision served on {on}")
+
+
+@supervision_app.command("extend")
+def extend(
+    case_id: int,
+    rule: Annotated[str, typer.Argument(help="decide_case, decide_filing, …")],
+    days: int,
+    on: Annotated[str, typer.Argument(help="the day approved (extension) or first day")],
+    reason: Annotated[str, typer.Argument(help="why, and who approved it")],
+    suspension: Annotated[bool, typer.Option(help="中止: days the clock stood still")] = False,
+) -> None:
+    """Record an approved extension (第五十七条) or a suspension of a case's period."""
+    kind = "suspension" if suspension else "extension"
+    try:
+        found = case_terms.change_time(
+            _engine(), case_id, kind, rule, days, _date(on), reason, actor()
+        )
+    except SupervisionError as error:
+        raise fail(str(error)) from None
+    console.print(f"case {case_id}: {rule} now due {found['due']}")
 
 
 @supervision_app.command("show")

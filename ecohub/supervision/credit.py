@@ -3,10 +3,19 @@
 from indicator results, stored as a draft in its review window, objected to by the
 enterprise, decided by the agency and published.
 
-What the platform measures itself fills in indicator 1 (大气及水污染物达标排放): the share
-of the year's measured outlet-hours without a permit-limit exceedance (the online data's
-stand-in for the supervisory-monitoring compliance rate of 附件1: ≥ 90 % band 1, 75-90 %
-band 2, below band 3, below 50 % scores 0), with the exceedance alarms it rests on listed.
+What the platform measures itself fills in indicator 1 (大气及水污染物达标排放: "每个排污口
+监督性监测达标率"): per outlet (排污口), the share of the year's valid pollutant-hours of the
+pollutants its permits limit without a permit-limit exceedance (the online data's stand-in
+for the supervisory-monitoring compliance rate; flow, O2, temperature and other unlimited
+series do not count), the worst outlet deciding the band (≥ 90 % band 1, 75-90 % band 2,
+below band 3, below 50 % scores 0), with the exceedance alarms it rests on listed.
+
+The review window (``data/credit_review.csv``): a draft may be published only when the
+enterprise has answered (objected, and the agency decided) or ``review_days`` after the
+draft was made (``computed_at``) have passed. A grade changed by the agency's decision or
+by a granted repair carries its own name and reason; a granted repair takes effect when
+its public notice (``notice_days`` of ``data/credit_repair.csv``) ends, and the grade read
+(:func:`current_grade`) is the one in effect at the time asked.
 The other indicators (waste, noise, siting, …) are entered by the agency (``result_from``
 of the indicator table: a band 1-3 or a score 0-100 given with the request; none of them
 has evidence in the store); a direct rule (一票否决, e.g. 私设暗管) likewise. Every grade
@@ -15,14 +24,18 @@ explains itself: the indicators, their scores and the evidence rows.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Collection, Mapping
+import io
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from ecohub.clock import local_year_bounds, utcnow
+from ecohub.clock import local_year_bounds, local_zone, utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.supervision import evidence, rules
 from ecohub.supervision.service import SupervisionError, audit, enterprise_of, enterprises
@@ -31,6 +44,36 @@ from ecohub.supervision.tables import RatingStatus, credit_ratings
 # The one indicator of the table marked ``result_from=measured`` (附件1 指标1): the platform
 # computes it from its own data; the others are entered by the agency.
 MEASURED_INDICATOR = "air_water_compliance"
+
+
+class InputError(SupervisionError):
+    """Bad input to a rating (the API answers 422): ``field`` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ReviewRules:
+    review_days: int
+    citation: str
+
+
+def review_rules() -> ReviewRules:
+    """The packaged review window (``data/credit_review.csv``)."""
+    text = files("ecohub.supervision").joinpath("data/credit_review.csv").read_text("utf-8")
+    rows = csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#"))
+    values = {row["key"]: row["value"] for row in rows}
+    days = int(values["review_days"])
+    if days < 0:
+        raise ValueError("credit_review.csv: review_days must not be negative")
+    return ReviewRules(days, values["citation"])
+
+
+def review_closes(computed_at: dt.datetime, rules_: ReviewRules | None = None) -> dt.datetime:
+    """When the review window of a draft made at ``computed_at`` closes."""
+    return computed_at + dt.timedelta(days=(rules_ or review_rules()).review_days)
 
 
 def compliance_band(compliance: float) -> str | int:
@@ -44,25 +87,48 @@ def compliance_band(compliance: float) -> str | int:
 
 
 def measured_indicator(engine: Engine, enterprise_id: int, year: int) -> dict[str, Any]:
-    """Indicator 1 from the year's data: measured hours, exceedance hours, the rate."""
+    """Indicator 1 from the year's data, per outlet over its permit-limited pollutants
+    (:func:`ecohub.supervision.evidence.outlet_compliance`); the worst outlet with valid
+    hours decides the band; None when no outlet has any."""
     start, end = local_year_bounds(year)
-    found = evidence.gather(engine, start, end, [enterprise_id])[enterprise_id]
-    measured = found.valid_hours
-    if not measured:
-        return {
-            "result": None,
-            "measured_hours": 0,
-            "exceedance_hours": found.exceedance_hours,
-            "alarms": sorted(found.alarm_ids.get("source_exceedance", [])),
-        }
-    compliance = max(0.0, 1.0 - found.exceedance_hours / measured)
-    return {
-        "result": compliance_band(compliance),
-        "compliance": round(compliance, 4),
-        "measured_hours": measured,
-        "exceedance_hours": round(found.exceedance_hours, 2),
-        "alarms": sorted(found.alarm_ids.get("source_exceedance", [])),
+    per_outlet = evidence.outlet_compliance(engine, enterprise_id, start, end)
+    rated = [item for item in per_outlet if item["compliance"] is not None]
+    alarms = sorted({i for o in per_outlet for p in o["pollutants"] for i in p["alarms"]})
+    found = {
+        "measured_hours": sum(item["valid_hours"] for item in per_outlet),
+        "exceedance_hours": round(sum(item["exceedance_hours"] for item in per_outlet), 2),
+        "outlets": per_outlet,
+        "alarms": alarms,
+        "rule": "附件1 指标1: 每个排污口监督性监测达标率 (per outlet, permit-limited pollutants)",
     }
+    if not rated:
+        return {"result": None, **found}
+    worst = min(rated, key=lambda item: (item["compliance"], item["outlet"]))
+    return {
+        "result": compliance_band(worst["compliance"]),
+        "compliance": worst["compliance"],
+        "worst_outlet": worst["outlet"],
+        **found,
+    }
+
+
+def _check_given(given: Mapping[str, str | int], findings: Collection[str]) -> None:
+    """Each result and finding checked, the error naming its field."""
+    table = rules.credit_rules()
+    for key, value in given.items():
+        if key not in table.indicators:
+            raise InputError(
+                f"results.{key}", f"unknown indicator (known: {', '.join(table.indicators)})"
+            )
+        try:
+            rules.indicator_score(value, key)
+        except ValueError as error:
+            raise InputError(f"results.{key}", str(error).removeprefix(f"{key}: ")) from None
+    unknown = sorted(set(findings) - set(table.direct))
+    if unknown:
+        raise InputError(
+            "findings", f"unknown direct rules {unknown} (known: {', '.join(table.direct)})"
+        )
 
 
 def rate(
@@ -78,21 +144,24 @@ def rate(
     ident = enterprise_of(engine, uscc)
     table = rules.credit_rules()
     given = dict(results or {})
+    _check_given(given, findings)
     measured = measured_indicator(engine, ident, year)
     if MEASURED_INDICATOR not in given and measured["result"] is not None:
         given[MEASURED_INDICATOR] = measured["result"]
     if not findings:
         missing = sorted(set(table.indicators) - set(given))
         if missing:
-            raise SupervisionError(
-                "indicator results needed (band 1-3 or a score 0-100): " + ", ".join(missing)
+            raise InputError(
+                "results",
+                "indicator results needed (band 1-3 or a score 0-100): "
+                + ", ".join(f"results.{key}" for key in missing),
             )
     try:
         graded = rules.credit_grade(
             given if not findings else {}, findings, green_extras=green_extras
         )
     except ValueError as error:
-        raise SupervisionError(str(error)) from None
+        raise InputError("results", str(error)) from None
     explanation = _explanation(graded, given, measured, findings, green_extras)
     with write_transaction(engine) as connection:
         row = connection.execute(
@@ -146,6 +215,7 @@ def _explanation(
     return {
         "grade": graded.grade,
         "name_zh": graded.name_zh,
+        "name_en": rules.GRADE_NAMES_EN[graded.grade],
         "score": None if graded.score is None else str(graded.score.quantize(Decimal("0.01"))),
         "decided_by": list(graded.decided_by),
         "text": graded.explanation,
@@ -155,7 +225,7 @@ def _explanation(
                 "name_zh": item.name_zh,
                 "weight": str(item.weight),
                 "result": given.get(key),
-                "score": rules.indicator_score(given[key]) if key in given else None,
+                "score": rules.indicator_score(given[key], key) if key in given else None,
                 "result_from": item.result_from,
                 "evidence": measured if item.result_from == "measured" else "agency finding",
             }
@@ -171,14 +241,60 @@ def _must(found: dict[str, Any] | None) -> dict[str, Any]:
     return found
 
 
-def get_rating(engine: Engine, uscc: str, year: int) -> dict[str, Any] | None:
+def current_grade(
+    grade: str, explanation: Mapping[str, Any], now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The grade in effect at ``now``: the rating's, raised by every granted repair whose
+    public notice has ended; a repair still in its notice is ``pending``."""
+    now = now or utcnow()
+    effective, pending = grade, None
+    for repair in explanation.get("repairs", []):
+        starts = repair.get("effective_at")
+        if starts is None:  # stored before repairs waited for their notice: already applied
+            continue
+        if dt.datetime.fromisoformat(starts) <= now:
+            effective = repair["to"]
+        else:
+            pending = repair
+    return {"grade": effective, "pending_repair": pending}
+
+
+def describe(grade: str, explanation: Mapping[str, Any]) -> dict[str, str]:
+    """The grade's names (from the grade itself, never a stored copy) and the reason it
+    stands: the rating's own explanation, or the decision or repair that set it."""
+    text = str(explanation.get("text", ""))
+    if explanation.get("grade") != grade:
+        changes = [*explanation.get("changes", []), *explanation.get("repairs", [])]
+        setting = [change for change in changes if change.get("to") == grade]
+        if setting:
+            last = setting[-1]
+            label = "信用修复" if "citation" in last else "复核决定"
+            text = f"{label}: {last.get('decision') or last.get('reason', '')}"
+    return {
+        "name_zh": rules.GRADE_NAMES[grade],
+        "name_en": rules.GRADE_NAMES_EN[grade],
+        "text": text,
+    }
+
+
+def get_rating(
+    engine: Engine, uscc: str, year: int, now: dt.datetime | None = None
+) -> dict[str, Any] | None:
+    """A rating as stored, with the grade in effect now (``current``), its names and the
+    end of its review window."""
     with engine.connect() as connection:
         row = connection.execute(
             select(credit_ratings, enterprises.c.uscc, enterprises.c.name.label("enterprise"))
             .join(enterprises, enterprises.c.id == credit_ratings.c.enterprise_id)
             .where(enterprises.c.uscc == uscc, credit_ratings.c.year == year)
         ).first()
-    return None if row is None else dict(row._mapping)
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    current = current_grade(row.grade, row.explanation, now)
+    found["current"] = {**current, **describe(current["grade"], row.explanation)}
+    found["review_closes_at"] = review_closes(row.computed_at)
+    return found
 
 
 def _move(
@@ -188,10 +304,14 @@ def _move(
     actor: str,
     allowed: tuple[RatingStatus, ...],
     values: dict[str, Any],
+    check: Callable[[Any], None] | None = None,
+    explain: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """Move a rating to ``values["status"]`` from one of ``allowed``; ``check`` may refuse
+    (raising), ``explain`` gives the explanation to store instead of the old one."""
     with write_transaction(engine) as connection:
         row = connection.execute(
-            select(credit_ratings.c.enterprise_id, credit_ratings.c.status, credit_ratings.c.grade)
+            select(credit_ratings)
             .join(enterprises, enterprises.c.id == credit_ratings.c.enterprise_id)
             .where(enterprises.c.uscc == uscc, credit_ratings.c.year == year)
         ).first()
@@ -202,12 +322,17 @@ def _move(
                 f"the rating of {uscc} for {year} is {row.status}: expected "
                 + " or ".join(status.value for status in allowed)
             )
+        if check is not None:
+            check(row)
+        stored = dict(values)
+        if explain is not None:
+            stored["explanation"] = explain(row)
         connection.execute(
             update(credit_ratings)
             .where(
                 credit_ratings.c.enterprise_id == row.enterprise_id, credit_ratings.c.year == year
             )
-            .values(**values, updated_by=actor)
+            .values(**stored, updated_by=actor)
         )
         audit(
             connection,
@@ -223,6 +348,8 @@ def _move(
 
 def object_to(engine: Engine, uscc: str, year: int, text: str, actor: str) -> dict[str, Any]:
     """The enterprise objects to its draft rating (within the review window)."""
+    if not text.strip():
+        raise InputError("text", "an objection needs the enterprise's reasons")
     return _move(
         engine,
         uscc,
@@ -233,12 +360,41 @@ def object_to(engine: Engine, uscc: str, year: int, text: str, actor: str) -> di
     )
 
 
+def _regraded(
+    explanation: Mapping[str, Any], grade: str, reason: str, at: dt.datetime
+) -> dict[str, Any]:
+    """The explanation of a rating whose grade the agency changed: the new grade with its
+    names and reason, the computed one kept, the change listed."""
+    changed = dict(explanation)
+    if explanation.get("grade") == grade:
+        return changed
+    changed.setdefault(
+        "computed",
+        {key: explanation.get(key) for key in ("grade", "name_zh", "text")},
+    )
+    changed["changes"] = [
+        *explanation.get("changes", []),
+        {"from": explanation.get("grade"), "to": grade, "at": at.isoformat(), "reason": reason},
+    ]
+    changed.update(
+        grade=grade,
+        name_zh=rules.GRADE_NAMES[grade],
+        name_en=rules.GRADE_NAMES_EN[grade],
+        text=f"复核决定: {reason}",
+    )
+    return changed
+
+
 def decide(
     engine: Engine, uscc: str, year: int, grade: str, text: str, actor: str
 ) -> dict[str, Any]:
-    """The agency's decision: the grade kept or changed, with its reasons."""
+    """The agency's decision: the grade kept or changed, with its reasons (a changed grade
+    is stored with its own name and reason, the computed one kept beside it)."""
     if grade not in rules.GRADE_ORDER:
-        raise SupervisionError(f"grade {grade!r}: expected one of {', '.join(rules.GRADE_ORDER)}")
+        raise InputError("grade", f"{grade!r}: expected one of {', '.join(rules.GRADE_ORDER)}")
+    if not text.strip():
+        raise InputError("text", "a decision needs its reasons")
+    now = utcnow()
     return _move(
         engine,
         uscc,
@@ -246,19 +402,40 @@ def decide(
         actor,
         (RatingStatus.DRAFT, RatingStatus.OBJECTED),
         {"status": RatingStatus.DECIDED.value, "grade": grade, "decision": text},
+        explain=lambda row: _regraded(row.explanation, grade, text, now),
     )
 
 
-def publish(engine: Engine, uscc: str, year: int, actor: str) -> dict[str, Any]:
-    """Publish a decided rating (on the portal and the open API)."""
-    values = {"status": RatingStatus.PUBLISHED.value, "published_at": utcnow()}
-    return _move(engine, uscc, year, actor, (RatingStatus.DECIDED,), values)
+def publish(
+    engine: Engine, uscc: str, year: int, actor: str, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Publish a decided rating (on the portal and the open API): refused while the
+    review window is open, unless the enterprise has answered (objected)."""
+    now = now or utcnow()
+    window = review_rules()
+
+    def window_closed(row: Any) -> None:
+        closes = review_closes(row.computed_at, window)
+        if row.objection is None and now < closes:
+            local = closes.astimezone(local_zone())
+            raise SupervisionError(
+                f"the review window of {uscc} {year} is open until "
+                f"{local:%Y-%m-%d %H:%M} (Beijing time; {window.review_days} days after the "
+                f"draft, {window.citation}) and the enterprise has not answered"
+            )
+
+    values = {"status": RatingStatus.PUBLISHED.value, "published_at": now}
+    return _move(engine, uscc, year, actor, (RatingStatus.DECIDED,), values, check=window_closed)
 
 
 def published_ratings(
-    engine: Engine, year: int | None = None, uscc: str | None = None
+    engine: Engine,
+    year: int | None = None,
+    uscc: str | None = None,
+    now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Published grades: enterprise, year, grade and the rating's explanation text."""
+    """Published grades as in effect at ``now``: enterprise, year, grade, its names (from
+    the grade) and the reason it stands."""
     query = (
         select(
             enterprises.c.uscc,
@@ -278,25 +455,32 @@ def published_ratings(
         query = query.where(enterprises.c.uscc == uscc)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
-    return [
-        {
-            "uscc": r.uscc,
-            "enterprise": r.enterprise,
-            "region": r.region_code,
-            "year": r.year,
-            "grade": r.grade,
-            "blacklisted": r.grade == "red",
-            "name_zh": r.explanation.get("name_zh"),
-            "text": r.explanation.get("text"),
-        }
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        current = current_grade(r.grade, r.explanation, now)
+        grade = current["grade"]
+        pending = current["pending_repair"]
+        out.append(
+            {
+                "uscc": r.uscc,
+                "enterprise": r.enterprise,
+                "region": r.region_code,
+                "year": r.year,
+                "grade": grade,
+                "blacklisted": grade == "red",
+                **describe(grade, r.explanation),
+                "repair_pending": None
+                if pending is None
+                else {"to": pending["to"], "effective_at": pending["effective_at"]},
+            }
+        )
+    return out
 
 
 def latest_published(engine: Engine, uscc: str) -> dict[str, Any] | None:
-    """An enterprise's latest published grade (year, grade, blacklisted), or None."""
+    """An enterprise's latest published grade (year, grade, blacklisted, names), or None."""
     found = published_ratings(engine, uscc=uscc)
     if not found:
         return None
     latest = found[0]  # newest year first
-    return {key: latest[key] for key in ("year", "grade", "blacklisted", "name_zh")}
+    return {key: latest[key] for key in ("year", "grade", "blacklisted", "name_zh", "name_en")}

@@ -56,7 +56,8 @@ How the draw is made, so that anyone holding the published inputs and seed can r
    written (``Decimal(repr(rate))``), so 5 % of 10 is 1, 25 % of 6 (1.5) is 2 and 5 % of
    9 (0.45) is 0. A category without a rate is not drawn.
 5. For each drawn object, in drawn order, the team is drawn the same way from the
-   eligible inspectors in code order: of the object's region (unless ``cross_region``),
+   eligible inspectors in code order: of the object's region (unless ``cross_region``;
+   with ``region_match`` prefix, of a region covering it: see :func:`in_region`),
    holding ``qualification`` when set, not in a declared conflict with the object, not
    on its previous team, and with fewer than ``max_per_inspector`` picks so far in this
    draw. With fewer eligible than ``team_size`` the object is unstaffed, with a reason
@@ -76,6 +77,8 @@ from itertools import pairwise
 from typing import Any, TypeVar
 
 from numpy.random import PCG64, Generator
+
+from ecohub.registry.regions import region_prefix
 
 # Changes with any change to the procedure above, so old and new draws never share digests.
 ALGORITHM = "ecohub.supervision.draw/1"
@@ -102,6 +105,9 @@ class Inspector:
     qualifications: frozenset[str] = frozenset()
 
 
+REGION_MATCHES = ("exact", "prefix")
+
+
 @dataclass(frozen=True)
 class DrawRules:
     rates: Mapping[str, float]  # share of each category's objects drawn, 0..1
@@ -109,6 +115,11 @@ class DrawRules:
     cross_region: bool = False  # False: only inspectors of the object's region
     qualification: str | None = None  # required of every team member when set
     max_per_inspector: int | None = None
+    # How an inspector's region must match the object's (without cross_region): "exact",
+    # the same code; "prefix", the inspector's region covers the object's (GB/T 2260: a
+    # city's 310100 covers its district 310115, a province's 310000 all of 31…), as the
+    # risk ranking filters regions.
+    region_match: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,32 @@ def new_seed() -> int:
     return secrets.randbits(63)
 
 
+def seed_from(entropy: bytes, digest: str) -> int:
+    """The seed of a draw made from ``entropy`` (bytes of the operating system's CSPRNG,
+    recorded and published) and its ``inputs_digest``: the first 63 bits of
+    SHA-256(entropy ‖ digest as ASCII). Anyone can recompute it; the agency cannot choose
+    it without drawing anew, and every stored draw is numbered and listed."""
+    if len(entropy) < 16:
+        raise ValueError("entropy: at least 16 bytes")
+    word = hashlib.sha256(entropy + digest.encode("ascii")).digest()[:8]
+    return int.from_bytes(word, "big") >> 1
+
+
+def conflicts_digest(conflicts: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 (hex) of the declared (inspector code, object) conflicts as canonical JSON
+    (sorted, duplicates removed): published instead of the pairs themselves."""
+    pairs = sorted({(str(who), str(what)) for who, what in conflicts})
+    text = json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def drawn_objects(objects: Iterable[InspectionObject], rules: DrawRules, seed: int) -> list[str]:
+    """The codes of the objects a draw picks, in the order drawn (step 4): the part of a
+    draw anyone can repeat without the conflicts, which only the teams depend on."""
+    inputs = _canonical(objects, (), rules, (), None)
+    return [obj.code for obj in _draw_objects(inputs, _Stream(seed))]
+
+
 def _validate_rules(rules: DrawRules) -> None:
     for category, rate in rules.rates.items():
         if not isinstance(category, str):
@@ -156,6 +193,8 @@ def _validate_rules(rules: DrawRules) -> None:
     limit = rules.max_per_inspector
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"max_per_inspector must be None or at least 1, not {limit!r}")
+    if rules.region_match not in REGION_MATCHES:
+        raise ValueError(f"region_match must be exact or prefix, not {rules.region_match!r}")
 
 
 def _unique_by_code(items: Iterable[_Entry], what: str) -> tuple[_Entry, ...]:
@@ -195,6 +234,8 @@ def _digest(inputs: _Inputs) -> str:
             "cross_region": bool(rules.cross_region),
             "qualification": rules.qualification,
             "max_per_inspector": rules.max_per_inspector,
+            # Only when not the default, so that earlier draws keep their digests.
+            **({"region_match": rules.region_match} if rules.region_match != "exact" else {}),
         },
         "conflicts": sorted(inputs.conflicts),
         "last_teams": {obj: sorted(team) for obj, team in inputs.last_teams.items()},
@@ -259,6 +300,17 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def in_region(inspector: Inspector, obj: InspectionObject, rules: DrawRules) -> bool:
+    """Whether ``inspector`` may inspect ``obj`` by region under ``rules``: any region with
+    ``cross_region``; else the same code (``exact``) or a region covering the object's
+    (``prefix``: the object's code starts with the inspector's GB/T 2260 prefix)."""
+    if rules.cross_region:
+        return True
+    if rules.region_match == "prefix":
+        return obj.region.startswith(region_prefix(inspector.region))
+    return inspector.region == obj.region
+
+
 def _eligible(
     obj: InspectionObject, inputs: _Inputs, load: Mapping[str, int]
 ) -> tuple[list[Inspector], str]:
@@ -282,14 +334,19 @@ def _eligible(
             lambda i: cap is None or load[i.code] < cap,
         ),
     ]
-    pool = [i for i in inputs.inspectors if rules.cross_region or i.region == obj.region]
+    pool = [i for i in inputs.inspectors if in_region(i, obj, rules)]
     removed: list[str] = []
     for singular, plural, keep in filters:
         out = [i.code for i in pool if not keep(i)]
         pool = [i for i in pool if keep(i)]
         if out:
             removed.append(f"{_plural(len(out), singular, plural)} ({', '.join(out)})")
-    where = "in any region" if rules.cross_region else f"of region {obj.region}"
+    if rules.cross_region:
+        where = "in any region"
+    elif rules.region_match == "prefix":
+        where = f"covering region {obj.region}"
+    else:
+        where = f"of region {obj.region}"
     reason = f"{_plural(len(pool), 'eligible inspector')} {where} for a team of {rules.team_size}"
     if removed:
         last = removed.pop()

@@ -6,11 +6,18 @@ For every enterprise (or the ones asked for), from what the store holds:
 - permit-limit exceedances: the ``source_exceedance`` alarms overlapping the period, with
   their hours (clipped to the period), the pollutants and the largest exceedance
   multiple (超标倍数) their evidence recorded; alarm ids listed;
+- mass overruns (``mass_overrun`` alarms: a day's or a year's emitted mass above the
+  permit's), counted, alarm ids listed;
 - data anomalies (``data_anomaly``, falsification-pattern flags lasting hours) and
   offline time (``offline`` alarms, hours), alarm ids listed;
 - the data received (数据传输率: values received ÷ values expected at each point's
   interval) and the valid hours (有效率: valid hours ÷ the period's hours), both from
-  the daily rollups of the enterprise's outlet points;
+  the daily rollups of the enterprise's outlet points. The series expected are those
+  that reported and every (point, pollutant) the permits in force limit at the point's
+  outlet: an expected series that sent nothing counts as wholly missing, so that an
+  enterprise whose monitors are silent does not look clean;
+- per outlet (排污口), the valid hours of the pollutants its permits limit and their
+  exceedance hours (:func:`outlet_compliance`, indicator 1 of the credit rating);
 - cases: opened in the period, decided penalties (amount) and rectifications overdue —
   an order to correct whose latest re-inspection still found the violation; case ids
   listed.
@@ -34,7 +41,7 @@ from sqlalchemy import Engine, and_, func, select
 from ecohub.alarms.tables import alarms
 from ecohub.clock import local_zone
 from ecohub.complaints.tables import complaint_events
-from ecohub.registry.models import MonitoringPoint, Outlet
+from ecohub.registry.models import MonitoringPoint, Outlet, Permit, PermitLimit
 from ecohub.registry.regions import region_prefix
 from ecohub.supervision.risk import Weight, evidence_values, risk_score
 from ecohub.supervision.rules import CaseStep
@@ -44,7 +51,9 @@ from ecohub.timeseries.tables import rollups
 
 points = MonitoringPoint.__table__
 outlets = Outlet.__table__
-EVIDENCE_ALARMS = ("source_exceedance", "data_anomaly", "offline")
+permits = Permit.__table__
+permit_limits = PermitLimit.__table__
+EVIDENCE_ALARMS = ("source_exceedance", "mass_overrun", "data_anomaly", "offline")
 
 
 @dataclass
@@ -60,13 +69,16 @@ class Evidence:
     exceedance_hours: float = 0.0
     exceedance_pollutants: set[str] = field(default_factory=set)
     max_multiple: float = 0.0
+    mass_overruns: int = 0  # mass_overrun alarms (daily or annual mass above the permit's)
     anomaly_hours: float = 0.0
     offline_hours: float = 0.0
-    # Over the (point, parameter) series of its outlets that reported in the period:
+    # Over the (point, parameter) series of its outlets that reported in the period or
+    # that a permit in force limits (expected even when silent):
     expected_values: float = 0.0  # the period ÷ each point's interval, summed
     received_values: int = 0  # raw values received (the daily rollups' ``received``)
     series_hours: int = 0  # the period's hours × series
     valid_hours: int = 0  # valid hours (the daily rollups' ``samples``)
+    silent_series: int = 0  # expected (permit-limited) series that sent nothing
     cases_opened: int = 0
     penalties: int = 0
     penalty_yuan: Decimal = Decimal(0)
@@ -104,10 +116,12 @@ class Evidence:
             "exceedance_hours": round(self.exceedance_hours, 2),
             "exceedance_pollutants": sorted(self.exceedance_pollutants),
             "max_exceedance_multiple": round(self.max_multiple, 3),
+            "mass_overruns": self.mass_overruns,
             "anomaly_hours": round(self.anomaly_hours, 2),
             "offline_hours": round(self.offline_hours, 2),
             "transmission_rate": self.transmission_rate,
             "effective_rate": self.effective_rate,
+            "silent_series": self.silent_series,
             "cases_opened": self.cases_opened,
             "penalties": self.penalties,
             "penalty_yuan": str(self.penalty_yuan),
@@ -201,12 +215,11 @@ def _alarm_evidence(
         evidence = found.get(row.enterprise_id)
         if evidence is None:
             continue
-        last = row.ended_at or row.last_active_at
-        if row.kind != "offline" and row.ended_at is None:
-            last = row.last_active_at + dt.timedelta(hours=1)  # the last active hour counts
-        hours = max(0.0, (min(last, end) - max(row.started_at, start)).total_seconds() / 3600)
+        hours = _alarm_hours(row, start, end)
         evidence.alarm_ids[row.kind].append(row.id)
-        if row.kind == "source_exceedance":
+        if row.kind == "mass_overrun":
+            evidence.mass_overruns += 1
+        elif row.kind == "source_exceedance":
             evidence.exceedance_hours += hours
             if row.parameter_code:
                 evidence.exceedance_pollutants.add(row.parameter_code)
@@ -217,6 +230,35 @@ def _alarm_evidence(
             evidence.anomaly_hours += hours
         else:
             evidence.offline_hours += hours
+
+
+def _alarm_hours(row: Any, start: dt.datetime, end: dt.datetime) -> float:
+    """An alarm's hours within the period (an open alarm's last active hour counts)."""
+    last = row.ended_at or row.last_active_at
+    if row.kind != "offline" and row.ended_at is None:
+        last = row.last_active_at + dt.timedelta(hours=1)
+    return max(0.0, (min(last, end) - max(row.started_at, start)).total_seconds() / 3600)
+
+
+def _limited_series(start: dt.datetime, end: dt.datetime) -> Any:
+    """(enterprise, point, pollutant, interval) of every point at an outlet whose permits
+    in force during the period limit that pollutant: the series the period expects."""
+    zone = local_zone()
+    first = start.astimezone(zone).date()
+    last = (end - dt.timedelta(microseconds=1)).astimezone(zone).date()
+    return (
+        select(
+            outlets.c.enterprise_id,
+            points.c.id,
+            permit_limits.c.parameter_code,
+            points.c.interval_seconds,
+        )
+        .join(points, points.c.outlet_id == outlets.c.id)
+        .join(permit_limits, permit_limits.c.outlet_id == outlets.c.id)
+        .join(permits, permits.c.id == permit_limits.c.permit_id)
+        .where(permits.c.valid_from <= last, permits.c.valid_to >= first)
+        .distinct()
+    )
 
 
 def _data_evidence(
@@ -246,13 +288,124 @@ def _data_evidence(
             points.c.interval_seconds,
         )
     )
-    for enterprise_id, _point, _code, interval, received, valid in connection.execute(per_series):
+    reported = set()
+    for enterprise_id, point, code, interval, received, valid in connection.execute(per_series):
         evidence = found.get(enterprise_id)
         if evidence is not None:
+            reported.add((point, code))
             evidence.expected_values += seconds / max(1, int(interval))
             evidence.received_values += int(received or 0)
             evidence.series_hours += int(seconds // 3600)
             evidence.valid_hours += int(valid or 0)
+    for enterprise_id, point, code, interval in connection.execute(_limited_series(start, end)):
+        evidence = found.get(enterprise_id)
+        if evidence is not None and (point, code) not in reported:
+            evidence.expected_values += seconds / max(1, int(interval))
+            evidence.series_hours += int(seconds // 3600)
+            evidence.silent_series += 1
+
+
+def _outlet_rows(
+    connection: Any, enterprise_id: int, start: dt.datetime, end: dt.datetime
+) -> tuple[list[Any], list[Any]]:
+    """The valid hours per (outlet, point, pollutant) from the daily rollups, and the
+    enterprise's ``source_exceedance`` alarms overlapping the period."""
+    valid_rows = connection.execute(
+        select(
+            points.c.outlet_id,
+            rollups.c.point_id,
+            rollups.c.parameter_code,
+            func.sum(rollups.c.samples),
+        )
+        .join(points, points.c.id == rollups.c.point_id)
+        .join(outlets, outlets.c.id == points.c.outlet_id)
+        .where(
+            outlets.c.enterprise_id == enterprise_id,
+            rollups.c.period == "day",
+            rollups.c.ts >= start,
+            rollups.c.ts < end,
+        )
+        .group_by(points.c.outlet_id, rollups.c.point_id, rollups.c.parameter_code)
+    ).all()
+    alarm_rows = connection.execute(
+        select(
+            alarms.c.id,
+            alarms.c.kind,
+            alarms.c.point_id,
+            alarms.c.parameter_code,
+            alarms.c.started_at,
+            alarms.c.last_active_at,
+            alarms.c.ended_at,
+        ).where(
+            alarms.c.kind == "source_exceedance",
+            alarms.c.enterprise_id == enterprise_id,
+            alarms.c.started_at < end,
+            func.coalesce(alarms.c.ended_at, alarms.c.last_active_at) >= start,
+        )
+    ).all()
+    return list(valid_rows), list(alarm_rows)
+
+
+def outlet_compliance(
+    engine: Engine, enterprise_id: int, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """Per outlet (排污口) of the enterprise, over the pollutants its permits in force limit
+    there: valid hours (the daily rollups' ``samples`` of those series), hours of
+    ``source_exceedance`` alarms on them (each series' capped at its valid hours) and the
+    compliance rate = 1 − exceedance ÷ valid (None without valid hours). Counted per
+    pollutant-hour (监测项次); flow, O2, temperature and other unlimited series do not
+    count. 附件1 指标1 rates "每个排污口" by this rate: the worst outlet decides."""
+    with engine.connect() as connection:
+        limited = {
+            (point, code)
+            for ident, point, code, _interval in connection.execute(_limited_series(start, end))
+            if ident == enterprise_id
+        }
+        known = connection.execute(
+            select(outlets.c.id, outlets.c.code, outlets.c.name)
+            .where(outlets.c.enterprise_id == enterprise_id)
+            .order_by(outlets.c.code)
+        ).all()
+        valid_rows, alarm_rows = _outlet_rows(connection, enterprise_id, start, end)
+    valid: dict[tuple[int, str], int] = {}
+    where: dict[int, int] = {}
+    for outlet_id, point, code, hours in valid_rows:
+        where[point] = outlet_id
+        if (point, code) in limited:
+            valid[(point, code)] = int(hours or 0)
+    exceeded: dict[tuple[int, str], float] = defaultdict(float)
+    alarm_ids: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for row in alarm_rows:
+        key = (row.point_id, row.parameter_code)
+        if key in limited:
+            exceeded[key] += _alarm_hours(row, start, end)
+            alarm_ids[key].append(row.id)
+    out = []
+    for outlet_id, code, name in known:
+        series = sorted(key for key in valid if where.get(key[0]) == outlet_id)
+        hours = sum(valid[key] for key in series)
+        over = sum(min(exceeded[key], valid[key]) for key in series)
+        out.append(
+            {
+                "outlet_id": outlet_id,
+                "outlet": code,
+                "name": name,
+                "valid_hours": hours,
+                "exceedance_hours": round(over, 2),
+                "compliance": round(1 - over / hours, 4) if hours else None,
+                "pollutants": [
+                    {
+                        "point_id": point,
+                        "parameter": parameter,
+                        "valid_hours": valid[(point, parameter)],
+                        "exceedance_hours": round(exceeded[(point, parameter)], 2),
+                        "alarms": sorted(alarm_ids[(point, parameter)]),
+                    }
+                    for point, parameter in series
+                ],
+            }
+        )
+    return out
 
 
 def _case_evidence(

@@ -14,6 +14,7 @@ each and :data:`MAX_ATTACHMENTS` a record. Every record and attachment is audite
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
@@ -95,9 +97,41 @@ def _check(record: InspectionRecord, now: dt.datetime) -> None:
 
 def submit(engine: Engine, record: InspectionRecord, actor: str) -> tuple[dict[str, Any], bool]:
     """Store ``record``; returns the stored record and whether it is new (False: the
-    same record was already submitted under its ``client_id``)."""
+    same record was already submitted under its ``client_id``). Two submissions of one
+    record at the same moment store it once: the loser of the race finds the winner's."""
     _check(record, utcnow())
     digest = record.digest()
+    try:
+        return _submit(engine, record, digest, actor)
+    except IntegrityError:  # the same client_id inserted concurrently: answer the stored one
+        found = _by_client_id(engine, record.client_id)
+        if found is None:
+            raise
+        return _must(get_inspection(engine, _same(record, found, digest))), False
+
+
+def _by_client_id(engine: Engine, client_id: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(inspections.c.id, inspections.c.digest).where(
+                inspections.c.client_id == client_id
+            )
+        ).first()
+
+
+def _same(record: InspectionRecord, found: Any, digest: str) -> int:
+    """The stored record's id when it is ``record`` (same digest); refused otherwise."""
+    if found.digest != digest:
+        raise SupervisionError(
+            f"client_id {record.client_id} already names a different inspection "
+            f"(#{found.id}); give a new record a new client_id"
+        )
+    return int(found.id)
+
+
+def _submit(
+    engine: Engine, record: InspectionRecord, digest: str, actor: str
+) -> tuple[dict[str, Any], bool]:
     with write_transaction(engine) as connection:
         found = connection.execute(
             select(inspections.c.id, inspections.c.digest).where(
@@ -105,12 +139,7 @@ def submit(engine: Engine, record: InspectionRecord, actor: str) -> tuple[dict[s
             )
         ).first()
         if found is not None:
-            if found.digest != digest:
-                raise SupervisionError(
-                    f"client_id {record.client_id} already names a different inspection "
-                    f"(#{found.id}); give a new record a new client_id"
-                )
-            existing = int(found.id)
+            existing = _same(record, found, digest)
         else:
             existing = None
             ident = enterprise_id(connection, record.uscc)
@@ -180,6 +209,15 @@ def _must(found: dict[str, Any] | None) -> dict[str, Any]:
     return found
 
 
+def check_attachment(kind: str, filename: str, data: bytes) -> str:
+    """The content type of an attachment of ``kind`` if it would be taken (checked by its
+    bytes, as :func:`add_attachment` does), without storing anything: the form checks every
+    file before it stores the record."""
+    if kind not in ALLOWED:
+        raise SupervisionError(f"kind {kind!r}: expected one of {', '.join(ALLOWED)}")
+    return check_upload(f"{filename} ({kind})", data, ALLOWED[kind], MAX_ATTACHMENT_BYTES)
+
+
 def add_attachment(
     engine: Engine,
     folder: Path,
@@ -193,11 +231,31 @@ def add_attachment(
     same attachment). The file is written before the row, atomically (a temporary file
     renamed), so a row never names missing bytes. An empty, too large or mistyped file
     raises :class:`ecohub.web.uploads.UploadRefused` (its ``status_code`` says which)."""
-    if kind not in ALLOWED:
-        raise SupervisionError(f"kind {kind!r}: expected one of {', '.join(ALLOWED)}")
-    content_type = check_upload(f"{filename} ({kind})", data, ALLOWED[kind], MAX_ATTACHMENT_BYTES)
+    content_type = check_attachment(kind, filename, data)
     sha = store_bytes(folder, data)
     name = Path(filename).name[:200] or sha
+    # The same file attached at the same moment by two requests is stored once.
+    with contextlib.suppress(IntegrityError):
+        _attach(engine, inspection_id, sha, kind, content_type, len(data), name, actor)
+    return {
+        "sha256": sha,
+        "kind": kind,
+        "content_type": content_type,
+        "size": len(data),
+        "filename": name,
+    }
+
+
+def _attach(
+    engine: Engine,
+    inspection_id: int,
+    sha: str,
+    kind: str,
+    content_type: str,
+    size: int,
+    name: str,
+    actor: str,
+) -> None:
     with write_transaction(engine) as connection:
         if (
             connection.execute(
@@ -223,7 +281,7 @@ def add_attachment(
                     sha256=sha,
                     kind=kind,
                     content_type=content_type,
-                    size=len(data),
+                    size=size,
                     filename=name,
                     added_at=utcnow(),
                 )
@@ -235,15 +293,8 @@ def add_attachment(
                 "inspection_attachment",
                 f"{inspection_id}/{sha}",
                 None,
-                {"kind": kind, "size": len(data)},
+                {"kind": kind, "size": size},
             )
-    return {
-        "sha256": sha,
-        "kind": kind,
-        "content_type": content_type,
-        "size": len(data),
-        "filename": name,
-    }
 
 
 def get_inspection(engine: Engine, inspection_id: int) -> dict[str, Any] | None:

@@ -1,6 +1,8 @@
 """Overdue case steps as alarms: a periodic sweep (the housekeeping of ``ecohub serve``
 and ``ecohub supervision sweep``) opens a ``case_overdue`` alarm for every step of an
-open case past its legal deadline (:func:`ecohub.supervision.cases.deadlines`), and
+open case past its legal deadline (:func:`ecohub.supervision.deadlines.deadlines`: counted
+with the State Council's holidays and make-up working days and the case's approved
+extensions and suspensions, so an extended case raises nothing before its new date), and
 closes it once the step is recorded or the case closed; the alarm system notifies and
 keeps its history like any other alarm. An overdue step more than
 :data:`ESCALATE_AFTER_DAYS` days past its deadline turns ``serious``: the level above
@@ -21,7 +23,7 @@ from ecohub.alarms.rules import Judgement
 from ecohub.alarms.tables import AlarmKind, AlarmStatus, alarms
 from ecohub.clock import local_day_start, local_zone, utcnow
 from ecohub.db.engine import write_transaction
-from ecohub.supervision.cases import deadlines
+from ecohub.supervision.deadlines import deadlines, time_changes
 from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import enterprises
 from ecohub.supervision.tables import case_steps, cases
@@ -43,6 +45,8 @@ def sweep_overdue_cases(engine: Engine, now: dt.datetime | None = None) -> list[
                 cases.c.step,
                 cases.c.enterprise_id,
                 enterprises.c.region_code,
+                cases.c.penalty_yuan,
+                cases.c.decision_served_on,
             ).join(enterprises, enterprises.c.id == cases.c.enterprise_id)
         ).all()
         dated: dict[int, dict[str, dt.date]] = {row.id: {} for row in rows}
@@ -51,6 +55,10 @@ def sweep_overdue_cases(engine: Engine, now: dt.datetime | None = None) -> list[
         ).all():
             if case_id in dated:
                 dated[case_id][step] = on
+        for row in rows:
+            if row.decision_served_on is not None:
+                dated[row.id]["served"] = row.decision_served_on
+        changes = time_changes(connection, list(dated))
         unclosed = set(
             connection.execute(
                 select(alarms.c.condition_key).where(
@@ -62,7 +70,8 @@ def sweep_overdue_cases(engine: Engine, now: dt.datetime | None = None) -> list[
         samples = []
         for row in rows:
             closed = row.step == CaseStep.CLOSED.value
-            for deadline in deadlines(dated[row.id], today):
+            found = deadlines(dated[row.id], today, changes=changes[row.id], fine=row.penalty_yuan)
+            for deadline in found:
                 if deadline["window"]:
                     continue
                 key = f"case_overdue:{row.id}:{deadline['rule']}"

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import uuid
 from importlib.resources import files
 from typing import Annotated, Any
@@ -24,15 +25,18 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from ecohub.accounts.keys import Role
 from ecohub.clock import local_day_start, local_zone, utcnow
-from ecohub.supervision import cases, credit, evidence, inspections, service
+from ecohub.supervision import case_words, cases, credit, evidence, inspections, service
 from ecohub.supervision.risk import load_weights
 from ecohub.supervision.rules import CaseStep
 from ecohub.supervision.service import SupervisionError, enterprises
+from ecohub.web.i18n import register, text
 from ecohub.web.render import agency_user, check_form_csrf, language, render
 from ecohub.web.uploads import attachments_folder
 
 router = APIRouter(include_in_schema=False)
+register(case_words.WORDS, case_words.TERMS)
 OPEN_STEPS = [step.value for step in CaseStep if step != CaseStep.CLOSED]
+SHOWN_PER_STEP = 200  # cases listed under a step on the dashboard (all are counted)
 
 
 def _dashboard(
@@ -41,9 +45,7 @@ def _dashboard(
     first = today - dt.timedelta(days=days - 1)
     start, end = local_day_start(first), local_day_start(today + dt.timedelta(days=1))
     ranked = evidence.ranked(engine, start, end, load_weights(weights_path))
-    open_cases = [
-        c for c in cases.list_cases(engine, today=today, limit=500) if c["step"] != "closed"
-    ]
+    open_cases = cases.open_cases(engine, today=today)  # every open case, oldest overdue first
     by_step = {step: [c for c in open_cases if c["step"] == step] for step in OPEN_STEPS}
     markers = [
         {
@@ -58,7 +60,8 @@ def _dashboard(
     ]
     return {
         "ranked": ranked[:50],
-        "by_step": by_step,
+        "by_step": {step: items[:SHOWN_PER_STEP] for step, items in by_step.items()},
+        "step_counts": {step: len(items) for step, items in by_step.items()},
         "overdue": sum(1 for c in open_cases if c["overdue"]),
         "markers": json.dumps(markers, ensure_ascii=False),
         "start": first.isoformat(),
@@ -112,7 +115,9 @@ def _own_code(user: Any) -> str | None:
     return str(user.principal.name) if user.principal.role == Role.INSPECTOR else None
 
 
-def _form_context(engine: Engine, own: str | None = None) -> dict[str, Any]:
+def _form_context(
+    engine: Engine, own: str | None = None, client_id: str | None = None
+) -> dict[str, Any]:
     with engine.connect() as connection:
         objects = connection.execute(
             select(enterprises.c.uscc, enterprises.c.name).order_by(enterprises.c.name)
@@ -120,7 +125,34 @@ def _form_context(engine: Engine, own: str | None = None) -> dict[str, Any]:
     staff = [item for item in service.list_inspectors(engine) if item["active"]]
     if own is not None:  # an inspector files records naming themselves
         staff = [item for item in staff if item["code"] == own]
-    return {"enterprises": objects, "inspectors": staff, "client_id": uuid.uuid4().hex}
+    return {"enterprises": objects, "inspectors": staff, "client_id": client_id or _new_id()}
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _posted_id(form: Any) -> str | None:
+    """The form's own client id as posted (kept when the form is shown again, so that
+    submitting it again finds a record already stored instead of making a second)."""
+    posted = str(form.get("client_id") or "").strip()
+    return posted if 0 < len(posted) <= 64 and posted.isprintable() else None
+
+
+def _kept(form: Any, items: list[str]) -> dict[str, Any]:
+    """What the form posted, to fill it again (the device's time and position included:
+    the same form submitted again is the same record)."""
+    return {
+        "uscc": str(form.get("uscc") or ""),
+        "inspectors": [str(code) for code in form.getlist("inspectors")],
+        "results": [str(form.get(f"result_{n}", "ok")) for n in range(len(items))],
+        "notes": [str(form.get(f"note_{n}", "")) for n in range(len(items))],
+        "findings": str(form.get("findings") or ""),
+        **{name: str(form.get(name) or "") for name in _POSITION},
+    }
+
+
+_POSITION = ("inspected_at", "longitude", "latitude", "accuracy_m")
 
 
 @router.get("/agency/inspections/new")
@@ -134,14 +166,36 @@ async def inspection_form(request: Request) -> Response:
         "supervision/inspection_form.html",
         items=check_items(language(request)),
         error=None,
+        kept=None,
         **context,
     )
 
 
+class FormError(ValueError):
+    """A bad field of the form, its message already in the page's language."""
+
+
+async def _files(form: Any, words: dict[str, str]) -> list[tuple[str, str, bytes]]:
+    """Every uploaded file, read and checked by its bytes before anything is stored."""
+    found = []
+    for kind in ("photo", "signature"):
+        for upload in form.getlist(kind):
+            if isinstance(upload, StarletteUpload) and upload.filename:
+                data = await upload.read(inspections.MAX_ATTACHMENT_BYTES + 1)
+                try:
+                    inspections.check_attachment(kind, upload.filename, data)
+                except ValueError as error:
+                    raise FormError(words["svc_file_refused"].format(detail=error)) from None
+                found.append((kind, upload.filename, data))
+    return found
+
+
 @router.post("/agency/inspections")
 async def inspection_submit(request: Request) -> Response:
-    """The form's record and its files in one post (resubmitting it stores nothing twice:
-    the form's client id and the files' hashes make it idempotent)."""
+    """The form's record and its files in one post. The files are checked first, so a
+    refused file stores nothing; the form comes back with its own client id and what was
+    posted, so submitting it again stores the record once (the client id and the files'
+    hashes make it idempotent)."""
     user = agency_user(request, FIELD)
     if isinstance(user, Response):
         return user
@@ -149,68 +203,108 @@ async def inspection_submit(request: Request) -> Response:
     check_form_csrf(user, str(form.get("csrf_token", "")))
     engine = request.app.state.engine
     lang = language(request)
+    words = text(lang)
     items = check_items(lang)
+    client_id = _posted_id(form) or _new_id()
+    stored_id = 0
+    record: inspections.InspectionRecord | None = None
     try:
-        record = _record_from_form(form, items)
+        record = _record_from_form(form, items, client_id, words)
         own = _own_code(user)
         if own is not None and own not in record.inspectors:
-            raise SupervisionError(f"inspector {own} files records naming themselves")
-        stored, _created = await run_in_threadpool(
-            inspections.submit, engine, record, user.principal.actor
-        )
-        for kind in ("photo", "signature"):
-            for upload in form.getlist(kind):
-                if isinstance(upload, StarletteUpload) and upload.filename:
-                    data = await upload.read(inspections.MAX_ATTACHMENT_BYTES + 1)
-                    await run_in_threadpool(
-                        inspections.add_attachment,
-                        engine,
-                        attachments_folder(request.app.state.settings.var_dir),
-                        stored["id"],
-                        kind,
-                        upload.filename,
-                        data,
-                        user.principal.actor,
-                    )
-    except (SupervisionError, ValueError) as error:
-        context = await run_in_threadpool(_form_context, engine, _own_code(user))
+            raise FormError(words["svc_not_self"].format(code=own))
+        files = await _files(form, words)
+        try:
+            stored, _created = await run_in_threadpool(
+                inspections.submit, engine, record, user.principal.actor
+            )
+            stored_id = int(stored["id"])
+        except SupervisionError as error:
+            raise FormError(words["svc_not_stored"].format(detail=error)) from None
+        folder = attachments_folder(request.app.state.settings.var_dir)
+        for kind, filename, data in files:
+            try:
+                await run_in_threadpool(
+                    inspections.add_attachment,
+                    engine,
+                    folder,
+                    stored_id,
+                    kind,
+                    filename,
+                    data,
+                    user.principal.actor,
+                )
+            except ValueError as error:
+                message = words["svc_files_not_stored"].format(id=stored_id, detail=error)
+                raise FormError(message) from None
+    except FormError as error:
+        context = await run_in_threadpool(_form_context, engine, _own_code(user), client_id)
+        kept = _kept(form, items)
+        if record is not None:  # the time the record was given, if the device sent none
+            kept["inspected_at"] = record.inspected_at.isoformat()
         return render(
             request,
             "supervision/inspection_form.html",
             422,
             items=items,
             error=str(error),
+            kept=kept,
             **context,
         )
-    return RedirectResponse(f"/agency/inspections/{stored['id']}", status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/agency/inspections/{stored_id}", status.HTTP_303_SEE_OTHER)
 
 
-def _record_from_form(form: Any, items: list[str]) -> inspections.InspectionRecord:
+_RANGES = {"longitude": (-180.0, 180.0), "latitude": (-90.0, 90.0), "accuracy_m": (0.0, 1e6)}
+
+
+def _number(form: Any, name: str, words: dict[str, str]) -> float | None:
+    """A number field of the form, checked against its range; errors name the field."""
+    raw = str(form.get(name) or "").strip()
+    if not raw:
+        return None
+    field = words[f"svc_field_{name}"]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FormError(words["svc_not_number"].format(field=field, value=raw[:40])) from None
+    low, high = _RANGES[name]
+    if not (math.isfinite(value) and low <= value <= high):
+        raise FormError(
+            words["svc_out_of_range"].format(field=field, value=raw[:40], low=low, high=high)
+        )
+    return value
+
+
+def _record_from_form(
+    form: Any, items: list[str], client_id: str, words: dict[str, str]
+) -> inspections.InspectionRecord:
     checks = tuple(
         inspections.Check(
             item, str(form.get(f"result_{index}", "na")), str(form.get(f"note_{index}", ""))[:2000]
         )
         for index, item in enumerate(items)
     )
-    moment = str(form.get("inspected_at") or "")
-    inspected = dt.datetime.fromisoformat(moment) if moment else utcnow()
+    moment = str(form.get("inspected_at") or "").strip()
+    try:
+        inspected = dt.datetime.fromisoformat(moment) if moment else utcnow().replace(microsecond=0)
+    except ValueError:
+        field = words["svc_field_inspected_at"]
+        raise FormError(words["svc_not_time"].format(field=field, value=moment[:40])) from None
     if inspected.tzinfo is None:
         inspected = inspected.replace(tzinfo=local_zone())
-
-    def number(name: str) -> float | None:
-        text = str(form.get(name) or "").strip()
-        return float(text) if text else None
-
+    team = tuple(str(code) for code in form.getlist("inspectors"))[:10]
+    if not team:
+        raise FormError(words["svc_no_inspectors"])
     return inspections.InspectionRecord(
-        client_id=str(form.get("client_id", ""))[:64],
+        client_id=client_id,
         uscc=str(form.get("uscc", "")),
-        inspectors=tuple(str(code) for code in form.getlist("inspectors"))[:10],
+        inspectors=team,
         inspected_at=inspected,
         checks=checks,
         findings=str(form.get("findings", ""))[:8000],
-        longitude=number("longitude"),
-        latitude=number("latitude"),
-        accuracy_m=number("accuracy_m"),
+        longitude=_number(form, "longitude", words),
+        latitude=_number(form, "latitude", words),
+        accuracy_m=_number(form, "accuracy_m", words),
     )
 
 

@@ -1,7 +1,9 @@
 """Credit repair (信用修复): an enterprise rated yellow (环保警示) or red (环保不良) that has
 rectified may, within the window after its grade was published, ask to have it repaired;
-the agency grants (the grade raised by the table's ``levels_up``, the repair noted in the
-rating's explanation, a public notice of ``notice_days``) or refuses, with reasons.
+the agency grants (the grade raised by the table's ``levels_up`` once the public notice of
+``notice_days`` has ended — until then the published grade stands and the repair shows as
+pending; the repair noted in the rating's explanation) or refuses, with reasons. The
+grade in effect is read by :func:`ecohub.supervision.credit.current_grade`.
 
 The rules are a data table (``data/credit_repair.csv``; the national 办法 leaves repair
 to the provinces: the packaged values follow Guangdong, 粤环函〔2015〕947号 as applied by
@@ -24,6 +26,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from ecohub.clock import local_zone, utcnow
 from ecohub.db.engine import write_transaction
+from ecohub.supervision.credit import InputError, current_grade
 from ecohub.supervision.rules import GRADE_ORDER
 from ecohub.supervision.service import SupervisionError, audit, enterprises
 from ecohub.supervision.tables import (
@@ -76,6 +79,27 @@ def _rating(connection: Any, uscc: str, year: int) -> Any:
     return row
 
 
+def _corrections(connection: Any, row: Any) -> list[dict[str, Any]]:
+    """The re-inspections since the grade was published that found a violation of the
+    enterprise corrected (the request's evidence); refused when there is none."""
+    published_on = row.published_at.astimezone(local_zone()).date()
+    corrected = connection.execute(
+        select(cases.c.id, case_reinspections.c.on_date)
+        .join(case_reinspections, case_reinspections.c.case_id == cases.c.id)
+        .where(
+            cases.c.enterprise_id == row.ident,
+            case_reinspections.c.continuing.is_(False),
+            case_reinspections.c.on_date >= published_on,
+        )
+    ).all()
+    if not corrected:
+        raise SupervisionError(
+            f"no re-inspection since the grade was published ({published_on}) found a "
+            "violation of this enterprise corrected: rectification comes first"
+        )
+    return [{"case_id": case_id, "reinspected_on": on.isoformat()} for case_id, on in corrected]
+
+
 def request_repair(
     engine: Engine, uscc: str, year: int, reason: str, actor: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
@@ -85,15 +109,22 @@ def request_repair(
     now = now or utcnow()
     table = repair_rules()
     if not reason.strip():
-        raise SupervisionError(
-            "a repair request needs the enterprise's account of its rectification"
+        raise InputError(
+            "text", "a repair request needs the enterprise's account of its rectification"
         )
     with write_transaction(engine) as connection:
         row = _rating(connection, uscc, year)
         if row.status != RatingStatus.PUBLISHED.value or row.published_at is None:
             raise SupervisionError(f"the rating of {uscc} for {year} is not published")
-        if row.grade not in table.grades:
-            raise SupervisionError(f"a {row.grade} grade is not repaired ({table.citation})")
+        current = current_grade(row.grade, row.explanation, now)
+        if current["pending_repair"] is not None:
+            raise SupervisionError(
+                f"a granted repair of {uscc} {year} is in its public notice until "
+                f"{current['pending_repair']['notice_until']}"
+            )
+        grade = current["grade"]
+        if grade not in table.grades:
+            raise SupervisionError(f"a {grade} grade is not repaired ({table.citation})")
         deadline = row.published_at + dt.timedelta(days=table.window_days)
         if now > deadline:
             raise SupervisionError(
@@ -111,24 +142,7 @@ def request_repair(
             is not None
         ):
             raise SupervisionError(f"a repair of {uscc} {year} is already requested")
-        published_on = row.published_at.astimezone(local_zone()).date()
-        corrected = connection.execute(
-            select(cases.c.id, case_reinspections.c.on_date)
-            .join(case_reinspections, case_reinspections.c.case_id == cases.c.id)
-            .where(
-                cases.c.enterprise_id == row.ident,
-                case_reinspections.c.continuing.is_(False),
-                case_reinspections.c.on_date >= published_on,
-            )
-        ).all()
-        if not corrected:
-            raise SupervisionError(
-                f"no re-inspection since the grade was published ({published_on}) found a "
-                "violation of this enterprise corrected: rectification comes first"
-            )
-        evidence = [
-            {"case_id": case_id, "reinspected_on": on.isoformat()} for case_id, on in corrected
-        ]
+        evidence = _corrections(connection, row)
         repair_id = int(
             connection.execute(
                 insert(credit_repairs)
@@ -136,7 +150,7 @@ def request_repair(
                     enterprise_id=row.ident,
                     year=year,
                     status="requested",
-                    from_grade=row.grade,
+                    from_grade=grade,
                     reason=reason,
                     evidence=evidence,
                     requested_by=actor,
@@ -152,9 +166,9 @@ def request_repair(
             "credit_repair",
             str(repair_id),
             None,
-            {"enterprise": uscc, "year": year, "grade": row.grade},
+            {"enterprise": uscc, "year": year, "grade": grade},
         )
-    return {"id": repair_id, "status": "requested", "from_grade": row.grade, "evidence": evidence}
+    return {"id": repair_id, "status": "requested", "from_grade": grade, "evidence": evidence}
 
 
 def decide_repair(
@@ -166,13 +180,13 @@ def decide_repair(
     actor: str,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The agency grants or refuses the open request; a granted repair raises the
-    published grade and notes the repair (with its public-notice period) in the
-    rating's explanation."""
+    """The agency grants or refuses the open request; a granted repair is noted in the
+    rating's explanation with its public notice, and raises the published grade when the
+    notice ends (``effective_at``), not before."""
     now = now or utcnow()
     table = repair_rules()
     if not decision.strip():
-        raise SupervisionError("a repair decision needs its reasons")
+        raise InputError("text", "a repair decision needs its reasons")
     with write_transaction(engine) as connection:
         row = _rating(connection, uscc, year)
         request = connection.execute(
@@ -184,7 +198,8 @@ def decide_repair(
         ).first()
         if request is None:
             raise SupervisionError(f"no open repair request of {uscc} for {year}")
-        to_grade = repaired_grade(row.grade, table) if grant else None
+        grade = current_grade(row.grade, row.explanation, now)["grade"]
+        to_grade = repaired_grade(grade, table) if grant else None
         connection.execute(
             update(credit_repairs)
             .where(credit_repairs.c.id == request.id)
@@ -196,25 +211,24 @@ def decide_repair(
                 decided_at=now,
             )
         )
-        if to_grade is not None:
+        effective_at = now + dt.timedelta(days=table.notice_days) if grant else None
+        if to_grade is not None and effective_at is not None:
+            noted = {
+                "from": grade,
+                "to": to_grade,
+                "decided_at": now.isoformat(),
+                "notice_until": effective_at.astimezone(local_zone()).date().isoformat(),
+                "effective_at": effective_at.isoformat(),
+                "decision": decision,
+                "evidence": request.evidence,
+                "citation": table.citation,
+            }
             explanation = dict(row.explanation)
-            notice_ends = (now + dt.timedelta(days=table.notice_days)).astimezone(local_zone())
-            explanation["repairs"] = [
-                *explanation.get("repairs", []),
-                {
-                    "from": row.grade,
-                    "to": to_grade,
-                    "decided_at": now.isoformat(),
-                    "notice_until": notice_ends.date().isoformat(),
-                    "decision": decision,
-                    "evidence": request.evidence,
-                    "citation": table.citation,
-                },
-            ]
+            explanation["repairs"] = [*explanation.get("repairs", []), noted]
             connection.execute(
                 update(credit_ratings)
                 .where(credit_ratings.c.enterprise_id == row.ident, credit_ratings.c.year == year)
-                .values(grade=to_grade, explanation=explanation, updated_by=actor)
+                .values(explanation=explanation, updated_by=actor)
             )
         audit(
             connection,
@@ -222,7 +236,15 @@ def decide_repair(
             "grant" if grant else "refuse",
             "credit_repair",
             str(request.id),
-            {"grade": row.grade},
-            {"grade": to_grade or row.grade},
+            {"grade": grade},
+            {
+                "grade": to_grade or grade,
+                "effective_at": None if effective_at is None else effective_at.isoformat(),
+            },
         )
-    return {"id": request.id, "status": "granted" if grant else "refused", "to_grade": to_grade}
+    return {
+        "id": request.id,
+        "status": "granted" if grant else "refused",
+        "to_grade": to_grade,
+        "effective_at": effective_at,
+    }

@@ -5,7 +5,10 @@ to 0..1 by a cap and weighted, with the weights and caps a data table
 
     score = 100 × Σ wᵢ · min(1, xᵢ / capᵢ) / Σ wᵢ
 
-``transmission_gap`` is 1 − the transmission rate (0 when no hourly data was expected).
+``transmission_gap`` is 1 − the transmission rate (0 when no data was expected: an
+enterprise with no point under a permit limit; a silent one that is expected is wholly
+missing). A component with a ``target`` in the table (the transmission rate's 90 %) counts
+only the shortfall below it: ``max(0, target − rate)``, scaled by the cap.
 The result lists every component with its value, scaled value, weight and points, so
 that the ranking explains itself. Pure: no I/O beyond reading the packaged table.
 """
@@ -23,6 +26,7 @@ from typing import Any
 COMPONENTS = (
     "exceedance_hours",
     "max_multiple",
+    "mass_overruns",
     "anomaly_hours",
     "offline_hours",
     "transmission_gap",
@@ -37,6 +41,8 @@ class Weight:
     component: str
     weight: float
     cap: float
+    # For a rate's gap (1 − rate): the rate aimed at; only the shortfall below it counts.
+    target: float | None = None
 
 
 def load_weights(path: str | Path | None = None) -> dict[str, Weight]:
@@ -61,13 +67,27 @@ def load_weights(path: str | Path | None = None) -> dict[str, Weight]:
             raise ValueError(f"{name}: row {number}: weight ≥ 0 and cap > 0 needed")
         if component in found:
             raise ValueError(f"{name}: row {number}: {component} listed twice")
-        found[component] = Weight(component, weight, cap)
+        found[component] = Weight(component, weight, cap, _target(row, name, number))
     missing = set(COMPONENTS) - set(found)
     if missing:
         raise ValueError(f"{name}: missing components {', '.join(sorted(missing))}")
     if not sum(w.weight for w in found.values()):
         raise ValueError(f"{name}: every weight is 0")
     return found
+
+
+def _target(row: Mapping[str, str | None], name: str, number: int) -> float | None:
+    """The optional ``target`` column: a rate in (0, 1], or empty."""
+    given = (row.get("target") or "").strip()
+    if not given:
+        return None
+    try:
+        target = float(given)
+    except ValueError:
+        raise ValueError(f"{name}: row {number}: target must be a number") from None
+    if not 0 < target <= 1:
+        raise ValueError(f"{name}: row {number}: target must be a rate in (0, 1]")
+    return target
 
 
 def risk_score(values: Mapping[str, float], weights: Mapping[str, Weight]) -> dict[str, Any]:
@@ -78,13 +98,16 @@ def risk_score(values: Mapping[str, float], weights: Mapping[str, Weight]) -> di
     for component in COMPONENTS:
         weight = weights[component]
         value = max(0.0, float(values.get(component, 0.0)))
-        scaled = min(1.0, value / weight.cap)
+        counted = value if weight.target is None else max(0.0, value - (1 - weight.target))
+        scaled = min(1.0, counted / weight.cap)
         points = 100 * weight.weight * scaled / total
         score += points
         parts.append(
             {
                 "component": component,
                 "value": value,
+                "target": weight.target,
+                "counted": round(counted, 6),
                 "scaled": round(scaled, 4),
                 "weight": weight.weight,
                 "cap": weight.cap,
@@ -100,6 +123,7 @@ def evidence_values(evidence: Mapping[str, Any]) -> dict[str, float]:
     return {
         "exceedance_hours": float(evidence["exceedance_hours"]),
         "max_multiple": float(evidence["max_exceedance_multiple"]),
+        "mass_overruns": float(evidence.get("mass_overruns", 0)),
         "anomaly_hours": float(evidence["anomaly_hours"]),
         "offline_hours": float(evidence["offline_hours"]),
         "transmission_gap": 0.0 if rate is None else max(0.0, 1.0 - float(rate)),

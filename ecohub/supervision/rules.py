@@ -61,6 +61,13 @@ GRADE_NAMES: Mapping[str, str] = {
     "yellow": "环保警示企业（黄牌）",
     "red": "环保不良企业（红牌）",
 }
+# The English names EcoHub shows (the 办法 has no official English text).
+GRADE_NAMES_EN: Mapping[str, str] = {
+    "green": "Environmentally trustworthy enterprise (green)",
+    "blue": "Environmentally good enterprise (blue)",
+    "yellow": "Environmental warning enterprise (yellow)",
+    "red": "Environmentally poor enterprise (red)",
+}
 GRADE_ORDER: tuple[Grade, ...] = ("green", "blue", "yellow", "red")
 # 附件1 参考分档分值: the lowest score of each band, used when a result is given as a band.
 BAND_MIN_SCORE: Mapping[str, int] = {"1": 80, "2": 50, "3": 0}
@@ -264,6 +271,7 @@ class CreditIndicator:
     bands: tuple[str, str, str]
     result_from: ResultFrom = "agency"
     source: str = ""
+    name_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,6 +294,7 @@ class DirectRule:
     text: str
     citation: str
     source: str = ""
+    text_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,6 +343,7 @@ def credit_rules() -> CreditRules:
             bands=(row["band_1"], row["band_2"], row["band_3"]),
             result_from=_result_from(row["result_from"]),
             source=row["source"],
+            name_en=row.get("name_en") or "",
         )
         for row in _read_rows("credit_indicators")
     }
@@ -354,23 +364,32 @@ def credit_rules() -> CreditRules:
         reverse=True,
     )
     direct = {
-        r["key"]: DirectRule(r["key"], _grade(r["grade"]), r["text"], r["citation"], r["source"])
+        r["key"]: DirectRule(
+            r["key"],
+            _grade(r["grade"]),
+            r["text"],
+            r["citation"],
+            r["source"],
+            r.get("text_en") or "",
+        )
         for r in grades
         if r["kind"] == "direct"
     }
     return CreditRules(indicators, tuple(thresholds), direct)
 
 
-def indicator_score(value: str | int) -> int:
+def indicator_score(value: str | int, key: str = "result") -> int:
     """A result as a score 0-100: an int is the score given; a band ("1", "2", "3") scores
     its lowest value (第1档 80, 第2档 50, 第3档 0: 附件1 gives ranges only, so the band's floor
-    is EcoHub's choice)."""
+    is EcoHub's choice). ``key`` names the indicator in the error."""
+    if isinstance(value, bool):
+        raise ValueError(f"{key}: {value!r} is neither a band 1-3 nor a score 0-100")
     if isinstance(value, str):
         if value not in BAND_MIN_SCORE:
-            raise ValueError(f"unknown band {value!r}: expected 1, 2 or 3")
+            raise ValueError(f"{key}: unknown band {value!r}: expected 1, 2 or 3")
         return BAND_MIN_SCORE[value]
     if not 0 <= value <= 100:
-        raise ValueError(f"score {value} outside 0-100")
+        raise ValueError(f"{key}: score {value} outside 0-100")
     return value
 
 
@@ -392,7 +411,7 @@ def credit_grade(
     table = credit_rules() if rules is None else rules
     unknown = set(findings) - set(table.direct)
     if unknown:
-        raise ValueError(f"unknown direct rules: {sorted(unknown)}")
+        raise ValueError(f"findings: unknown direct rules {sorted(unknown)}")
     met = [table.direct[key] for key in sorted(findings)]
     if met:
         chosen = max((rule.grade for rule in met), key=GRADE_ORDER.index)
@@ -403,8 +422,8 @@ def credit_grade(
     missing = set(table.indicators) - set(results)
     extra = set(results) - set(table.indicators)
     if missing or extra:
-        raise ValueError(f"indicators missing: {sorted(missing)}, unknown: {sorted(extra)}")
-    scores = {key: indicator_score(value) for key, value in results.items()}
+        raise ValueError(f"results: indicators missing {sorted(missing)}, unknown {sorted(extra)}")
+    scores = {key: indicator_score(value, key) for key, value in results.items()}
     weights = {key: ind.weight for key, ind in table.indicators.items()}
     score = sum((weights[k] * scores[k] for k in scores), Decimal(0)) / sum(weights.values())
     for threshold in table.thresholds:

@@ -10,21 +10,27 @@ names never leave this module except to the agency's own directory listing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ecohub.clock import utcnow
 from ecohub.db.engine import write_transaction
 from ecohub.registry.models import Enterprise
 from ecohub.registry.service import audit_row as audit
 from ecohub.supervision import draw as drawing
+from ecohub.supervision.draw_checks import public_view
+from ecohub.supervision.draw_checks import rules_from as rules_from
+from ecohub.supervision.draw_checks import verify_draw as verify_draw
 from ecohub.supervision.tables import (
     ObjectCategory,
     draw_picks,
     draws,
+    inspections,
     inspector_conflicts,
     inspectors,
     supervision_objects,
@@ -194,12 +200,12 @@ class DrawInputs:
     objects: list[drawing.InspectionObject]
     inspectors: list[drawing.Inspector]
     conflicts: list[tuple[str, str]]  # (inspector code, enterprise uscc)
-    last_teams: dict[str, list[str]]  # uscc -> inspector codes of its latest draw
+    last_teams: dict[str, list[str]]  # uscc -> inspector codes of its latest inspection
 
 
 def current_inputs(connection: Connection, regions: Iterable[str] | None = None) -> DrawInputs:
     """The object and inspector directories (active inspectors), the declared conflicts
-    and each object's team in the latest draw that picked it."""
+    and each object's team in its latest inspection."""
     wanted = set(regions) if regions else None
     objects = [
         drawing.InspectionObject(uscc, region, category)
@@ -227,32 +233,30 @@ def current_inputs(connection: Connection, regions: Iterable[str] | None = None)
             .join(enterprises, enterprises.c.id == inspector_conflicts.c.enterprise_id)
         ).all()
     ]
-    latest = (
-        select(draw_picks.c.enterprise_id, func.max(draw_picks.c.draw_id).label("draw_id"))
-        .group_by(draw_picks.c.enterprise_id)
-        .subquery()
-    )
-    last_teams = {
-        uscc: list(codes)
-        for uscc, codes in connection.execute(
-            select(enterprises.c.uscc, draw_picks.c.inspector_codes)
-            .select_from(draw_picks)
-            .join(
-                latest,
-                and_(
-                    latest.c.enterprise_id == draw_picks.c.enterprise_id,
-                    latest.c.draw_id == draw_picks.c.draw_id,
-                ),
-            )
-            .join(enterprises, enterprises.c.id == draw_picks.c.enterprise_id)
-        ).all()
-    }
     return DrawInputs(
         sorted(objects, key=lambda o: o.code),
         sorted(staff, key=lambda i: i.code),
         sorted(conflicts),
-        last_teams,
+        last_teams(connection),
     )
+
+
+def last_teams(connection: Connection) -> dict[str, list[str]]:
+    """Each enterprise's team in its latest inspection actually made (the field records:
+    the latest ``inspected_at``, the later record on a tie), not in a draw: a draw set
+    aside or never carried out sends no one."""
+    latest: dict[str, tuple[Any, int, list[str]]] = {}
+    for uscc, at, ident, codes in connection.execute(
+        select(
+            enterprises.c.uscc,
+            inspections.c.inspected_at,
+            inspections.c.id,
+            inspections.c.inspector_codes,
+        ).join(enterprises, enterprises.c.id == inspections.c.enterprise_id)
+    ).all():
+        if uscc not in latest or (at, ident) > latest[uscc][:2]:
+            latest[uscc] = (at, ident, list(codes))
+    return {uscc: sorted(codes) for uscc, (_at, _id, codes) in latest.items()}
 
 
 def run_draw(
@@ -265,52 +269,71 @@ def run_draw(
     regions: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Draw over the directories as they stand (in one transaction, so that nothing
-    changes between reading them and storing the result); store and audit it."""
+    changes between reading them and storing the result); store, number and audit it.
+
+    The seed is the server's, never the caller's (``seed`` is refused: a caller choosing
+    it could draw until a wanted result): made from fresh CSPRNG bytes and the inputs'
+    digest (:func:`drawing.seed_from`), both recorded in ``seed_source``. Every stored
+    draw takes the next number and is listed publicly once published or voided, so a
+    draw run again shows as one more number with the reason the first was set aside."""
+    if seed is not None:
+        raise SupervisionError(
+            "seed: a draw's seed is made by the server from fresh random bytes and the "
+            "inputs' digest; a seed is given only to verify a draw (ecohub supervision verify)"
+        )
     if not title.strip():
         raise SupervisionError("a draw needs a title")
-    seed = drawing.new_seed() if seed is None else seed
+    for attempt in range(3):
+        try:
+            draw_id = _draw_once(engine, title, rules, actor, regions)
+            break
+        except IntegrityError:  # another draw took the number first: draw again, unseen
+            if attempt == 2:
+                raise SupervisionError("draws were made at the same moment: try again") from None
+    found = get_draw(engine, int(draw_id), public=False)
+    assert found is not None
+    return found
+
+
+def _draw_once(
+    engine: Engine,
+    title: str,
+    rules: drawing.DrawRules,
+    actor: str,
+    regions: Iterable[str] | None,
+) -> int:
     with write_transaction(engine) as connection:
         inputs = current_inputs(connection, regions)
         if not inputs.objects:
             raise SupervisionError("the object directory is empty (for these regions)")
+        digest = drawing.inputs_digest(
+            inputs.objects, inputs.inspectors, rules, inputs.conflicts, inputs.last_teams
+        )
+        entropy = secrets.token_bytes(32)
+        seed = drawing.seed_from(entropy, digest)
         result = drawing.draw(
             inputs.objects, inputs.inspectors, rules, seed, inputs.conflicts, inputs.last_teams
         )
-        published_inputs = _published_inputs(inputs, rules)
+        number = (
+            int(connection.execute(select(func.coalesce(func.max(draws.c.number), 0))).scalar_one())
+            + 1
+        )
         draw_id = connection.execute(
             insert(draws)
             .values(
                 title=title[:200],
                 seed=seed,
                 inputs_digest=result.inputs_digest,
-                inputs=published_inputs,
+                inputs=_published_inputs(inputs, rules),
                 unstaffed=[list(u) for u in result.unstaffed],
                 drawn_by=actor,
                 drawn_at=utcnow(),
+                number=number,
+                seed_source={"entropy": entropy.hex(), "inputs_digest": digest},
             )
             .returning(draws.c.id)
         ).scalar_one()
-        ids: dict[str, int] = {
-            uscc: ident
-            for uscc, ident in connection.execute(
-                select(enterprises.c.uscc, enterprises.c.id).where(
-                    enterprises.c.uscc.in_([pick.object_code for pick in result.picks] or [""])
-                )
-            ).all()
-        }
-        if result.picks:
-            connection.execute(
-                insert(draw_picks),
-                [
-                    {
-                        "draw_id": draw_id,
-                        "enterprise_id": ids[pick.object_code],
-                        "position": position,
-                        "inspector_codes": list(pick.inspectors),
-                    }
-                    for position, pick in enumerate(result.picks)
-                ],
-            )
+        _store_picks(connection, int(draw_id), result.picks)
         audit(
             connection,
             actor,
@@ -320,15 +343,39 @@ def run_draw(
             None,
             {
                 "title": title,
+                "number": number,
                 "seed": seed,
                 "inputs_digest": result.inputs_digest,
                 "picks": len(result.picks),
                 "unstaffed": len(result.unstaffed),
             },
         )
-    found = get_draw(engine, int(draw_id), public=False)
-    assert found is not None
-    return found
+    return int(draw_id)
+
+
+def _store_picks(connection: Connection, draw_id: int, picks: Iterable[drawing.Pick]) -> None:
+    drawn = list(picks)
+    ids: dict[str, int] = {
+        uscc: ident
+        for uscc, ident in connection.execute(
+            select(enterprises.c.uscc, enterprises.c.id).where(
+                enterprises.c.uscc.in_([pick.object_code for pick in drawn] or [""])
+            )
+        ).all()
+    }
+    if drawn:
+        connection.execute(
+            insert(draw_picks),
+            [
+                {
+                    "draw_id": draw_id,
+                    "enterprise_id": ids[pick.object_code],
+                    "position": position,
+                    "inspector_codes": list(pick.inspectors),
+                }
+                for position, pick in enumerate(drawn)
+            ],
+        )
 
 
 def _published_inputs(inputs: DrawInputs, rules: drawing.DrawRules) -> dict[str, Any]:
@@ -343,47 +390,17 @@ def _published_inputs(inputs: DrawInputs, rules: drawing.DrawRules) -> dict[str,
             "cross_region": rules.cross_region,
             "qualification": rules.qualification,
             "max_per_inspector": rules.max_per_inspector,
+            "region_match": rules.region_match,
         },
     }
 
 
-def rules_from(document: Mapping[str, Any]) -> drawing.DrawRules:
-    """Draw rules from their published form."""
-    return drawing.DrawRules(
-        rates={str(k): float(v) for k, v in document["rates"].items()},
-        team_size=int(document.get("team_size", 2)),
-        cross_region=bool(document.get("cross_region", False)),
-        qualification=document.get("qualification"),
-        max_per_inspector=document.get("max_per_inspector"),
-    )
-
-
-def verify_draw(document: Mapping[str, Any]) -> bool:
-    """Re-run a published draw from its seed and inputs and compare the picks: what
-    anyone can do with the published record."""
-    inputs = document["inputs"]
-    objects = [drawing.InspectionObject(*row) for row in inputs["objects"]]
-    staff = [drawing.Inspector(c, r, frozenset(q)) for c, r, q in inputs["inspectors"]]
-    conflicts = [tuple(pair) for pair in inputs["conflicts"]]
-    rules = rules_from(inputs["rules"])
-    result = drawing.draw(
-        objects,
-        staff,
-        rules,
-        int(document["seed"]),
-        conflicts,
-        inputs["last_teams"],
-    )
-    picks = [[p.object_code, list(p.inspectors)] for p in result.picks]
-    published = [[p["uscc"], p["inspectors"]] for p in document["picks"]]
-    return result.inputs_digest == document["inputs_digest"] and picks == published
-
-
 def get_draw(engine: Engine, draw_id: int, *, public: bool) -> dict[str, Any] | None:
-    """A draw with its picks; ``public``: only if published."""
+    """A draw with its picks; ``public``: only once published or voided, with the
+    conflict pairs replaced by their digest and without who drew it."""
     with engine.connect() as connection:
         row = connection.execute(select(draws).where(draws.c.id == draw_id)).first()
-        if row is None or (public and row.published_at is None):
+        if row is None or (public and row.published_at is None and row.voided_at is None):
             return None
         picks = connection.execute(
             select(enterprises.c.uscc, enterprises.c.name, draw_picks.c.inspector_codes)
@@ -396,34 +413,44 @@ def get_draw(engine: Engine, draw_id: int, *, public: bool) -> dict[str, Any] | 
         {"uscc": uscc, "enterprise": name, "inspectors": list(codes)} for uscc, name, codes in picks
     ]
     document["unstaffed"] = [list(item) for item in document["unstaffed"]]
-    return document
+    return public_view(document) if public else document
 
 
 def list_draws(engine: Engine, *, public: bool, limit: int = 100) -> list[dict[str, Any]]:
+    """Draws, newest first, with their numbers; ``public``: those published or voided (a
+    voided draw with its reason), so that a missing number is a draw not yet shown."""
     query = (
         select(
             draws.c.id,
+            draws.c.number,
             draws.c.title,
             draws.c.seed,
             draws.c.inputs_digest,
             draws.c.drawn_at,
             draws.c.published_at,
+            draws.c.voided_at,
+            draws.c.void_reason,
         )
         .order_by(draws.c.id.desc())
         .limit(limit)
     )
     if public:
-        query = query.where(draws.c.published_at.is_not(None))
+        query = query.where(draws.c.published_at.is_not(None) | draws.c.voided_at.is_not(None))
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query).all()]
 
 
 def publish_draw(engine: Engine, draw_id: int, actor: str) -> dt.datetime:
-    """Publish a draw's result (一公开); publishing twice keeps the first time."""
+    """Publish a draw's result (一公开); publishing twice keeps the first time. A voided
+    draw is not published (it is listed as voided)."""
     with write_transaction(engine) as connection:
-        row = connection.execute(select(draws.c.published_at).where(draws.c.id == draw_id)).first()
+        row = connection.execute(
+            select(draws.c.published_at, draws.c.voided_at).where(draws.c.id == draw_id)
+        ).first()
         if row is None:
             raise SupervisionError(f"no draw {draw_id}")
+        if row.voided_at is not None:
+            raise SupervisionError(f"draw {draw_id} was voided: it cannot be published")
         if row.published_at is not None:
             return row.published_at
         now = utcnow()
@@ -437,6 +464,31 @@ def publish_draw(engine: Engine, draw_id: int, actor: str) -> dt.datetime:
             None,
             {"published_at": now.isoformat()},
         )
+    return now
+
+
+def void_draw(engine: Engine, draw_id: int, reason: str, actor: str) -> dt.datetime:
+    """Set a draw aside before it is published (the directories were wrong, …): it stays
+    stored, numbered and publicly listed with ``reason``. A published draw is not voided."""
+    if not reason.strip():
+        raise SupervisionError("voiding a draw needs its reason (it is published)")
+    with write_transaction(engine) as connection:
+        row = connection.execute(
+            select(draws.c.published_at, draws.c.voided_at).where(draws.c.id == draw_id)
+        ).first()
+        if row is None:
+            raise SupervisionError(f"no draw {draw_id}")
+        if row.published_at is not None:
+            raise SupervisionError(f"draw {draw_id} is published: it cannot be voided")
+        if row.voided_at is not None:
+            return row.voided_at
+        now = utcnow()
+        connection.execute(
+            update(draws)
+            .where(draws.c.id == draw_id)
+            .values(voided_at=now, void_reason=reason[:500])
+        )
+        audit(connection, actor, "void", "draw", str(draw_id), None, {"reason": reason[:500]})
     return now
 
 
@@ -458,6 +510,7 @@ def assignments(engine: Engine, inspector: str | None, limit: int = 200) -> list
         .select_from(draw_picks)
         .join(draws, draws.c.id == draw_picks.c.draw_id)
         .join(enterprises, enterprises.c.id == draw_picks.c.enterprise_id)
+        .where(draws.c.voided_at.is_(None))  # a voided draw sends no one
         .order_by(draws.c.id.desc(), draw_picks.c.position)
     )
     found = []

@@ -99,7 +99,16 @@ draws = Table(
     Column("drawn_by", String(100), nullable=False),
     Column("drawn_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
+    # The draw's public number (1, 2, 3 … in the order drawn, no gaps): every stored draw
+    # is listed once published or voided, so a missing number is a draw kept back.
+    Column("number", Integer),
+    Column("voided_at", UTCDateTime),  # a draw set aside stays listed with its reason
+    Column("void_reason", String(500)),
+    # Where the seed came from: {"entropy": hex of the CSPRNG bytes, "inputs_digest": …};
+    # seed = first 63 bits of SHA-256(entropy ‖ inputs_digest).
+    Column("seed_source", JSON),
 )
+Index("ux_draws_number", draws.c.number, unique=True)
 
 draw_picks = Table(
     "draw_picks",
@@ -124,6 +133,10 @@ cases = Table(
     Column("penalty_yuan", Numeric(14, 2)),  # the decided fine
     Column("daily_penalty", Boolean, nullable=False),  # Art. 59 EPL applies
     Column("order_served_on", Date),  # 责令改正决定书送达之日
+    # The kind of violation of 按日连续处罚办法 第五条 (rules.DAILY_PENALTY_VIOLATIONS), if any:
+    # only those kinds may carry a daily continuous penalty.
+    Column("violation_kind", String(32)),
+    Column("decision_served_on", Date),  # 行政处罚决定书送达之日 (starts the 15 days to pay)
     Column("source_alarm_id", Integer),  # the alarm it grew from, if any
     Column("source_inspection_id", Integer),  # the field inspection that found it, if any
     Column("published_at", UTCDateTime),
@@ -155,6 +168,25 @@ case_reinspections = Table(
     Column("actor", String(100), nullable=False),
     PrimaryKeyConstraint("case_id", "on_date"),
 )
+
+# Approved extensions (生态环境行政处罚办法 第五十七条, 第十八条) and suspensions (中止) of a
+# case's periods, each audited: the rule's period is lengthened by their days.
+case_time_changes = Table(
+    "case_time_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("rule", String(32), nullable=False),  # the deadline's key (data/case_deadlines.csv)
+    Column("kind", String(10), nullable=False),  # extension, suspension
+    Column("days", Integer, nullable=False),
+    Column("on_date", Date, nullable=False),  # approved on (extension), first day (suspension)
+    Column("reason", Text, nullable=False),  # with who approved it
+    Column("actor", String(100), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('extension', 'suspension')", name="kind"),
+    CheckConstraint("days > 0", name="days"),
+)
+Index("ix_case_time_changes_case", case_time_changes.c.case_id)
 
 credit_ratings = Table(
     "credit_ratings",
