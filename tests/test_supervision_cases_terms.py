@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from ecohub.accounts.keys import Role, issue_key
 from ecohub.alarms.lifecycle import list_alarms
 from ecohub.app import create_app
-from ecohub.supervision import case_terms, cases, holidays, rules
+from ecohub.standards import holidays
+from ecohub.supervision import case_terms, cases, rules
 from ecohub.supervision.overdue import sweep_overdue_cases
 from ecohub.supervision.service import SupervisionError
 

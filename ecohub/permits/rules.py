@@ -11,8 +11,8 @@ validity of the version a decision issues.
 - 行政许可法 第三十二条: incomplete material is told to the applicant at once or within
   5 days, else the application counts as accepted on receipt; 第八十二条: licensing
   periods count working days, which skip the public holidays and count the make-up
-  working days (调休) of the State Council's yearly notice (``data/public_holidays.csv``,
-  :func:`public_calendar`).
+  working days (调休) of the State Council's yearly notices
+  (:mod:`ecohub.standards.holidays`, :func:`public_calendar`).
 
 The versions: a new permit's first version runs 5 years from the issue day; a change
 issues a version from its effective day to the end of the version it changes (which then
@@ -32,6 +32,8 @@ from importlib.resources import files
 
 from ecohub.clock import add_working_days
 from ecohub.permits.report_rules import ManagementClass
+from ecohub.standards import holidays
+from ecohub.standards.holidays import Calendar
 
 
 class ApplicationKind(enum.StrEnum):
@@ -100,31 +102,10 @@ def deadline_table() -> dict[str, Period]:
     return table
 
 
-@dataclass(frozen=True)
-class PublicCalendar:
-    """The public holidays and make-up working days (调休) of the yearly notices."""
-
-    holidays: frozenset[dt.date]
-    workdays: frozenset[dt.date]
-    last_year: int | None  # the last year listed (later years: weekends only)
-
-
-@lru_cache(maxsize=1)
-def public_calendar() -> PublicCalendar:
-    """The days of ``data/public_holidays.csv`` (国务院办公厅关于部分节假日安排的通知)."""
-    text = (files("ecohub.permits") / "data" / "public_holidays.csv").read_text("utf-8")
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    days: dict[str, set[dt.date]] = {"holiday": set(), "workday": set()}
-    for row in rows:
-        if row["kind"] not in days:
-            raise ValueError(f"public_holidays.csv: {row['day']}: kind {row['kind']!r}")
-        days[row["kind"]].add(dt.date.fromisoformat(row["day"]))
-    every = days["holiday"] | days["workday"]
-    return PublicCalendar(
-        frozenset(days["holiday"]),
-        frozenset(days["workday"]),
-        max((day.year for day in every), default=None),
-    )
+def public_calendar() -> Calendar:
+    """The State Council's holidays and make-up working days (:mod:`ecohub.standards.holidays`,
+    the one table the supervision area counts by too)."""
+    return holidays.packaged()
 
 
 def _after(

@@ -1,6 +1,6 @@
 """The deadlines of a penalty case as they stand: the rules' periods
 (:mod:`ecohub.supervision.rules`, ``data/case_deadlines.csv``) counted with the State
-Council's holidays and make-up working days (:mod:`ecohub.supervision.holidays`) and the
+Council's holidays and make-up working days (:mod:`ecohub.standards.holidays`) and the
 case's approved extensions and suspensions (``case_time_changes``: 生态环境行政处罚办法
 第五十七条, 第十八条; 中止), shared by the case reads, the dashboard and the overdue sweep."""
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ecohub.supervision import holidays, rules
-from ecohub.supervision.holidays import Calendar
+from ecohub.standards import holidays
+from ecohub.standards.holidays import Calendar
+from ecohub.supervision import rules
 from ecohub.supervision.tables import case_time_changes
 
 # Deadlines that are the agency's own duty although counted from their own step: done
@@ -33,7 +34,7 @@ def deadlines(
     calendar: Calendar | None = None,
 ) -> list[dict[str, Any]]:
     """Every deadline whose clock has started (the packaged table), counted with the
-    State Council's holidays and make-up working days (``data/holidays.csv``) and the
+    State Council's holidays and make-up working days (:mod:`ecohub.standards.holidays`) and the
     case's approved extensions and suspensions (``changes``): due date, the date its
     step was done, whether it is overdue (not done and ``today`` past the due date) and
     whether it was done late. ``dates`` maps the steps and ``served`` (the day the

@@ -1,7 +1,10 @@
 """The public holidays and make-up working days (调休) of the State Council's yearly
-notices (``data/holidays.csv``, each row with its notice), by which a penalty case counts
-its working-day periods (行政处罚法 第八十五条) and rolls a calendar period ending on a
-rest day (民法典 第二百零三条). Pure: the packaged table, read once."""
+notices (``data/public_holidays.csv``, each row with its notice): the one calendar by
+which a penalty case counts its working-day periods (行政处罚法 第八十五条) and rolls a
+calendar period ending on a rest day (民法典 第二百零三条), and the permit procedure its
+licensing periods (行政许可法 第八十二条). Pure: the packaged table, read once. Past
+``last_year`` only weekends are rest days: add each year's rows when its notice is
+published."""
 
 from __future__ import annotations
 
@@ -21,8 +24,13 @@ class Calendar:
     holidays: frozenset[dt.date]
     workdays: frozenset[dt.date]
 
+    @property
+    def last_year(self) -> int | None:
+        """The last year the table lists (later years: weekends only)."""
+        return max((day.year for day in self.holidays | self.workdays), default=None)
 
-def parse(text: str, name: str = "holidays.csv") -> Calendar:
+
+def parse(text: str, name: str = "public_holidays.csv") -> Calendar:
     """A calendar from the table's text (lines starting with '#' are its sources); a bad
     row is refused naming its line."""
     holidays: set[dt.date] = set()
@@ -52,6 +60,6 @@ def parse(text: str, name: str = "holidays.csv") -> Calendar:
 
 @cache
 def packaged() -> Calendar:
-    """The packaged table (``data/holidays.csv``)."""
-    text = (files("ecohub.supervision") / "data" / "holidays.csv").read_text("utf-8")
+    """The packaged table (``data/public_holidays.csv``)."""
+    text = (files("ecohub.standards") / "data" / "public_holidays.csv").read_text("utf-8")
     return parse(text)
