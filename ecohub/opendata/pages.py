@@ -14,6 +14,7 @@ from ecohub.accounts.catalogue import DATASETS
 from ecohub.clock import local_zone
 from ecohub.opendata import queries
 from ecohub.opendata.disclosure import emissions, fetch_disclosure, fetch_enterprises
+from ecohub.supervision.flag_reads import credit_flag_of
 from ecohub.web.render import message, render
 
 router = APIRouter(include_in_schema=False)
@@ -56,8 +57,14 @@ async def enterprise_page(request: Request, uscc: str, year: int | None = None) 
         masses = await run_in_threadpool(emissions, engine, uscc, year)
     except HTTPException:
         return message(request, 404, "not_found")
+    flag = await run_in_threadpool(credit_flag_of, engine, uscc)
     return render(
-        request, "enterprise.html", e=disclosure, masses=masses, limits=_limits(disclosure)
+        request,
+        "enterprise.html",
+        e=disclosure,
+        masses=masses,
+        limits=_limits(disclosure),
+        flag=flag,
     )
 
 

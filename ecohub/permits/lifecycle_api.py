@@ -19,6 +19,7 @@ from ecohub.permits import downloads, lifecycle, reports, versions
 from ecohub.permits.accounting import enterprise_id_of
 from ecohub.permits.report_rules import ManagementClass
 from ecohub.permits.rules import ApplicationKind, ApplicationStatus
+from ecohub.supervision.flag_reads import credit_flag_of
 from ecohub.web.params import RowId
 from ecohub.web.uploads import UploadRefused, attachments_folder
 
@@ -176,8 +177,14 @@ async def get_document(
 
 @router.get("/versions/{permit_no}", summary="Every version of a permit")
 async def get_versions(request: Request, permit_no: PermitNo, caller: Caller) -> dict[str, Any]:
-    found = await _run(versions.permit_versions, request.app.state.engine, permit_no)
+    """The versions, and ``credit``: the enterprise's published credit grade in effect
+    (``red`` true for the blacklist, 环保不良企业, with the grade's consequences), or null
+    when none is published."""
+    engine = request.app.state.engine
+    found = await _run(versions.permit_versions, engine, permit_no)
     _own(request, caller, found["uscc"])
+    flag = await run_in_threadpool(credit_flag_of, engine, found["uscc"])
+    found["credit"] = None if flag is None else {**flag, "red": flag["blacklisted"]}
     return found
 
 

@@ -3,7 +3,9 @@ documents and decisions), the versions of a permit, the execution reports (gener
 completed, signed, reviewed), and an enterprise's month of emissions and environmental
 protection tax with every step (and, for the agency, its reconciliation with the
 declared tax). For the agency, and an enterprise's own users for their enterprise; forms
-post with the session's CSRF token."""
+post with the session's CSRF token. The hall, an application and a permit's versions
+carry the enterprise's credit flag (its published grade; red, the blacklist, with its
+consequences: :mod:`ecohub.supervision.flag_reads`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ecohub.accounts.keys import Role
 from ecohub.clock import local_today
 from ecohub.permits import downloads, forms, lifecycle, reports, versions, words
 from ecohub.permits.accounting import enterprise_id_of
+from ecohub.supervision.flag_reads import credit_flag_of, credit_flags
 from ecohub.web.i18n import register
 from ecohub.web.params import RowId
 from ecohub.web.render import SignedIn, agency_user, check_form_csrf, language, render
@@ -65,12 +68,15 @@ async def hall(request: Request) -> Response:
     found = await run_in_threadpool(lifecycle.list_applications, engine, own_enterprise(user))
     listed = await run_in_threadpool(reports.list_reports, engine, own_enterprise(user))
     held = await run_in_threadpool(versions.list_permits, engine, own_enterprise(user))
+    usccs = [p["uscc"] for p in held] + [a["uscc"] for a in found]
+    flags = await run_in_threadpool(credit_flags, engine, usccs)
     return render(
         request,
         "permits/hall.html",
         applications=found,
         reports=listed,
         permits=held,
+        flags=flags,
         error=request.query_params.get("error"),
     )
 
@@ -117,8 +123,13 @@ async def application_page(request: Request, application_id: RowId) -> Response:
     except lifecycle.PermitError:
         raise HTTPException(status.HTTP_404_NOT_FOUND) from None
     _deny_other(user, found["enterprise_id"])
+    flag = await run_in_threadpool(credit_flag_of, request.app.state.engine, found["uscc"])
     return render(
-        request, "permits/application.html", a=found, error=request.query_params.get("error")
+        request,
+        "permits/application.html",
+        a=found,
+        flag=flag,
+        error=request.query_params.get("error"),
     )
 
 
@@ -195,10 +206,12 @@ async def versions_page(request: Request, permit_no: str) -> Response:
     except lifecycle.PermitError:
         raise HTTPException(status.HTTP_404_NOT_FOUND) from None
     _deny_other(user, enterprise_id_of(engine, found["uscc"]) or 0)
+    flag = await run_in_threadpool(credit_flag_of, engine, found["uscc"])
     return render(
         request,
         "permits/versions.html",
         p=found,
+        flag=flag,
         today=local_today().isoformat(),
         error=request.query_params.get("error"),
     )

@@ -63,6 +63,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "cr_cases": ("案件", "Cases"),
     "cr_complaint_events": ("信访举报", "Complaint events"),
     "cr_total": ("合计", "Total"),
+    "cr_draw_number": ("编号", "No."),
+    "cr_draw_voided": ("已作废", "Voided"),
+    "cr_void_reason": ("作废理由：%s", "Reason voided: %s"),
 }
 
 TERMS: dict[str, dict[str, tuple[str, str]]] = {
