@@ -8,28 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from ecohub.accounts.catalogue import dataset_access
 from ecohub.accounts.keys import Principal, Role
 from ecohub.permits import ledger
 from ecohub.permits.ledger_rules import RecordKind
+from ecohub.permits.lifecycle_api import Caller, PermitNo
 
 router = APIRouter(prefix="/api/v1/permits/ledgers", tags=["permits"])
-
-
-def _signed_in(
-    caller: Annotated[Principal | None, Depends(dataset_access("permits_service"))],
-) -> Principal:
-    if caller is None:  # the dataset is never public; kept for the type
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in")
-    return caller
-
-
-Caller = Annotated[Principal, Depends(_signed_in)]
-PermitNo = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.\-]+$")]
 
 
 class FacilityIn(BaseModel):
