@@ -42,6 +42,12 @@ SO2_EQUIVALENTS = 107.1144 / 0.95  # 112.752
 
 @pytest.fixture
 def march(engine: Engine, points: dict[str, int]) -> Engine:
+    return fill_march(engine, points)
+
+
+def fill_march(engine: Engine, points: dict[str, int]) -> Engine:
+    """March 2024 at DA001: SO2 3/5, NOx 14/16, 烟尘 1/3 mg/m³, flow 9.9/10.1, O2 11/13 %
+    on even/odd hours; hours 200-201 missing, 100-101 flagged F."""
     rows = []
     for index, at in enumerate(month_hours(2024, 3)):
         if index in (200, 201):

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from ecohub.alarms.tables import alarms
 from ecohub.clock import hour_start, local_time, local_today, local_zone, utcnow
-from ecohub.permits import ledger, report_rules
+from ecohub.permits import ledger, report_rules, tax_sources
 from ecohub.permits.accounting import account_outlet, span_hours
 from ecohub.permits.rules import ReportStatus
 from ecohub.permits.tables import execution_reports, permit_monitoring
@@ -81,10 +81,14 @@ def _pollutant(
     first: dt.date,
     last: dt.date,
     recorded: list[dt.datetime],
+    at_reference: dict[dt.datetime, float | None] | None = None,
 ) -> dict[str, Any]:
     """One pollutant of one outlet: mass, hours, exceedances, completeness, missing data.
     ``recorded``: the ledger's manual monitoring records of it, which count for a manual
-    plan as the data's measured days do."""
+    plan as the data's measured days do. ``at_reference``: where the limit is stated at a
+    reference O2 content, each measured hour's concentration converted to it (as the
+    limit alarms judge it; None where it could not be converted): an hour exceeds when
+    that value is above the limit."""
     over, substituted, unresolved = [], [], []
     measured_days = {at.astimezone(local_zone()).date() for at in recorded}
     held = 0
@@ -93,7 +97,8 @@ def _pollutant(
         if hour.concentration_basis == cems.Basis.MEASURED and hour.concentration is not None:
             held += 1
             measured_days.add(at.astimezone(local_zone()).date())
-            if limit is not None and hour.concentration > limit:  # the version in force
+            judged = hour.concentration if at_reference is None else at_reference.get(at)
+            if limit is not None and judged is not None and judged > limit:  # version in force
                 over.append(at)
         elif hour.state == cems.HourState.SHUTDOWN:
             held += 1  # a stopped plant owes no value (HJ 212 flag F)
@@ -180,8 +185,14 @@ def build(
         plans.setdefault(row.outlet_id, {})[row.parameter_code] = row.frequency
     out = []
     recorded = ledger.monitoring_times(connection, permit_no, first, last)
+    references = tax_sources.reference_o2_limits(
+        connection, [outlet.id for outlet in outlets], first, last
+    )
     for outlet in outlets:
         accounted = account_outlet(connection, outlet, hours)
+        converted = tax_sources.converted_hours(
+            connection, outlet.id, references.get(outlet.id, {}), hours
+        )
         out.append(
             {
                 "code": outlet.code,
@@ -195,6 +206,7 @@ def build(
                         first,
                         last,
                         recorded.get((outlet.code, item.parameter_code), []),
+                        converted.get(item.parameter_code),
                     )
                     for item in accounted
                 ],

@@ -192,12 +192,13 @@ def reference_o2_limits(
     }
 
 
-def converted_month(
+def converted_hours(
     connection: Connection, outlet_id: int, references: dict[str, float], hours: list[dt.datetime]
-) -> dict[str, Converted]:
-    """Each pollutant of ``references`` (code → reference O2 %) over the month's measured
-    hours (valid hourly mean, not shut down; the outlet's first registered point where
-    two measured the hour), converted as the limit alarms convert it."""
+) -> dict[str, dict[dt.datetime, float | None]]:
+    """Each pollutant of ``references`` (code → reference O2 %) by measured hour (valid
+    hourly mean, not shut down; the outlet's first registered point where two measured
+    the hour): its concentration converted as the limit alarms convert it, None where it
+    could not be (neither the logger's ``-ZsAvg`` nor a measured O2)."""
     if not references:
         return {}
     points = _points(connection, outlet_id)
@@ -206,9 +207,9 @@ def converted_month(
     codes = [*references, *(code + "-ZsAvg" for code in references), O2_CODE]
     series = _hourly(connection, points, codes, hours)
     stopped = _shutdown(connection, points, hours)
-    out = {}
+    out: dict[str, dict[dt.datetime, float | None]] = {}
     for code, reference in sorted(references.items()):
-        values, unconverted = [], 0
+        found: dict[dt.datetime, float | None] = {}
         for at in hours:
             if at in stopped:
                 continue
@@ -218,17 +219,29 @@ def converted_month(
             logger = series.get((code + "-ZsAvg", point), {}).get(at)
             o2 = series.get((O2_CODE, point), {}).get(at)
             if logger is not None:
-                values.append(logger)
+                found[at] = logger
             elif o2 is not None and 0 <= o2 < 21:
                 measured = series[(code, point)][at]
-                values.append(reference_oxygen_concentration(measured, o2, reference))
+                found[at] = reference_oxygen_concentration(measured, o2, reference)
             else:
-                unconverted += 1
+                found[at] = None
+        out[code] = found
+    return out
+
+
+def converted_month(
+    connection: Connection, outlet_id: int, references: dict[str, float], hours: list[dt.datetime]
+) -> dict[str, Converted]:
+    """Each pollutant of ``references`` (code → reference O2 %) over the month's measured
+    hours (:func:`converted_hours`): mean and highest of the converted ones."""
+    out = {}
+    for code, found in converted_hours(connection, outlet_id, references, hours).items():
+        values = [value for value in found.values() if value is not None]
         out[code] = Converted(
-            reference_o2=reference,
+            reference_o2=references[code],
             mean=sum(values) / len(values) if values else None,
             highest=max(values) if values else None,
             hours=len(values),
-            unconverted=unconverted,
+            unconverted=len(found) - len(values),
         )
     return out
