@@ -3,13 +3,17 @@ headless and with no network beyond loopback.
 
 The store holds PM2.5 hourly means chosen so that each station's AQI falls in a known
 HJ 633-2012 level; the map must colour each station's marker with that level's colour
-from the standard's Table 2, and a station page must draw its charts. Screenshots go to
+from the standard's Table 2, and a station page must draw its charts. A permit change
+goes through the service hall's forms (filed by the enterprise's user, accepted and
+issued by the agency), and March 2024's tax page shows the tax computed by hand from the
+hours loaded and its reconciliation with a declaration. Screenshots go to
 ``test-artifacts/`` (``ECOHUB_TEST_ARTIFACTS`` overrides).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -20,6 +24,7 @@ import zlib
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -35,7 +40,8 @@ from ecohub.db.engine import make_engine
 from ecohub.db.migrate import upgrade
 from ecohub.db.quarantine import Rejected, quarantine_rows
 from ecohub.ingest.pipeline import Pipeline
-from ecohub.permits import lifecycle, reports
+from ecohub.permits import exchange
+from ecohub.permits.accounting import enterprise_id_of, month_hours
 from ecohub.registry.importer import import_file
 from ecohub.registry.models import MonitoringPoint
 from ecohub.supervision import cases, credit, service
@@ -49,6 +55,8 @@ pytestmark = pytest.mark.skipif(
 )
 ARTIFACTS = Path(os.environ.get("ECOHUB_TEST_ARTIFACTS", "test-artifacts"))
 JINGXI = "91110106MA00DEM01H"  # the demo enterprise of P0001
+PERMIT = f"{JINGXI}001P"  # its demo permit: 2023-01-01 – 2027-12-31 (registry.json)
+BEIJING = dt.timezone(dt.timedelta(hours=8))
 # A 1×1 grey PNG (signature, IHDR, IDAT, IEND; PNG specification §5): a photo the
 # attachment check accepts.
 PNG = b"\x89PNG\r\n\x1a\n" + b"".join(
@@ -61,6 +69,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"".join(
 )
 NOW = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
 PASSWORD = "correct horse battery"
+PDF = b"%PDF-1.4\n%%EOF\n"  # the smallest file the document check takes as a PDF
 
 # PM2.5 (μg/m³) → HJ 633-2012 Table 1 (24-hour breakpoints, used for hourly PM2.5) and
 # Table 2 colours: 30 → IAQI 42.9, level 1 green (0,228,0); 120 → 157.1, level 4 red
@@ -86,6 +95,14 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         create_user(
             session, username="inspector", password=PASSWORD, role=Role.AGENCY, actor="test"
         )
+        create_user(
+            session,
+            username="jingxi",
+            password=PASSWORD,
+            role=Role.ENTERPRISE,
+            actor="test",
+            enterprise_id=enterprise_id_of(engine, JINGXI),
+        )
         session.commit()
     # A small wobble keeps the flat-line check quiet and every hour in its level.
     rows = [
@@ -105,7 +122,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ]
     Pipeline(engine).process(rows, now=NOW + dt.timedelta(hours=1))
     _supervision(engine)
-    _permits(engine)
+    _tax_month(engine, ids["P0001"], path.parent)
     # The agency of the place the complaint test clicks (the map's centre, 35° N 105° E).
     city = city_of(105.0, 35.0)
     assert city is not None
@@ -160,45 +177,46 @@ def _supervision(engine: Engine) -> None:
     service.publish_draw(engine, drawn["id"], "test")
 
 
-def _permits(engine: Engine) -> None:
-    """A change of 京西's permit (a stricter SO2 limit) from the first of this month,
-    applied for, documented, accepted and issued; and this month's execution report,
-    whose SO2 hours at 30 mg/m³ are above the limit."""
-    day = (NOW - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    made = lifecycle.apply(
-        engine,
-        uscc=JINGXI,
-        kind="change",
-        management_class="key",
-        permit_no=f"{JINGXI}001P",
-        content={
-            "limits": [
-                {"outlet_code": "DA001", "parameter_code": code, "concentration_limit": limit,
-                 "unit": "mg/m³", "annual_mass_limit_kg": annual}
-                for code, limit, annual in (
-                    ("a21026", 8, 900), ("a21002", 30, None), ("a34013", 5, None)
-                )
-            ],
-            "monitoring": [
-                {"outlet_code": "DA001", "parameter_code": "a21026", "frequency": "自动监测"}
-            ],
-            "effective_on": day.replace(day=1).isoformat(),
-            "reason": "执行地方新排放标准",
-        },
-        actor="test",
-    )  # fmt: skip
-    pdf = b"%PDF-1.4\n%%EOF\n"
-    lifecycle.add_document(
-        engine,
-        ARTIFACTS / "attachments",
-        made["id"],
-        title="变更申请表.pdf",
-        data=pdf,
-        actor="test",
-    )
-    lifecycle.decide(engine, made["id"], "accepted", actor="test", by="agency", on=day)
-    lifecycle.decide(engine, made["id"], "issued", actor="test", by="agency", on=day)
-    reports.generate(engine, f"{JINGXI}001P", "monthly", day, actor="test")
+def _tax_month(engine: Engine, point: int, folder: Path) -> None:
+    """March 2024 of ``tests/test_permits_tax.py`` at P0001 (DA001), the demo permit's
+    limits in force (SO2 10, NOx 30, 烟尘 5 mg/m³): even hours SO2 3, NOx 14, 烟尘 1 mg/m³
+    at 9.9 m³/s, odd hours 5, 16, 3 mg/m³ at 10.1 m³/s; hours 100-101 flagged F (停运),
+    hours 200-201 missing. And the tax side's declarations of that month (the records of
+    ``tests/test_permits_end_to_end.py``): SO2 as computed, NOx far from it, 烟尘 none."""
+    series = (("a21026", 3.0, 5.0), ("a21002", 14.0, 16.0), ("a34013", 1.0, 3.0))
+    rows = [
+        Observation(point, code, "hour", at, odd if index % 2 else even, flag, 0, "t")
+        for index, at in enumerate(month_hours(2024, 3))
+        if index not in (200, 201)
+        for flag in ("F" if index in (100, 101) else "N",)
+        for code, even, odd in (*series, ("a00000", 9.9, 10.1))
+    ]
+    Pipeline(engine).process(rows, now=dt.datetime(2024, 4, 2, tzinfo=dt.UTC))
+    declared = [
+        {
+            "format": "ecohub-envtax-exchange/1",
+            "kind": "declaration",
+            "record": {
+                "uscc": JINGXI,
+                "tax_source_no": "S001",
+                "month": "2024-03",
+                "outlet_name": "燃气锅炉烟囱",
+                "category": "大气污染物",
+                "pollutant": pollutant,
+                "method": "自动监测",
+                "quantity": quantity,
+                "tax_payable": tax,
+                "declared_on": "2024-04-10",
+            },
+        }
+        for pollutant, quantity, tax in (
+            ("二氧化硫", "107.11", "676.51"),
+            ("氮氧化物", "100.00", "900.00"),
+        )
+    ]
+    path = folder / "declarations.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in declared), "utf-8")
+    assert exchange.import_file(engine, path, actor="test").new == 2
 
 
 @pytest.fixture(scope="module")
@@ -222,22 +240,28 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
+def _watched(context: object, portal: str, errors: list[str]) -> object:
+    """A new page of ``context`` whose script errors and requests beyond loopback are
+    written to ``errors`` (the requests refused: no network)."""
+    opened = context.new_page()  # type: ignore[attr-defined]
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+
+    def loopback_only(route: Any) -> None:
+        if route.request.url.startswith(portal):
+            route.continue_()
+        else:
+            errors.append(f"external request {route.request.url}")
+            route.abort()
+
+    opened.route("**/*", loopback_only)
+    return opened
+
+
 @pytest.fixture
 def page(browser: object, portal: str) -> Iterator[object]:
     context = browser.new_context(base_url=portal, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
-    opened = context.new_page()
     errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    # No network: anything not on loopback fails the test.
-    opened.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(portal)
-            else (errors.append(f"external request {route.request.url}"), route.abort())[1]
-        ),
-    )
-    yield opened
+    yield _watched(context, portal, errors)
     context.close()
     assert not errors, errors
 
@@ -257,9 +281,8 @@ def test_map_fits_the_data_clusters_and_colours_stations_by_their_aqi(page: obje
     page.wait_for_selector("#map[data-ready='yes']", timeout=20_000)  # type: ignore[attr-defined]
     # The view is fitted to the data: every site and source of the demo registry lies in
     # it (Beijing, Shanghai, Guangzhou, Harbin, Shijiazhuang…), not cropped to a corner.
-    west, south, east, north = map(
-        float, page.locator("#map").get_attribute("data-view").split(",")
-    )  # type: ignore[attr-defined]
+    view = page.locator("#map").get_attribute("data-view")  # type: ignore[attr-defined]
+    west, south, east, north = map(float, view.split(","))
     for lon, lat in ((116.37, 39.87), (121.47, 31.23), (113.26, 23.13), (126.63, 45.75)):
         assert west <= lon <= east and south <= lat <= north, (lon, lat)
     # Beijing's stations, kilometres apart, are one cluster at this zoom, drawn in the
@@ -389,7 +412,8 @@ def test_supervision_dashboard_and_disclosure(page: object) -> None:
     page.goto("/supervision?lang=en")  # type: ignore[attr-defined]
     assert "Blacklist" in page.locator("#credit-grades").inner_text()  # type: ignore[attr-defined]
     # The enterprise credit page: the grade, every indicator, the 一票否决 conditions checked.
-    page.goto(f"/enterprises/{JINGXI}/credit")  # type: ignore[attr-defined]
+    # (The English page above set the language cookie: back to Chinese.)
+    page.goto(f"/enterprises/{JINGXI}/credit?lang=zh")  # type: ignore[attr-defined]
     assert "环保不良企业（红牌）" in page.locator("#grade").inner_text()  # type: ignore[attr-defined]
     assert page.locator("#direct-rules li.found").count() == 1  # type: ignore[attr-defined]
     assert "暂停各类环保专项资金补助" in page.locator("#consequences").inner_text()  # type: ignore[attr-defined]
@@ -488,32 +512,153 @@ def test_complaint_form_map_click_and_self_query(browser: object, portal: str) -
     context.close()
 
 
-def test_permit_versions_documents_report_and_tax(page: object) -> None:
-    page.goto("/permits")  # type: ignore[attr-defined]
-    page.fill("input[name=username]", "inspector")  # type: ignore[attr-defined]
+def _sign_in(page: object, path: str, username: str) -> None:
+    page.goto(path)  # type: ignore[attr-defined]
+    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
     page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
     page.click("form.login button")  # type: ignore[attr-defined]
-    page.wait_for_url("**/permits")  # type: ignore[attr-defined]
-    assert "变更" in page.locator("#applications").inner_text()  # type: ignore[attr-defined]
-    _shot(page, "permits-hall")
-    page.click("#applications a")  # type: ignore[attr-defined]
-    assert "变更申请表.pdf" in page.locator("#documents").inner_text()  # type: ignore[attr-defined]
-    assert "已核发" in page.locator("#steps").inner_text()  # type: ignore[attr-defined]
-    _shot(page, "permit-application")
-    page.click("#permit-link")  # type: ignore[attr-defined]
-    versions = page.locator("#versions > li")  # type: ignore[attr-defined]
-    assert versions.count() == 2 and "有效" in versions.nth(1).inner_text()
-    assert "8 mg/m³" in versions.nth(1).inner_text()
-    _shot(page, "permit-versions")
-    page.goto("/permits")  # type: ignore[attr-defined]
-    page.click("#reports a")  # type: ignore[attr-defined]
-    emissions = page.locator("table.emissions").first.inner_text()  # type: ignore[attr-defined]
-    assert "二氧化硫" in emissions
-    assert page.locator("textarea[name='explain:DA001/a21026']").count() == 1  # type: ignore[attr-defined]
-    _shot(page, "permit-report")
-    month = (NOW - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8)))
-    page.goto(f"/enterprises/{JINGXI}/tax?month={month:%Y-%m}")  # type: ignore[attr-defined]
-    assert "二氧化硫" in page.locator("table.steps").inner_text()  # type: ignore[attr-defined]
-    _shot(page, "permit-tax")
-    page.goto(f"/permits/versions/{JINGXI}001P?lang=en")  # type: ignore[attr-defined]
-    assert "Version 2" in page.locator("#versions").inner_text()  # type: ignore[attr-defined]
+    page.wait_for_url(f"**{path}")  # type: ignore[attr-defined]
+
+
+def _submit(page: object, button: str) -> None:
+    """Click a form's button and wait for the page it leads to; a refusal the page shows
+    fails the test with its own words."""
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        page.click(button)  # type: ignore[attr-defined]
+    refusal = page.locator("#permit-error")  # type: ignore[attr-defined]
+    assert refusal.count() == 0, refusal.inner_text()
+
+
+def _file_change(firm: object, first: dt.date) -> str:
+    """京西's own user files the change in the service hall's form, then adds its document
+    on the application's page; the application's address."""
+    _sign_in(firm, "/permits", "jingxi")
+    form = firm.locator("#apply")  # type: ignore[attr-defined]
+    form.locator("input[name=uscc]").fill(JINGXI)
+    form.locator("select[name=kind]").select_option("change")
+    form.locator("select[name=management_class]").select_option("key")
+    form.locator("input[name=permit_no]").fill(PERMIT)
+    form.locator("input[name=effective_on]").fill(first.isoformat())
+    form.locator("textarea[name=limits]").fill(
+        "DA001,a21026,8,mg/m³,900\nDA001,a21002,30,mg/m³\nDA001,a34013,5,mg/m³"
+    )
+    form.locator("textarea[name=monitoring]").fill("DA001,a21026,自动监测")
+    form.locator("input[name=reason]").fill("执行地方新排放标准")
+    _shot(firm, "permit-apply-form")
+    _submit(firm, "#apply button[type=submit]")
+    assert "/permits/applications/" in firm.url  # type: ignore[attr-defined]
+    heading = firm.locator("h1").inner_text()  # type: ignore[attr-defined]
+    assert "变更" in heading and "已提交" in heading
+    firm.set_input_files(  # type: ignore[attr-defined]
+        "form[action$='/document'] input[name=file]",
+        files=[{"name": "变更申请表.pdf", "mimeType": "application/pdf", "buffer": PDF}],
+    )
+    _submit(firm, "form[action$='/document'] button")
+    assert "变更申请表.pdf" in firm.locator("#documents").inner_text()  # type: ignore[attr-defined]
+    # The enterprise may withdraw its application, not accept or issue it.
+    assert firm.locator("#decide select[name=status]").count() == 0  # type: ignore[attr-defined]
+    _shot(firm, "permit-application-filed")
+    return str(firm.url)  # type: ignore[attr-defined]
+
+
+def _accept_and_issue(agency: object, application: str) -> None:
+    """The agency finds the application in the hall, accepts and issues it on its page."""
+    _sign_in(agency, "/permits", "inspector")
+    number = application.rsplit("/", 1)[-1]
+    row = agency.locator(f"#applications tr:has(a[href$='/applications/{number}'])")  # type: ignore[attr-defined]
+    assert "变更" in row.inner_text() and "已提交" in row.inner_text()
+    _shot(agency, "permits-hall")
+    row.locator("a").first.click()
+    agency.wait_for_url(application)  # type: ignore[attr-defined]
+    agency.select_option("#decide select[name=status]", "accepted")  # type: ignore[attr-defined]
+    _submit(agency, "#decide button[type=submit]")
+    assert "已受理" in agency.locator("h1").inner_text()  # type: ignore[attr-defined]
+    assert agency.locator("#decision-due").count() == 1  # type: ignore[attr-defined]
+    agency.select_option("#decide select[name=status]", "issued")  # type: ignore[attr-defined]
+    _submit(agency, "#decide button[type=submit]")
+    assert "已核发" in agency.locator("h1").inner_text()  # type: ignore[attr-defined]
+    steps = agency.locator("#steps").inner_text()  # type: ignore[attr-defined]
+    assert all(step in steps for step in ("已提交", "已受理", "已核发")), steps
+    assert agency.locator("#decide").count() == 0  # type: ignore[attr-defined]
+    _shot(agency, "permit-application")
+
+
+def test_permit_change_through_the_forms_report_and_tax(browser: object, portal: str) -> None:
+    """A change of 京西's permit (a stricter SO2 limit from the first of this month) filed
+    by its own user in the service hall with its document, accepted and issued by the
+    agency on the application's page; the versions page then shows it. The enterprise
+    generates this month's execution report in the hall (SO2 at 30 mg/m³ above the new 8:
+    to be explained). March 2024's tax page shows the hand-computed tax, each pollutant's
+    data source and, to the agency only, the reconciliation with the declared tax."""
+    day = (NOW - dt.timedelta(hours=1)).astimezone(BEIJING).date()
+    first = day.replace(day=1)
+    errors: list[str] = []
+    contexts = [
+        browser.new_context(base_url=portal, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+        for _ in range(2)
+    ]
+    firm, agency = (_watched(context, portal, errors) for context in contexts)
+    try:
+        _accept_and_issue(agency, _file_change(firm, first))
+        agency.click("#permit-link")  # type: ignore[attr-defined]
+        agency.wait_for_url(f"**/permits/versions/{PERMIT}")  # type: ignore[attr-defined]
+        versions = agency.locator("#versions > li")  # type: ignore[attr-defined]
+        assert versions.count() == 2
+        old, new = versions.nth(0).inner_text(), versions.nth(1).inner_text()
+        # The change runs from its day to the end of the version it changes (2027-12-31,
+        # registry.json), which now ends the day before (rules.changed_validity).
+        assert "有效" in new and f"{first} – 2027-12-31" in new, new
+        assert "8 mg/m³" in new and "变更申请表.pdf" in new and "自动监测" in new
+        assert f"2023-01-01 – {first - dt.timedelta(days=1)}" in old and "已过期" in old, old
+        assert "10 mg/m³" in old and "8 mg/m³" not in old, old
+        _shot(agency, "permit-versions")
+
+        firm.goto("/permits")  # type: ignore[attr-defined]
+        made = firm.locator("#generate-report")  # type: ignore[attr-defined]
+        made.locator("input[name=permit_no]").fill(PERMIT)
+        made.locator("select[name=kind]").select_option("monthly")
+        made.locator("input[name=day]").fill(day.isoformat())
+        _submit(firm, "#generate-report button[type=submit]")
+        assert "/permits/reports/" in firm.url  # type: ignore[attr-defined]
+        assert "二氧化硫" in firm.locator("table.emissions").first.inner_text()  # type: ignore[attr-defined]
+        assert firm.locator("textarea[name='explain:DA001/a21026']").count() == 1  # type: ignore[attr-defined]
+        _shot(firm, "permit-report")
+
+        _check_tax(agency, firm)
+        agency.goto(f"/permits/versions/{PERMIT}?lang=en")  # type: ignore[attr-defined]
+        assert "Version 2" in agency.locator("#versions").inner_text()  # type: ignore[attr-defined]
+    finally:
+        for context in contexts:
+            context.close()
+    assert not errors, errors
+
+
+def _check_tax(agency: object, firm: object) -> None:
+    """March 2024 (``_tax_month``) by hand, as in tests/test_permits_tax.py: 740 measured
+    hours (370 even, 370 odd), 2 substituted at the neighbours' mean (10 m³/s), ×3600×10⁻⁶:
+    - SO2: 370×3×9.9 + 370×5×10.1 + 2×4×10 → 107.1144 kg ÷ 0.95 kg (附表二) = 112.752
+      equivalents × 12 元 (北京) × 50 % (mean 4 of 10, 第十三条) = 676.51 元;
+    - NOx: 370×14×9.9 + 370×16×10.1 + 2×15×10 → 400.9464 kg ÷ 0.95 = 422.049 × 12 × 75 %
+      (mean 15 of 30: not below 50 %, below 70 %) = 3798.44 元;
+    - 烟尘: 370×1×9.9 + 370×3×10.1 + 2×2×10 → 53.6904 kg ÷ 2.18 = 24.629 × 12 × 50 %
+      = 147.77 元;
+    three air pollutants, all taxed (第九条): 676.51 + 3798.44 + 147.77 = 4622.72 元.
+    Declared: SO2 107.11 kg / 676.51 元 (within 1 % and 1 元: 一致), NOx 100 kg / 900 元
+    (差异), 烟尘 nothing (未申报)."""
+    agency.goto(f"/enterprises/{JINGXI}/tax?month=2024-03")  # type: ignore[attr-defined]
+    assert "4622.72" in agency.locator("#tax-total").inner_text()  # type: ignore[attr-defined]
+    sulphur = agency.locator("table.sources tr", has_text="二氧化硫").inner_text()  # type: ignore[attr-defined]
+    assert "自动监测" in sulphur, sulphur
+    step = agency.locator("table.steps tr", has_text="二氧化硫").inner_text()  # type: ignore[attr-defined]
+    assert "107.114" in step and "676.51" in step, step
+    found = {
+        cells[0]: cells[-1]
+        for row in agency.locator("#reconciliation tr").all()  # type: ignore[attr-defined]
+        if (cells := [cell.strip() for cell in row.locator("td").all_inner_texts()])
+    }
+    assert found == {"二氧化硫": "一致", "氮氧化物": "差异", "烟尘": "未申报"}
+    _shot(agency, "permit-tax")
+    # The enterprise sees its tax, not the tax office's declarations beside it.
+    firm.goto(f"/enterprises/{JINGXI}/tax?month=2024-03")  # type: ignore[attr-defined]
+    assert "4622.72" in firm.locator("#tax-total").inner_text()  # type: ignore[attr-defined]
+    assert firm.locator("#reconciliation").count() == 0  # type: ignore[attr-defined]
