@@ -649,7 +649,7 @@ def _check_tax(agency: object, firm: object) -> None:
     assert "4622.72" in agency.locator("#tax-total").inner_text()  # type: ignore[attr-defined]
     sulphur = agency.locator("table.sources tr", has_text="二氧化硫").inner_text()  # type: ignore[attr-defined]
     assert "自动监测" in sulphur, sulphur
-    step = agency.locator("table.steps tr", has_text="二氧化硫").inner_text()  # type: ignore[attr-defined]
+    step = agency.locator("table.tax-steps tr", has_text="二氧化硫").inner_text()  # type: ignore[attr-defined]
     assert "107.114" in step and "676.51" in step, step
     found = {
         cells[0]: cells[-1]
