@@ -168,10 +168,42 @@ def build(
     hours = span_hours(start, end)
     partial = end < dt.datetime(last.year, last.month, last.day, tzinfo=zone) + dt.timedelta(days=1)
     last = (end - dt.timedelta(seconds=1)).astimezone(zone).date() if partial else last
+    out = _outlets(connection, permit_no, latest.id, hours, first, last)
+    _english_names(connection, out)
+    return {
+        "permit_no": permit_no,
+        "versions": [
+            {
+                "version": v.version,
+                "valid_from": v.valid_from.isoformat(),
+                "valid_to": v.valid_to.isoformat(),
+            }
+            for v in versions
+        ],
+        "management_class": latest.management_class,
+        "period": {"kind": kind, "first": first.isoformat(), "last": last.isoformat()},
+        "partial": partial,
+        "data_until": local_time(end),
+        "sections": [section._asdict() for section in report_rules.sections(kind)],
+        "outlets": out,
+        "exceedance_hours": sum(p["exceedance_hours"] for o in out for p in o["pollutants"]),
+        "ledger": ledger.completeness(connection, permit_no, first, last, _monitoring(out)),
+    }
+
+
+def _outlets(
+    connection: Connection,
+    permit_no: str,
+    permit_id: int,
+    hours: list[dt.datetime],
+    first: dt.date,
+    last: dt.date,
+) -> list[dict[str, Any]]:
+    """Each outlet the permit version limits, with its pollutants and alarms."""
     outlet_ids = sorted(
         set(
             connection.execute(
-                select(PermitLimit.outlet_id).where(PermitLimit.permit_id == latest.id)
+                select(PermitLimit.outlet_id).where(PermitLimit.permit_id == permit_id)
             ).scalars()
         )
     )
@@ -180,7 +212,7 @@ def build(
     ).all()
     plans: dict[int, dict[str, str]] = {}
     for row in connection.execute(
-        select(permit_monitoring).where(permit_monitoring.c.permit_id == latest.id)
+        select(permit_monitoring).where(permit_monitoring.c.permit_id == permit_id)
     ):
         plans.setdefault(row.outlet_id, {})[row.parameter_code] = row.frequency
     out = []
@@ -213,26 +245,7 @@ def build(
                 "alarms": _alarms(connection, outlet.id, hours),
             }
         )
-    _english_names(connection, out)
-    return {
-        "permit_no": permit_no,
-        "versions": [
-            {
-                "version": v.version,
-                "valid_from": v.valid_from.isoformat(),
-                "valid_to": v.valid_to.isoformat(),
-            }
-            for v in versions
-        ],
-        "management_class": latest.management_class,
-        "period": {"kind": kind, "first": first.isoformat(), "last": last.isoformat()},
-        "partial": partial,
-        "data_until": local_time(end),
-        "sections": [section._asdict() for section in report_rules.sections(kind)],
-        "outlets": out,
-        "exceedance_hours": sum(p["exceedance_hours"] for o in out for p in o["pollutants"]),
-        "ledger": ledger.completeness(connection, permit_no, first, last, _monitoring(out)),
-    }
+    return out
 
 
 def _english_names(connection: Connection, outlets: list[dict[str, Any]]) -> None:
