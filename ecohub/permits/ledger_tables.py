@@ -8,8 +8,6 @@ deletes an entry, and counts only entries no later entry corrects.
 
 from __future__ import annotations
 
-import enum
-
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -26,11 +24,7 @@ from sqlalchemy import (
 from ecohub.db.base import metadata
 from ecohub.db.types import UTCDateTime
 from ecohub.permits.ledger_rules import Condition, FacilityKind, RecordKind
-
-
-def _in(column: str, values: type[enum.StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value.value)) for value in values)})"
-
+from ecohub.permits.tables import in_check
 
 ledger_facilities = Table(
     "ledger_facilities",
@@ -44,7 +38,7 @@ ledger_facilities = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(100), nullable=False),
     UniqueConstraint("permit_no", "code", name="uq_ledger_facilities_key"),
-    CheckConstraint(_in("kind", FacilityKind), name="kind"),
+    CheckConstraint(in_check("kind", FacilityKind), name="kind"),
 )
 
 ledger_entries = Table(
@@ -63,8 +57,8 @@ ledger_entries = Table(
     Column("corrects_id", Integer, ForeignKey("ledger_entries.id"), unique=True),
     Column("entered_at", UTCDateTime, nullable=False),
     Column("entered_by", String(100), nullable=False),  # the signed-in account
-    CheckConstraint(_in("kind", RecordKind), name="kind"),
-    CheckConstraint(_in("condition", Condition), name="condition"),
+    CheckConstraint(in_check("kind", RecordKind), name="kind"),
+    CheckConstraint(in_check("condition", Condition), name="condition"),
 )
 
 Index("ix_ledger_entries_permit_time", ledger_entries.c.permit_no, ledger_entries.c.recorded_for)

@@ -273,16 +273,23 @@ async def generate_report(request: Request) -> Response:
     return _back(f"/permits/reports/{made['id']}")
 
 
-@router.get("/permits/reports/{report_id}")
-async def report_page(request: Request, report_id: RowId) -> Response:
-    user = agency_user(request, ENTERPRISE)
-    if isinstance(user, Response):
-        return user
+async def _visible_report(request: Request, user: SignedIn, report_id: int) -> dict[str, Any]:
+    """The report if the user may see it (the agency, or the enterprise's own users);
+    else 404 (unknown, or another enterprise's)."""
     try:
         found = await run_in_threadpool(reports.get_report, request.app.state.engine, report_id)
     except reports.ReportError:
         raise HTTPException(status.HTTP_404_NOT_FOUND) from None
     _deny_other(user, found["enterprise_id"])
+    return found
+
+
+@router.get("/permits/reports/{report_id}")
+async def report_page(request: Request, report_id: RowId) -> Response:
+    user = agency_user(request, ENTERPRISE)
+    if isinstance(user, Response):
+        return user
+    found = await _visible_report(request, user, report_id)
     return render(
         request,
         "permits/report.html",
@@ -299,11 +306,7 @@ async def signature_file(request: Request, report_id: RowId) -> Response:
     user = agency_user(request, ENTERPRISE)
     if isinstance(user, Response):
         return user
-    try:
-        found = await run_in_threadpool(reports.get_report, request.app.state.engine, report_id)
-    except reports.ReportError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND) from None
-    _deny_other(user, found["enterprise_id"])
+    found = await _visible_report(request, user, report_id)
     return downloads.signature(_folder(request), found)
 
 

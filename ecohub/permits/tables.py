@@ -31,7 +31,8 @@ from ecohub.permits.report_rules import Frequency
 from ecohub.permits.rules import ApplicationKind, ApplicationStatus, ReportStatus
 
 
-def _in(column: str, values: type[enum.StrEnum]) -> str:
+def in_check(column: str, values: type[enum.StrEnum]) -> str:
+    """A CHECK constraint's text: ``column`` holds one of the enum's values."""
     return f"{column} IN ({', '.join(repr(str(value.value)) for value in values)})"
 
 
@@ -55,8 +56,8 @@ permit_applications = Table(
     Column("decided_at", UTCDateTime),
     Column("decision_note", Text),
     Column("permit_id", Integer, ForeignKey("permits.id")),  # the version issued
-    CheckConstraint(_in("kind", ApplicationKind), name="kind"),
-    CheckConstraint(_in("status", ApplicationStatus), name="status"),
+    CheckConstraint(in_check("kind", ApplicationKind), name="kind"),
+    CheckConstraint(in_check("status", ApplicationStatus), name="status"),
     CheckConstraint("site_check IN ('yes', 'no')", name="site_check"),
 )
 
@@ -106,7 +107,7 @@ permit_monitoring = Table(
     Column("parameter_code", String(16), nullable=False),
     Column("frequency", String(12), nullable=False),
     UniqueConstraint("permit_id", "outlet_id", "parameter_code", name="uq_permit_monitoring_key"),
-    CheckConstraint(_in("frequency", Frequency), name="frequency"),
+    CheckConstraint(in_check("frequency", Frequency), name="frequency"),
 )
 
 execution_reports = Table(
@@ -130,7 +131,7 @@ execution_reports = Table(
     Column("reviewed_by", String(100)),
     Column("review_note", Text),
     UniqueConstraint("permit_no", "period_kind", "period_start", name="uq_execution_reports_key"),
-    CheckConstraint(_in("status", ReportStatus), name="status"),
+    CheckConstraint(in_check("status", ReportStatus), name="status"),
 )
 
 exchange_records = Table(
